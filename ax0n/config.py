@@ -1,0 +1,35 @@
+"""Typed settings, read from the environment (AX0N_*) and overridden by command-line flags."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS: dict[str, int] = {
+    "router": 50051,
+    "executor": 50052,
+    "prover": 50053,
+    "validator": 50054,
+    "settler": 50055,
+}
+DEFAULT_METRICS_PORT = 9090
+DEFAULT_ROUTER_HTTP_PORT = 8080
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every ax0n service shares."""
+
+    model_config = SettingsConfigDict(env_prefix="AX0N_", extra="ignore")
+
+    host: str = Field("0.0.0.0", description="interface the gRPC server binds")
+    grpc_port: int = Field(0, description="gRPC port (0: the service's default; tests pass an explicit free port)")
+    metrics_port: int = Field(
+        DEFAULT_METRICS_PORT, description="Prometheus /metrics port (-1 disables the endpoint)"
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of the mempool")
+    instance: str = Field("", description="consumer/instance name (default: hostname-pid)")
+    otlp_endpoint: str = Field(
+        "", description="OTLP/gRPC endpoint for traces, e.g. http://otel-collector:4317 (empty: no export)"
+    )
+    profile: str = Field("mainnet", description="protocol parameter profile: mainnet or devnet")
+    shutdown_grace_s: float = Field(10.0, description="seconds to finish in-flight work on SIGTERM")

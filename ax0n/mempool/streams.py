@@ -1,0 +1,26 @@
+"""Stream and consumer-group names: the wiring between services (and the Helm chart's KEDA triggers)."""
+
+REQUESTS_PREFIX = "ax0n:req:"  # one stream per executor cluster: ax0n:req:{cluster}
+EXECUTED = "ax0n:exec"  # executor -> prover
+PROVED = "ax0n:proved"  # prover -> validators
+FINAL = "ax0n:final"  # aggregator -> settler, router
+TOKENS_PREFIX = "ax0n:tok:"  # executor -> router, per request: ax0n:tok:{request_id hex}
+DEAD_LETTER_SUFFIX = ":dead"  # {stream}:dead holds entries that could not be handled, with the reason
+
+EXECUTOR_GROUP = "executors"
+PROVER_GROUP = "provers"
+VALIDATOR_GROUP = "validators"
+SETTLER_GROUP = "settlers"
+ROUTER_GROUP = "routers"
+
+
+def requests_stream(cluster_id: str) -> str:
+    return f"{REQUESTS_PREFIX}{cluster_id}"
+
+
+def tokens_stream(request_id: bytes) -> str:
+    return f"{TOKENS_PREFIX}{request_id.hex()}"
+
+
+def dead_letter_stream(stream: str) -> str:
+    return f"{stream}{DEAD_LETTER_SUFFIX}"
