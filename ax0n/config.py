@@ -19,13 +19,11 @@ DEFAULT_ROUTER_HTTP_PORT = 8080
 class ServiceSettings(BaseSettings):
     """Settings every ax0n service shares."""
 
-    model_config = SettingsConfigDict(env_prefix="AX0N_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AX0N_", extra="ignore", cli_kebab_case=True, cli_implicit_flags=True)
 
     host: str = Field("0.0.0.0", description="interface the gRPC server binds")
     grpc_port: int = Field(0, description="gRPC port (0: the service's default; tests pass an explicit free port)")
-    metrics_port: int = Field(
-        DEFAULT_METRICS_PORT, description="Prometheus /metrics port (-1 disables the endpoint)"
-    )
+    metrics_port: int = Field(DEFAULT_METRICS_PORT, description="Prometheus /metrics port (-1 disables the endpoint)")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of the mempool")
     instance: str = Field("", description="consumer/instance name (default: hostname-pid)")
     otlp_endpoint: str = Field(

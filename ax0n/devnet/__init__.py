@@ -1,0 +1,1 @@
+"""Local processes for the devnet and the test suite (redis-server, service processes)."""

@@ -1,0 +1,72 @@
+"""Run ax0n service processes locally and wait until they are ready and healthy."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ax0n.devnet.ports import free_port
+
+SERVICES: dict[str, str] = {
+    "router": "ax0n.v1.Router",
+    "executor": "ax0n.v1.Executor",
+    "prover": "ax0n.v1.Prover",
+    "validator": "ax0n.v1.Validator",
+    "settler": "ax0n.v1.Settler",
+}
+READY = re.compile(r"ready grpc=[\w.:]+:(\d+) metrics=(\d+|None)")
+
+
+class ServiceProcess:
+    """`ax0n-<name>` as a child process on free ports."""
+
+    def __init__(self, name: str, redis_url: str, *extra: str) -> None:
+        self.name = name
+        self.grpc_port = free_port()
+        self.metrics_port: int | None = None
+        self.output: list[str] = []
+        binary = Path(sys.executable).parent / f"ax0n-{name}"
+        self.args = [str(binary), "--host", "127.0.0.1", "--grpc-port", str(self.grpc_port)]
+        self.args += ["--metrics-port", "0", "--redis-url", redis_url, *extra]
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self) -> ServiceProcess:
+        """Start and block until the service prints its ready line; raise with its output if it exits first."""
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            if match := READY.search(line):
+                self.metrics_port = None if match.group(2) == "None" else int(match.group(2))
+                return self
+        self.proc.wait()
+        raise RuntimeError(f"ax0n-{self.name} exited with {self.proc.returncode}:\n{''.join(self.output)}")
+
+    def healthy(self, timeout: float = 5.0) -> bool:
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=SERVICES[self.name]), timeout=timeout)
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait, and return the exit code (SIGKILL if it does not exit in time)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rest, _ = self.proc.communicate()
+        self.output.append(rest or "")
+        return self.proc.returncode

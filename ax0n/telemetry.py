@@ -1,0 +1,61 @@
+"""OpenTelemetry tracing (OTLP export when configured) and the Prometheus metrics every service exposes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+TRACER_NAME = "ax0n"
+
+MEMPOOL_HANDLED = Counter("ax0n_mempool_handled_total", "Stream entries handled and acknowledged", ["stream", "group"])
+MEMPOOL_FAILED = Counter(
+    "ax0n_mempool_failed_total", "Handler failures (the entry stays pending and is retried)", ["stream", "group"]
+)
+MEMPOOL_DEAD = Counter(
+    "ax0n_mempool_dead_lettered_total", "Entries moved to the dead-letter stream", ["stream", "group"]
+)
+MEMPOOL_LATENCY = Histogram("ax0n_mempool_handle_seconds", "Time to handle one entry, read to ack", ["stream", "group"])
+MEMPOOL_DEPTH = Gauge(
+    "ax0n_mempool_queue_depth", "Entries not yet acknowledged by the group (lag + pending)", ["stream", "group"]
+)
+RPC_LATENCY = Histogram("ax0n_rpc_seconds", "gRPC call latency", ["service", "method"])
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str = "") -> TracerProvider | None:
+    """Export spans over OTLP/gRPC when an endpoint is configured; otherwise install nothing."""
+    if not otlp_endpoint:
+        return None
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def inject() -> dict[str, str]:
+    """The current trace context as W3C headers (traceparent, tracestate)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract(carrier: Mapping[str, str]):  # -> opentelemetry.context.Context
+    return propagate.extract(dict(carrier))
+
+
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> int | None:
+    """Serve /metrics on `port` (0: a free port; negative: disabled). Returns the bound port."""
+    if port < 0:
+        return None
+    server, _thread = start_http_server(port, addr)
+    return server.server_port

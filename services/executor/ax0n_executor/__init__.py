@@ -1,0 +1,1 @@
+"""ax0n-executor: the executor, running committed models."""

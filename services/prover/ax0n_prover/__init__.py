@@ -1,0 +1,1 @@
+"""ax0n-prover: ProofCore, the Groth16 prover."""

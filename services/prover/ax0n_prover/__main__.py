@@ -1,0 +1,12 @@
+"""Entry point: `ax0n-prover --help`."""
+
+from ax0n import service
+from ax0n_prover.server import build
+
+
+def main() -> None:
+    service.main("prover", build)
+
+
+if __name__ == "__main__":
+    main()

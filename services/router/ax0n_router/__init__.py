@@ -1,0 +1,1 @@
+"""ax0n-router: NeuralRoute, the client-facing router."""

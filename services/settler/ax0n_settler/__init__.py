@@ -1,0 +1,1 @@
+"""ax0n-settler: the settler, batching receipts onto L1."""

@@ -1,0 +1,1 @@
+"""ax0n-validator: MeshSync, the validator client and quorum aggregator."""

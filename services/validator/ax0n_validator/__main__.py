@@ -1,0 +1,12 @@
+"""Entry point: `ax0n-validator --help`."""
+
+from ax0n import service
+from ax0n_validator.server import build
+
+
+def main() -> None:
+    service.main("validator", build)
+
+
+if __name__ == "__main__":
+    main()
