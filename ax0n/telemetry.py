@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import grpc
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -51,6 +53,11 @@ def inject() -> dict[str, str]:
 
 def extract(carrier: Mapping[str, str]):  # -> opentelemetry.context.Context
     return propagate.extract(dict(carrier))
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    """An insecure gRPC channel whose calls carry the current trace context (client spans)."""
+    return grpc.aio.insecure_channel(target, interceptors=aio_client_interceptors())
 
 
 def serve_metrics(port: int, addr: str = "0.0.0.0") -> int | None:
