@@ -75,6 +75,8 @@ class Consumer(Generic[M]):
         self.errors_key = f"ax0n:err:{stream}:{group}"
         self._limit = asyncio.Semaphore(concurrency)
         self._commit = self.redis.register_script(COMMIT)
+        self._commits: list[tuple[list[str], list[str | bytes | int], asyncio.Future[None]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._labels = {"stream": stream, "group": group}
 
@@ -216,7 +218,32 @@ class Consumer(Generic[M]):
             flat = [part for pair in self.pool.fields(out.message, out.key).items() for part in pair]
             args.append(len(flat))
             args.extend(flat)
-        await self._commit(keys=keys, args=args)
+        future = asyncio.get_running_loop().create_future()
+        self._commits.append((keys, args, future))
+        if len(self._commits) == 1:  # first in this tick: flush once the other handlers have queued theirs
+            asyncio.get_running_loop().call_soon(self._schedule_flush)
+        await future
+
+    def _schedule_flush(self) -> None:
+        task = asyncio.ensure_future(self._flush_commits())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush_commits(self) -> None:
+        """Send every queued commit in one pipeline; each script stays atomic on its own."""
+        batch, self._commits = self._commits, []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, args, _ in batch:
+                    await self._commit(keys=keys, args=args, client=pipe)
+                results = await pipe.execute(raise_on_error=False)
+        except Exception as exc:
+            results = [exc] * len(batch)
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(None)
 
     async def _dead_letter(
         self,
