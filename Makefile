@@ -1,10 +1,11 @@
 # ax0n — every install step lives here. `make demo` runs the devnet demo, `make test` the tests.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := router executor prover validator settler
-PIP := flock /tmp/ax0n-pip.lock $(BIN)/pip install --quiet
+PIP := flock /tmp/ax0n-pip.lock $(BIN)/pip install --quiet --progress-bar off
 PROTOS := $(wildcard proto/ax0n/v1/*.proto)
 
 # Area fragments (mk/*.mk) append prerequisites: SETUP_EXTRA (after the venv), TEST_EXTRA (extra test steps).
@@ -22,7 +23,7 @@ setup: $(VENV)/.installed proto $(SETUP_EXTRA)  ## create .venv, install all dis
 
 $(VENV)/.installed: pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) -e '.[dev]' $(foreach s,$(SERVICES),-e services/$(s))
+	$(PIP) -e '.[dev]' $(foreach s,$(SERVICES),-e services/$(s)) 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
 proto: ax0n/v1/.generated  ## generate Python code from proto/ with grpcio-tools

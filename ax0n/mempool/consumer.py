@@ -113,6 +113,7 @@ class Consumer(Generic[M]):
                     raise
                 pending_checked = False  # stream or group vanished (Redis restarted without persistence)
             except RETRYABLE as exc:
+                pending_checked = False  # replies lost with the connection leave entries pending on this name
                 log.warning("%s/%s: redis unavailable (%s); retrying in %.2fs", self.stream, self.name, exc, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
