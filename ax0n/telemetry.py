@@ -32,15 +32,22 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
-def setup_tracing(service_name: str, otlp_endpoint: str = "") -> TracerProvider | None:
-    """Export spans over OTLP/gRPC when an endpoint is configured; otherwise install nothing."""
+def otlp_provider(service_name: str, otlp_endpoint: str) -> TracerProvider | None:
+    """A provider exporting spans over OTLP/gRPC to `otlp_endpoint`; None (export nothing) when it is empty."""
     if not otlp_endpoint:
         return None
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
-    trace.set_tracer_provider(provider)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)))
+    return provider
+
+
+def setup_tracing(service_name: str, otlp_endpoint: str = "") -> TracerProvider | None:
+    """Install the OTLP provider globally when an endpoint is configured; otherwise install nothing."""
+    provider = otlp_provider(service_name, otlp_endpoint)
+    if provider is not None:
+        trace.set_tracer_provider(provider)
     return provider
 
 
