@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1.7
+# ax0n-executor-cuda: the executor for NVIDIA GPU nodes. PyPI's Linux torch wheel is the CUDA 12 build and
+# carries the CUDA runtime, cuDNN and NCCL as nvidia-* wheels, so the base needs only glibc; the driver comes
+# from the node through the NVIDIA container toolkit (device plugin), as requested by `nvidia.com/gpu`.
+# Build from the repository root:  docker build -f docker/executor-cuda.Dockerfile -t ax0n-executor-cuda:0.1.0 .
+
+FROM python:3.11.14-slim-bookworm AS build
+ARG TORCH_VERSION=2.13.0
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README* ./
+COPY proto ./proto
+COPY ax0n ./ax0n
+COPY services/executor ./services/executor
+RUN python -m venv /opt/ax0n \
+ && /opt/ax0n/bin/pip install "torch==${TORCH_VERSION}" \
+ && /opt/ax0n/bin/pip install grpcio-tools==1.85.1 \
+ && /opt/ax0n/bin/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/ax0n/v1/*.proto \
+ && /opt/ax0n/bin/pip install ./ ./services/executor \
+ && /opt/ax0n/bin/pip uninstall --yes grpcio-tools
+
+FROM python:3.11.14-slim-bookworm
+RUN groupadd --system --gid 10001 ax0n \
+ && useradd --system --no-log-init --uid 10001 --gid ax0n --create-home --home-dir /home/ax0n ax0n
+COPY --from=build /opt/ax0n /opt/ax0n
+COPY --chmod=0755 docker/healthcheck.py /usr/local/bin/ax0n-healthcheck
+ENV PATH=/opt/ax0n/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HF_HUB_OFFLINE=1 \
+    RAY_USAGE_STATS_ENABLED=0 NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    AX0N_GRPC_PORT=50052 AX0N_METRICS_PORT=9090
+USER 10001:10001
+WORKDIR /home/ax0n
+EXPOSE 50052 9090
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ["ax0n-healthcheck"]
+ENTRYPOINT ["ax0n-executor"]

@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1.7
+# ax0n-validator: MeshSync validator: verifies evidence and BLS-signs attestations.
+# Build from the repository root:  docker build -f docker/validator.Dockerfile -t ax0n-validator:0.1.0 .
+
+FROM python:3.11.14-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README* ./
+COPY proto ./proto
+COPY ax0n ./ax0n
+COPY services/validator ./services/validator
+# Generated gRPC code is built here, never copied from a working tree; every dependency is pinned (==) in the pyprojects.
+RUN python -m venv /opt/ax0n \
+ && /opt/ax0n/bin/pip install grpcio-tools==1.85.1 \
+ && /opt/ax0n/bin/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/ax0n/v1/*.proto \
+ && /opt/ax0n/bin/pip install ./ ./services/validator \
+ && /opt/ax0n/bin/pip uninstall --yes grpcio-tools
+
+FROM python:3.11.14-slim-bookworm
+RUN groupadd --system --gid 10001 ax0n \
+ && useradd --system --no-log-init --uid 10001 --gid ax0n --create-home --home-dir /home/ax0n ax0n
+COPY --from=build /opt/ax0n /opt/ax0n
+COPY --chmod=0755 docker/healthcheck.py /usr/local/bin/ax0n-healthcheck
+ENV PATH=/opt/ax0n/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    AX0N_GRPC_PORT=50054 AX0N_METRICS_PORT=9090
+USER 10001:10001
+WORKDIR /home/ax0n
+EXPOSE 50054 9090
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 CMD ["ax0n-healthcheck"]
+ENTRYPOINT ["ax0n-validator"]

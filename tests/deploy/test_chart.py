@@ -1,0 +1,544 @@
+"""The Helm chart: lint, render (default, GPU, minimal values), Kubernetes schemas, and the wiring to ax0n's code."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import helm_python
+import kubernetes_validate
+import pytest
+
+from ax0n import telemetry
+from ax0n.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT
+from ax0n.mempool import streams
+
+from .conftest import CHART, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
+
+SERVICES = list(DEFAULT_PORTS)
+# Lowest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
+KUBE_VERSIONS = ["1.29", "1.33"]
+# Custom resources kubernetes-validate has no schema for; their shape is checked by the tests below.
+CUSTOM_RESOURCES = {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "TriggerAuthentication"),
+                    ("monitoring.coreos.com/v1", "ServiceMonitor")}  # fmt: skip
+WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
+KEDA = {"executor": {"autoscaling": {"mode": "keda"}}, "prover": {"autoscaling": {"mode": "keda"}}}
+
+
+def merged(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge value layers (later wins), as `helm -f a -f b` does."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merged(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def container(workload: Manifest) -> dict[str, Any]:
+    return workload["spec"]["template"]["spec"]["containers"][0]
+
+
+def env(workload: Manifest) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(workload)["env"]}
+
+
+def workloads(rendered: Rendered) -> list[Manifest]:
+    return [o for o in rendered.objects if o["kind"] in WORKLOAD_KINDS]
+
+
+def ax0n_workloads(rendered: Rendered) -> list[Manifest]:
+    """The five ax0n services' workloads (not Redis or the collector)."""
+    return [w for w in workloads(rendered) if w["metadata"]["labels"]["app.kubernetes.io/component"] in SERVICES]
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+# ---- lint and Kubernetes schemas -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_lint_is_clean(name: str) -> None:
+    report = helm_python.lint(CHART, VALUE_SETS[name], strict=True)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("kube", KUBE_VERSIONS)
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_object_validates_against_kubernetes_schemas(render, name: str, kube: str) -> None:
+    rendered = render(merged(VALUE_SETS[name], KEDA) if name == "default" else VALUE_SETS[name])
+    builtin = [o for o in rendered.objects if (o["apiVersion"], o["kind"]) not in CUSTOM_RESOURCES]
+    assert len(builtin) >= 15
+    for obj in builtin:
+        try:
+            kubernetes_validate.validate(obj, kube, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} invalid for Kubernetes {kube}: {err.message}")
+
+
+def test_kubernetes_validate_rejects_a_broken_object(render) -> None:
+    """The schema check above can fail: a misspelt field is caught in strict mode."""
+    deployment = copy.deepcopy(render({}).component("Deployment", "router"))
+    container(deployment)["imagePullPolice"] = "Always"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
+
+
+# ---- ports and probes match ax0n/config.py ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_ports_match_service_config(render, name: str) -> None:
+    rendered = render(VALUE_SETS[name])
+    for service, port in DEFAULT_PORTS.items():
+        kind = "StatefulSet" if service == "validator" else "Deployment"
+        workload = rendered.component(kind, service)
+        c = container(workload)
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports["grpc"] == port
+        assert ports["metrics"] == DEFAULT_METRICS_PORT
+        assert env(workload)["AX0N_GRPC_PORT"] == str(port)
+        assert env(workload)["AX0N_METRICS_PORT"] == str(DEFAULT_METRICS_PORT)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert c[probe]["grpc"]["port"] == port, f"{service} {probe} is not a gRPC health probe on its port"
+        svc_ports = {p["name"]: p["port"] for p in rendered.component("Service", service)["spec"]["ports"]}
+        assert svc_ports["grpc"] == port
+        assert svc_ports["metrics"] == DEFAULT_METRICS_PORT
+    router = rendered.component("Deployment", "router")
+    assert {p["name"]: p["containerPort"] for p in container(router)["ports"]}["http"] == DEFAULT_ROUTER_HTTP_PORT
+    assert env(router)["AX0N_HTTP_PORT"] == str(DEFAULT_ROUTER_HTTP_PORT)
+    assert {p["name"]: p["port"] for p in rendered.component("Service", "router")["spec"]["ports"]}[
+        "http"
+    ] == DEFAULT_ROUTER_HTTP_PORT
+
+
+def test_services_select_their_pods_and_targets_exist(render) -> None:
+    rendered = render(merged(VALUE_SETS["gpu"], {"executor": {"autoscaling": {"mode": "hpa"}}}))
+    pods = {w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"] for w in workloads(rendered)}
+    for svc in rendered.of("Service"):
+        selected = [n for n, labels in pods.items() if matches(svc["spec"]["selector"], labels)]
+        assert len(selected) == 1, f"Service {svc['metadata']['name']} selects {selected}"
+        named = {
+            p["name"]
+            for p in container(next(w for w in workloads(rendered) if w["metadata"]["name"] == selected[0]))["ports"]
+        }
+        assert {p["targetPort"] for p in svc["spec"]["ports"]} <= named
+    for pdb in rendered.of("PodDisruptionBudget"):
+        assert sum(matches(pdb["spec"]["selector"]["matchLabels"], labels) for labels in pods.values()) == 1
+    for target in [
+        o["spec"]["scaleTargetRef"] for o in rendered.of("HorizontalPodAutoscaler") + rendered.of("ScaledObject")
+    ]:
+        assert target["name"] in pods
+
+
+# ---- autoscaling: KEDA on the mempool's streams, HPA fallback --------------------------------------------------
+
+
+def keda_triggers(rendered: Rendered, component: str) -> list[dict[str, Any]]:
+    scaled = rendered.component("ScaledObject", component)
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": f"{RELEASE}-ax0n-{component}",
+    }
+    assert 0 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
+    return scaled["spec"]["triggers"]
+
+
+@pytest.mark.parametrize("name", ["default", "gpu"])
+def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: str) -> None:
+    values = merged(VALUE_SETS[name], KEDA)
+    rendered = render(values)
+    cluster = values.get("executor", {}).get("cluster", "default")
+    expected = {
+        "executor": (streams.requests_stream(cluster), streams.EXECUTOR_GROUP),
+        "prover": (streams.EXECUTED, streams.PROVER_GROUP),
+    }
+    redis_url = urlsplit(env(rendered.component("Deployment", "executor"))["AX0N_REDIS_URL"])
+    for component, (stream, group) in expected.items():
+        triggers = keda_triggers(rendered, component)
+        assert {t["type"] for t in triggers} == {"redis-streams"}
+        assert {m for t in triggers for m in t["metadata"] if m in ("lagCount", "pendingEntriesCount")} == {
+            "lagCount",
+            "pendingEntriesCount",
+        }
+        auth = rendered.component("TriggerAuthentication", f"{component}-redis")
+        (ref,) = auth["spec"]["secretTargetRef"]
+        assert ref["parameter"] == "password"
+        assert rendered.component("Secret", "redis")["metadata"]["name"] == ref["name"]
+        for trigger in triggers:
+            meta = trigger["metadata"]
+            assert meta["stream"] == stream
+            assert meta["consumerGroup"] == group
+            assert meta["address"] == f"{redis_url.hostname}:{redis_url.port}"
+            assert all(isinstance(v, str) for v in meta.values()), "KEDA trigger metadata values must be strings"
+            assert int(meta.get("lagCount", meta.get("pendingEntriesCount"))) > 0
+            assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+        assert not rendered.of("HorizontalPodAutoscaler") or all(
+            h["spec"]["scaleTargetRef"]["name"] != f"{RELEASE}-ax0n-{component}"
+            for h in rendered.of("HorizontalPodAutoscaler")
+        )
+        assert "replicas" not in rendered.component("Deployment", component)["spec"], "KEDA owns the replica count"
+
+
+def test_hpa_fallback_when_the_cluster_has_no_keda(render) -> None:
+    """mode auto checks .Capabilities for keda.sh/v1alpha1; offline rendering has no KEDA, so HPAs come out."""
+    rendered = render({})
+    assert rendered.of("ScaledObject") == []
+    for component in ("executor", "prover"):
+        hpa = rendered.component("HorizontalPodAutoscaler", component)
+        assert hpa["spec"]["scaleTargetRef"]["name"] == f"{RELEASE}-ax0n-{component}"
+        assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        assert "replicas" not in rendered.component("Deployment", component)["spec"]
+    assert "HPA on CPU" in rendered.notes
+
+
+def test_autoscaling_none_keeps_fixed_replicas(render) -> None:
+    rendered = render(VALUE_SETS["minimal"])
+    assert rendered.of("ScaledObject") == rendered.of("HorizontalPodAutoscaler") == []
+    assert rendered.component("Deployment", "executor")["spec"]["replicas"] == 1
+
+
+# ---- GPU node pools ---------------------------------------------------------------------------------------------
+
+
+def test_gpu_executors_request_gpus_on_gpu_nodes(render) -> None:
+    values = VALUE_SETS["gpu"]
+    executor = render(values).component("Deployment", "executor")
+    pod = executor["spec"]["template"]["spec"]
+    c = container(executor)
+    count = values["executor"]["gpu"]["count"]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == count
+    assert c["resources"]["requests"]["nvidia.com/gpu"] == count
+    assert c["resources"]["requests"]["cpu"] == values["executor"]["resources"]["requests"]["cpu"]
+    assert c["image"] == "ghcr.io/example-org/ax0n-executor-cuda:0.1.0"
+    assert pod["nodeSelector"] == values["executor"]["nodeSelector"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert values["executor"]["tolerations"][0] in pod["tolerations"]
+    assert env(executor)["AX0N_NUM_GPUS"] == str(count)
+    shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
+    assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": values["executor"]["shmSize"]}
+
+
+def test_cpu_executors_request_no_gpu(render) -> None:
+    executor = render({}).component("Deployment", "executor")
+    resources = container(executor)["resources"]
+    assert "nvidia.com/gpu" not in {**resources.get("limits", {}), **resources.get("requests", {})}
+    assert "tolerations" not in executor["spec"]["template"]["spec"]
+    assert container(executor)["image"] == "ax0n-executor:0.1.0"
+    assert env(executor)["AX0N_CLUSTER"] == "default"
+
+
+# ---- secrets ----------------------------------------------------------------------------------------------------
+
+SENTINELS = {
+    "bls": "b1s-secret-" + "7" * 40,
+    "bls2": "b1s-secret-" + "8" * 40,
+    "redis": "redisPassw0rd-sentinel",
+}
+
+
+def test_secrets_are_only_in_secrets(render) -> None:
+    rendered = render(
+        {
+            "validator": {
+                "replicas": 2,
+                "keys": {"inline": {"validator-0.key": SENTINELS["bls"], "validator-1.key": SENTINELS["bls2"]}},
+            },
+            "redis": {"auth": {"password": SENTINELS["redis"]}},
+        }
+    )
+    for obj in rendered.objects:
+        text = json.dumps(obj)
+        if obj["kind"] == "Secret":
+            continue
+        for name, secret in SENTINELS.items():
+            assert secret not in text, f"{name} secret rendered into {obj['kind']}/{obj['metadata']['name']}"
+    keys = rendered.component("Secret", "validator-keys")
+    assert keys["stringData"] == {"validator-0.key": SENTINELS["bls"], "validator-1.key": SENTINELS["bls2"]}
+    validator = rendered.component("StatefulSet", "validator")
+    pod = validator["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["all-keys"]["secret"] == {"secretName": keys["metadata"]["name"], "defaultMode": 0o440}
+    assert volumes["bls-keys"]["emptyDir"]["medium"] == "Memory"
+    # Only the init container sees every key; the validator sees the directory its own key was copied into.
+    (init,) = pod["initContainers"]
+    assert {m["name"] for m in init["volumeMounts"]} == {"all-keys", "bls-keys"}
+    assert [m["name"] for m in container(validator)["volumeMounts"] if "keys" in m["name"]] == ["bls-keys"]
+    mount = next(m for m in container(validator)["volumeMounts"] if m["name"] == "bls-keys")
+    assert mount["readOnly"] is True
+    assert env(validator)["AX0N_KEYS_DIR"] == mount["mountPath"]
+    # Every service gets the Redis password from the Secret, and only as a $(VAR) reference in its URL.
+    for workload in ax0n_workloads(rendered):
+        e = env(workload)
+        assert e["AX0N_REDIS_PASSWORD"] == {"secretKeyRef": {"name": f"{RELEASE}-ax0n-redis", "key": "password"}}
+        assert e["AX0N_REDIS_URL"] == f"redis://:$(AX0N_REDIS_PASSWORD)@{RELEASE}-ax0n-redis.{NAMESPACE}.svc:6379/0"
+
+
+def test_existing_secrets_are_referenced_not_created(render) -> None:
+    rendered = render(VALUE_SETS["gpu"])
+    assert [s["metadata"]["name"] for s in rendered.of("Secret")] == [f"{RELEASE}-ax0n-redis"]
+    validator = rendered.component("StatefulSet", "validator")
+    assert validator["spec"]["replicas"] == 3
+    volume = next(v for v in validator["spec"]["template"]["spec"]["volumes"] if v["name"] == "all-keys")
+    assert volume["secret"]["secretName"] == "ax0n-validator-keys"
+    settler = rendered.component("Deployment", "settler")
+    volume = next(v for v in settler["spec"]["template"]["spec"]["volumes"] if v["name"] == "signer")
+    assert volume["secret"]["secretName"] == "ax0n-settler-signer"
+    assert env(settler)["AX0N_SETTLER_KEY_FILE"] == "/etc/ax0n/signer/key"
+
+
+def test_external_redis(render) -> None:
+    values = VALUE_SETS["minimal"]
+    rendered = render(values)
+    assert not [o for o in rendered.objects if o["metadata"]["name"].startswith(f"{RELEASE}-ax0n-redis")]
+    ext = values["externalRedis"]
+    assert len(ax0n_workloads(rendered)) == len(SERVICES)
+    for workload in ax0n_workloads(rendered):
+        e = env(workload)
+        assert e["AX0N_REDIS_PASSWORD"]["secretKeyRef"] == {"name": ext["existingSecret"], "key": "password"}
+        url = urlsplit(e["AX0N_REDIS_URL"])
+        assert (url.scheme, url.hostname, url.port, url.path) == (
+            "rediss",
+            ext["host"],
+            ext["port"],
+            f"/{ext['database']}",
+        )
+
+
+# ---- validator, settler, redis, collector -----------------------------------------------------------------------
+
+
+def test_settler_has_lease_rbac_and_others_have_no_api_token(render) -> None:
+    rendered = render({})
+    role = rendered.component("Role", "settler-leader-election")
+    (rule,) = role["rules"]
+    assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
+    assert {"get", "create", "update"} <= set(rule["verbs"])
+    binding = rendered.component("RoleBinding", "settler-leader-election")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{RELEASE}-ax0n-settler", "namespace": NAMESPACE}
+    ]
+    settler = rendered.component("Deployment", "settler")
+    assert settler["spec"]["replicas"] == 2
+    assert settler["spec"]["template"]["spec"]["serviceAccountName"] == f"{RELEASE}-ax0n-settler"
+    assert rendered.component("ServiceAccount", "settler")["automountServiceAccountToken"] is True
+    assert env(settler)["AX0N_LEASE_NAME"] == f"{RELEASE}-ax0n-settler"
+    assert env(settler)["AX0N_LEASE_S"] == "30"
+    assert rendered.get("ServiceAccount", f"{RELEASE}-ax0n")["automountServiceAccountToken"] is False
+    for workload in ax0n_workloads(rendered):
+        if workload["metadata"]["name"] != f"{RELEASE}-ax0n-settler":
+            assert workload["spec"]["template"]["spec"]["serviceAccountName"] == f"{RELEASE}-ax0n"
+
+
+def test_redis_runs_with_aof_on_a_volume(render) -> None:
+    rendered = render({})
+    conf = rendered.component("ConfigMap", "redis-config")["data"]["redis.conf"].splitlines()
+    assert "appendonly yes" in conf and "appendfsync everysec" in conf and "dir /data" in conf
+    redis = rendered.component("StatefulSet", "redis")
+    (claim,) = redis["spec"]["volumeClaimTemplates"]
+    assert container(redis)["volumeMounts"][0] == {"name": claim["metadata"]["name"], "mountPath": "/data"}
+    assert container(redis)["args"] == ["/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"]
+
+
+def test_traces_go_to_the_collector(render) -> None:
+    rendered = render(VALUE_SETS["gpu"])
+    endpoint = urlsplit(rendered.get("ConfigMap", f"{RELEASE}-ax0n-env")["data"]["AX0N_OTLP_ENDPOINT"])
+    collector = rendered.component("Service", "otel-collector")
+    assert endpoint.hostname == f"{collector['metadata']['name']}.{NAMESPACE}.svc"
+    assert endpoint.port in {p["port"] for p in collector["spec"]["ports"] if p["name"] == "otlp-grpc"}
+    config = rendered.component("ConfigMap", "otel-collector")["data"]["config.yaml"]
+    assert 'endpoint: "tempo.monitoring.svc:4317"' in config
+    assert "exporters: [otlp]" in config
+    assert "exporters: [debug]" in render({}).component("ConfigMap", "otel-collector")["data"]["config.yaml"]
+    minimal = render(VALUE_SETS["minimal"])
+    assert minimal.get("ConfigMap", f"{RELEASE}-ax0n-env")["data"]["AX0N_OTLP_ENDPOINT"] == ""
+    assert not [o for o in minimal.objects if "otel" in o["metadata"]["name"]]
+
+
+# ---- network policies, monitoring, helm test, NOTES -------------------------------------------------------------
+
+
+def test_network_policies_cover_every_pod(render) -> None:
+    rendered = render({})
+    policies = rendered.of("NetworkPolicy")
+    for workload in [*workloads(rendered), rendered.component("Deployment", "otel-collector")]:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert any(matches(p["spec"]["podSelector"]["matchLabels"], labels) for p in policies), workload["metadata"][
+            "name"
+        ]
+    release_only = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE}}}
+    redis = rendered.component("NetworkPolicy", "redis")["spec"]["ingress"][0]
+    assert redis["from"] == [
+        release_only,
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}}},
+    ]
+    for service in ("executor", "prover", "validator", "settler"):
+        grpc_rule = rendered.component("NetworkPolicy", service)["spec"]["ingress"][0]
+        assert grpc_rule == {"ports": [{"port": DEFAULT_PORTS[service], "protocol": "TCP"}], "from": [release_only]}
+    assert render(VALUE_SETS["minimal"]).of("NetworkPolicy") == []
+
+
+def test_service_monitor_scrapes_every_service(render) -> None:
+    rendered = render(VALUE_SETS["gpu"])
+    monitor = rendered.get("ServiceMonitor", f"{RELEASE}-ax0n")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    expressions = monitor["spec"]["selector"]["matchExpressions"]
+    scraped = [
+        s
+        for s in rendered.of("Service")
+        if all(s["metadata"]["labels"].get(e["key"]) in e["values"] for e in expressions)
+        and "metrics" in {p["name"] for p in s["spec"]["ports"]}
+    ]
+    assert sorted(s["metadata"]["labels"]["app.kubernetes.io/component"] for s in scraped) == sorted(SERVICES)
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert render({}).of("ServiceMonitor") == []
+
+
+def test_grafana_dashboard_queries_real_metrics(render) -> None:
+    dashboard = render({}).get("ConfigMap", f"{RELEASE}-ax0n-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    board = json.loads(dashboard["data"]["ax0n.json"])
+    exported = {
+        m.describe()[0].name
+        for m in (telemetry.MEMPOOL_HANDLED, telemetry.MEMPOOL_FAILED, telemetry.MEMPOOL_DEAD, telemetry.MEMPOOL_LATENCY,
+                  telemetry.MEMPOOL_DEPTH, telemetry.RPC_LATENCY)
+    }  # fmt: skip
+    used = {
+        name
+        for panel in board["panels"]
+        for t in panel["targets"]
+        for name in re.findall(r"\b(ax0n_[a-z_]+)", t["expr"])
+    }
+    assert used
+    for name in used:
+        assert re.sub(r"_(total|bucket|sum|count)$", "", name) in exported, f"dashboard queries unknown metric {name}"
+
+
+def test_helm_test_checks_grpc_health_of_every_service(render) -> None:
+    for name, values in VALUE_SETS.items():
+        pod = render(values).get("Pod", f"{RELEASE}-ax0n-test-grpc-health")
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+        spec = pod["spec"]["containers"][0]
+        assert spec["command"] == ["ax0n-healthcheck"]
+        expected = [f"{RELEASE}-ax0n-{s}.{NAMESPACE}.svc:{p}" for s, p in DEFAULT_PORTS.items()]
+        assert spec["args"] == expected, name
+
+
+def test_notes_tell_how_to_reach_the_router(render) -> None:
+    notes = render({}).notes
+    assert f"port-forward svc/{RELEASE}-ax0n-router {DEFAULT_PORTS['router']} {DEFAULT_ROUTER_HTTP_PORT}" in notes
+    lb = render(VALUE_SETS["gpu"]).notes
+    assert "loadBalancer.ingress" in lb and "scale with KEDA on stream ax0n:req:gpu-a100, group executors" in lb
+
+
+def test_containers_run_as_non_root_with_read_only_root(render) -> None:
+    for workload in workloads(render(VALUE_SETS["gpu"])):
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        sc = container(workload)["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+
+
+# ---- values.schema.json -----------------------------------------------------------------------------------------
+
+BAD_VALUES = {
+    "port not a number": {"router": {"port": "50051"}},
+    "port out of range": {"executor": {"port": 70000}},
+    "zero GPUs": {"executor": {"gpu": {"enabled": True, "count": 0}}},
+    "unknown autoscaling mode": {"executor": {"autoscaling": {"mode": "magic"}}},
+    "unknown top-level key": {"exectuor": {"replicas": 2}},
+    "unknown service key": {"router": {"replica": 2}},
+    "unknown profile": {"profile": "testnet"},
+    "external redis without host": {"redis": {"enabled": False}},
+    "badly named validator key": {"validator": {"keys": {"inline": {"bls.key": "00"}}}},
+    "zero validators": {"validator": {"replicas": 0}},
+    "service type": {"router": {"service": {"type": "Ingress"}}},
+    "redis password needing URL escapes": {"redis": {"auth": {"password": "p@ss/word"}}},
+    "executor cluster with a colon": {"executor": {"cluster": "a:b"}},
+    "settlement address not an address": {"settler": {"settlementAddress": "0x1234"}},
+    "chain id zero": {"chainId": 0},
+}
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_schema_rejects_wrong_values(chart, case: str) -> None:
+    with pytest.raises(helm_python.HelmValuesError):
+        chart.render(BAD_VALUES[case], name=RELEASE, namespace=NAMESPACE)
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_schema_accepts_the_shipped_values(chart, name: str) -> None:
+    chart.validate_schema(chart.merge_values(VALUE_SETS[name]))
+
+
+def test_extra_env_volumes_and_redis_peers_reach_the_pods(render) -> None:
+    values = VALUE_SETS["gpu"]
+    peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "ax0n-l4"}}}
+    rendered = render(merged(values, {"networkPolicy": {"redisFrom": [peer]}}))
+    executor = rendered.component("Deployment", "executor")
+    assert env(executor)["HF_HOME"] == "/var/lib/ax0n/models"
+    assert values["executor"]["extraVolumes"][0] in executor["spec"]["template"]["spec"]["volumes"]
+    assert values["executor"]["extraVolumeMounts"][0] in container(executor)["volumeMounts"]
+    assert peer in rendered.component("NetworkPolicy", "redis")["spec"]["ingress"][0]["from"]
+
+
+def test_scale_to_zero_only_with_keda(render) -> None:
+    """KEDA can activate from zero replicas on stream lag; an HPA cannot go below one."""
+    zero = {"executor": {"autoscaling": {"minReplicas": 0}}}
+    assert (
+        render(merged(zero, {"executor": {"autoscaling": {"mode": "hpa"}}})).component(
+            "HorizontalPodAutoscaler", "executor"
+        )["spec"]["minReplicas"]
+        == 1
+    )
+    assert render(merged(zero, KEDA)).component("ScaledObject", "executor")["spec"]["minReplicaCount"] == 0
+
+
+def test_service_specific_settings_are_wired(render) -> None:
+    """Values reach the settings the services declare (router, prover, validator, settler)."""
+    address = "0x" + "ab" * 20
+    rendered = render(
+        {
+            "chainId": 11155111,
+            "router": {"registry": {"configMap": "ax0n-registry"}, "apiKeys": {"existingSecret": "ax0n-api-keys"}},
+            "prover": {"proveConcurrency": 4, "artifacts": {"existingClaim": "ax0n-zk-artifacts"}},
+            "settler": {"settlementAddress": address, "validatorPayee": address},
+        }
+    )
+    assert rendered.get("ConfigMap", f"{RELEASE}-ax0n-env")["data"]["AX0N_CHAIN_ID"] == "11155111"
+    router = rendered.component("Deployment", "router")
+    mounts = {m["name"]: m["mountPath"] for m in container(router)["volumeMounts"]}
+    volumes = {v["name"]: v for v in router["spec"]["template"]["spec"]["volumes"]}
+    assert env(router)["AX0N_REGISTRY_FILE"] == f"{mounts['registry']}/registry.json"
+    assert volumes["registry"]["configMap"] == {"name": "ax0n-registry"}
+    assert env(router)["AX0N_API_KEYS_FILE"] == f"{mounts['api-keys']}/api-keys.json"
+    assert volumes["api-keys"]["secret"]["secretName"] == "ax0n-api-keys"
+    prover = rendered.component("Deployment", "prover")
+    assert env(prover)["AX0N_PROVE_CONCURRENCY"] == "4"
+    artifacts = next(v for v in prover["spec"]["template"]["spec"]["volumes"] if v["name"] == "artifacts")
+    assert artifacts["persistentVolumeClaim"] == {"claimName": "ax0n-zk-artifacts", "readOnly": True}
+    artifacts_mount = next(m for m in container(prover)["volumeMounts"] if m["name"] == "artifacts")
+    assert env(prover)["AX0N_ARTIFACTS_DIR"] == artifacts_mount["mountPath"]
+    validator = env(rendered.component("StatefulSet", "validator"))
+    executor = rendered.component("Service", "executor")["metadata"]["name"]
+    assert validator["AX0N_EXECUTOR_TARGET"] == f"{executor}.{NAMESPACE}.svc:{DEFAULT_PORTS['executor']}"
+    assert validator["AX0N_AGGREGATE"] == "true"
+    settler = env(rendered.component("Deployment", "settler"))
+    assert settler["AX0N_SETTLEMENT_ADDRESS"] == settler["AX0N_VALIDATOR_PAYEE"] == address
+    defaults = render({})
+    assert "AX0N_REGISTRY_FILE" not in env(defaults.component("Deployment", "router"))
+    volumes = defaults.component("Deployment", "prover")["spec"]["template"]["spec"]["volumes"]
+    assert "emptyDir" in next(v for v in volumes if v["name"] == "artifacts")
