@@ -13,13 +13,20 @@ SETUP_EXTRA :=
 TEST_EXTRA :=
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: setup proto test test-slow lint demo clean
+.PHONY: setup system proto test test-slow lint demo clean
 .DEFAULT_GOAL := help
 
 help:  ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
-setup: $(VENV)/.installed proto $(SETUP_EXTRA)  ## create .venv, install all distributions (editable), generate code
+setup: system $(VENV)/.installed proto $(SETUP_EXTRA)  ## create .venv, install all distributions (editable), generate code
+
+system:  ## check system tools; install redis-server with apt when missing and running as root
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } \
+	  || { echo "redis-server is required (Debian/Ubuntu: sudo apt-get install redis-server)"; exit 1; }
+	@command -v npm >/dev/null || { echo "Node.js and npm are required (https://nodejs.org)"; exit 1; }
+	@command -v $(PY) >/dev/null || { echo "$(PY) is required"; exit 1; }
 
 $(VENV)/.installed: pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
