@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import grpc
@@ -20,6 +21,7 @@ SERVICES: dict[str, str] = {
     "validator": "ax0n.v1.Validator",
     "settler": "ax0n.v1.Settler",
 }
+OUTPUT_LINES = 2_000  # lines of a service's output kept for error messages
 READY = re.compile(r"ready grpc=[\w.:]+:(\d+) metrics=(\d+|None)")
 
 
@@ -35,6 +37,7 @@ class ServiceProcess:
         self.args = [str(binary), "--host", "127.0.0.1", "--grpc-port", str(self.grpc_port)]
         self.args += ["--metrics-port", "0", "--redis-url", redis_url, *extra]
         self.proc: subprocess.Popen[str] | None = None
+        self._drainer: threading.Thread | None = None
 
     @property
     def target(self) -> str:
@@ -48,9 +51,18 @@ class ServiceProcess:
             self.output.append(line)
             if match := READY.search(line):
                 self.metrics_port = None if match.group(2) == "None" else int(match.group(2))
+                # keep draining: a service that logs a lot must never block on a full pipe
+                self._drainer = threading.Thread(target=self._drain, name=f"ax0n-{self.name}-stdout", daemon=True)
+                self._drainer.start()
                 return self
         self.proc.wait()
         raise RuntimeError(f"ax0n-{self.name} exited with {self.proc.returncode}:\n{''.join(self.output)}")
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            del self.output[:-OUTPUT_LINES]
 
     def healthy(self, timeout: float = 5.0) -> bool:
         with grpc.insecure_channel(self.target) as channel:
@@ -64,9 +76,10 @@ class ServiceProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            rest, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            rest, _ = self.proc.communicate()
-        self.output.append(rest or "")
+            self.proc.wait()
+        if self._drainer is not None:
+            self._drainer.join(5)  # the pipe is at EOF once the process is gone
         return self.proc.returncode
