@@ -1,1 +1,1 @@
-"""ax0n-prover: ProofCore, the Groth16 prover."""
+"""ProofCore prover: attaches zk-tier Groth16 proofs to executed receipts and proves settlement batches."""

@@ -2,10 +2,11 @@
 
 from ax0n import service
 from ax0n_prover.server import build
+from ax0n_prover.settings import ProverSettings
 
 
 def main() -> None:
-    service.main("prover", build)
+    service.main("prover", build, ProverSettings)
 
 
 if __name__ == "__main__":

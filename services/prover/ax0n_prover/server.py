@@ -1,26 +1,150 @@
-"""The Prover gRPC service."""
+"""The Prover service: consumes ax0n:exec, proves zk-tier receipts, forwards LLM-tier ones to ax0n:proved,
+and answers ProveBatch / Verify over gRPC."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 import grpc
 
 from ax0n import service
 from ax0n.config import ServiceSettings
-from ax0n.v1 import prover_pb2_grpc, types_pb2
+from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool, Outbound, streams
+from ax0n.params import PROFILES
+from ax0n.receipt import receipt_hash
+from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
+from ax0n.zk import artifacts, batch, envelope
+from ax0n.zk.mlp import QuantizedMLP, devnet_model
+from ax0n_prover.core import ProvingFailure, ReceiptProver, prove_batch
+from ax0n_prover.settings import ProverSettings
+
+log = logging.getLogger(__name__)
+
+
+def load_models(paths: list[str]) -> dict[bytes, QuantizedMLP]:
+    models = [devnet_model(), *(QuantizedMLP.load(p) for p in paths)]
+    return {m.commitment_bytes(): m for m in models}
+
+
+class ExecutedConsumer:
+    """The ax0n:exec consumer: one proof per zk-tier receipt, `prove_concurrency` at a time, off the event loop.
+
+    Unprovable receipts (ProvingFailure) are dead-lettered at once with the reason; other errors are retried
+    by the consumer group and dead-lettered past its delivery limit. Nothing is dropped silently."""
+
+    def __init__(self, pool: Mempool, prover: ReceiptProver, name: str, concurrency: int) -> None:
+        self.prover = prover
+        self.consumer = Consumer(
+            pool,
+            streams.EXECUTED,
+            streams.PROVER_GROUP,
+            name,
+            types_pb2.ExecutedReceipt,
+            self.handle,
+            concurrency=concurrency,
+            batch=max(concurrency, 1),
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def handle(self, item: Entry[types_pb2.ExecutedReceipt]) -> list[Outbound]:
+        try:
+            proved = await asyncio.to_thread(self.prover.prove, item.message)
+        except ProvingFailure as exc:
+            raise MalformedEntry(f"cannot prove: {exc}") from exc
+        return [Outbound(streams.PROVED, proved, key=item.key)]
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.consumer.run())
+
+    async def stop(self) -> None:
+        self.consumer.stop()
+        if self._task is not None:
+            await self._task
+
+
+def leaves_of(receipts: list[types_pb2.FinalizedReceipt]) -> list[batch.Leaf]:
+    out = []
+    for final in receipts:
+        r = final.receipt
+        out.append(
+            batch.Leaf(
+                request_id=bytes(r.request_id),
+                receipt_hash=receipt_hash(r),
+                operator=bytes(r.node_id),
+                client=bytes(r.client),
+                fee=int(r.fee),
+                fee_cap=int(r.fee_cap),
+            )
+        )
+    return out
 
 
 class ProverServicer(prover_pb2_grpc.ProverServicer):
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ProverSettings, batch_art: artifacts.Artifacts, mlp_art: artifacts.Artifacts) -> None:
         self.settings = settings
+        self.batch = batch_art
+        self.circuits = {a.spec.name: a for a in (batch_art, mlp_art)}
+        self.params = PROFILES.get(settings.profile, PROFILES["mainnet"])
 
-    async def Status(self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> types_pb2.ServiceStatus:
-        return service.status("prover", self.settings)
+    async def Status(
+        self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.ServiceStatus:
+        details = {f"vk:{name}": art.vk_hash.hex() for name, art in self.circuits.items()}
+        return service.status("prover", self.settings, setup="single-party (UNSAFE: devnet only)", **details)
+
+    async def ProveBatch(
+        self, request: prover_pb2.ProveBatchRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.Batch:
+        size = self.settings.batch_size
+        batch_id = int.from_bytes(request.batch_id, "big")
+        if not 1 <= len(request.receipts) <= size or batch_id >= 2**248:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"need 1..{size} receipts and a batch id < 2^248")
+        try:
+            leaves = leaves_of(list(request.receipts))
+            stmt = batch.statement(batch_id, leaves, size, self.params)
+            proof = await asyncio.to_thread(prove_batch, self.batch, batch_id, leaves, size)
+        except (ValueError, ProvingFailure) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot prove batch: {exc}")
+        used = [(a, v) for a, v in zip(stmt.operators, stmt.operator_amounts, strict=True) if a]
+        clients = [(a, v) for a, v in zip(stmt.clients, stmt.client_amounts, strict=True) if a]
+        return types_pb2.Batch(
+            batch_id=request.batch_id,
+            root=stmt.root.to_bytes(32, "big"),
+            count=stmt.count,
+            operator_totals=[types_pb2.OperatorTotal(operator=a.to_bytes(20, "big"), amount=str(v)) for a, v in used],
+            validator_total=str(stmt.validator_total),
+            client_totals=[types_pb2.OperatorTotal(operator=a.to_bytes(20, "big"), amount=str(v)) for a, v in clients],
+            proof=proof,
+        )
+
+    async def Verify(
+        self, request: prover_pb2.VerifyRequest, context: grpc.aio.ServicerContext
+    ) -> prover_pb2.VerifyResponse:
+        art = self.circuits.get(request.circuit_id or request.proof.circuit_id)
+        if art is None:
+            return prover_pb2.VerifyResponse(valid=False, reason=f"unknown circuit {request.circuit_id!r}")
+        public, verdict = envelope.public_inputs_from_bytes(list(request.proof.public_inputs))
+        if public is not None:
+            verdict = art.verify(request.proof.envelope, public)
+        return prover_pb2.VerifyResponse(valid=verdict.valid, reason=verdict.reason)
 
 
 def build(settings: ServiceSettings) -> service.ServiceSpec:
-    servicer = ProverServicer(settings)
+    prover_settings = settings if isinstance(settings, ProverSettings) else ProverSettings(**settings.model_dump())
+    mlp_art = artifacts.load(artifacts.MLP)
+    batch_art = artifacts.load(artifacts.batch_spec(prover_settings.batch_size))
+    pool = Mempool.from_url(settings.redis_url)
+    consumer = ExecutedConsumer(
+        pool,
+        ReceiptProver(mlp_art, load_models(prover_settings.zk_models)),
+        service.instance_name(settings),
+        prover_settings.prove_concurrency,
+    )
+    servicer = ProverServicer(prover_settings, batch_art, mlp_art)
     return service.ServiceSpec(
         name="prover",
         register=lambda server: prover_pb2_grpc.add_ProverServicer_to_server(servicer, server),
         service_names=["ax0n.v1.Prover"],
+        components=[consumer],
     )

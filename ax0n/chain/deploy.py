@@ -1,0 +1,141 @@
+"""Deploy and wire the protocol on any JSON-RPC endpoint; write a deployment manifest.
+
+    manifest = deploy(w3, deployer_key, params=DEVNET)
+    manifest.save(path)
+
+Ownership: ProtocolParams and ModelRegistry end up owned by the 7-day timelock (the deployer first registers
+the `models` passed in); the governor is the timelock's only proposer; anyone may execute ready operations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from web3 import Web3
+from web3.contract import Contract
+
+from ax0n.chain.contracts import Signer, bind
+from ax0n.params import MAINNET, Params
+
+# On-chain parameter names are the Python field names; Settlement and the registries read these.
+ONCHAIN_PARAMS = (
+    "min_node_stake",
+    "slash_window",
+    "base_fee_rate_bps",
+    "operator_fee_share_bps",
+    "validator_fee_share_bps",
+    "max_batch_size",
+    "max_model_params",
+    "validator_quorum_size",
+    "settlement_frequency",
+    "node_epoch_length",
+)
+TIER = {"zk": 0, "llm": 1}
+
+
+def param_name(name: str) -> bytes:
+    """A parameter name as ProtocolParams' bytes32 key (right-padded ASCII)."""
+    return name.encode().ljust(32, b"\0")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A model to register at deployment (before ModelRegistry is handed to the timelock)."""
+
+    model_id: bytes
+    commitment: bytes
+    tier: str
+    param_count: int
+    vk_hash: bytes
+    price_per_1k: int
+
+
+@dataclass
+class Manifest:
+    """Where the protocol lives: chain id, deployment block and contract addresses."""
+
+    chain_id: int
+    block: int
+    deployer: str
+    treasury: str
+    verifier: str
+    addresses: dict[str, str] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        return cls(**json.loads(Path(path).read_text()))
+
+    def contract(self, w3: Web3, name: str) -> Contract:
+        """The deployed contract `name` (e.g. "Settlement") bound to `w3`."""
+        source = self.verifier if name == "Verifier" else None
+        return bind(w3, self.verifier if name == "Verifier" else name, self.addresses[name], source)
+
+
+def deploy(
+    w3: Web3,
+    deployer_key: str,
+    *,
+    params: Params = MAINNET,
+    treasury: str | None = None,
+    allocations: tuple[str, str, str, str] | None = None,
+    verifier: str = "SampleBatchVerifier",
+    models: tuple[ModelSpec, ...] = (),
+) -> Manifest:
+    """Deploy token, params, registries, verifier, settlement, timelock and governor, and wire them.
+
+    `allocations` receive the token supply (node operators, team, ecosystem, treasury); default: the deployer.
+    `verifier` names the generated batch verifier contract (file `src/verifiers/<name>.sol`).
+    """
+    signer = Signer.from_key(w3, deployer_key)
+    me = signer.address
+    treasury = Web3.to_checksum_address(treasury or me)
+    ops, team, eco, tre = allocations or (me, me, me, treasury)
+    values = params.as_dict()
+
+    token = signer.deploy("Ax0nToken", ops, team, eco, tre)
+    names = [param_name(n) for n in ONCHAIN_PARAMS]
+    pp = signer.deploy("ProtocolParams", me, names, [values[n] for n in ONCHAIN_PARAMS])
+    model_registry = signer.deploy("ModelRegistry", me, pp.address)
+    nodes = signer.deploy("NodeRegistry", token.address, pp.address)
+    batch_verifier = signer.deploy(verifier, source=verifier)
+    settlement = signer.deploy("Settlement", token.address, nodes.address, pp.address, batch_verifier.address, treasury)
+    signer.transact(nodes.functions.setSettlement(settlement.address))
+    for m in models:
+        signer.transact(
+            model_registry.functions.register(
+                m.model_id, m.commitment, TIER[m.tier], m.param_count, m.vk_hash, m.price_per_1k
+            )
+        )
+
+    timelock = signer.deploy("Ax0nTimelock", [], me)
+    governor = signer.deploy("Ax0nGovernor", token.address, timelock.address)
+    for role in ("PROPOSER_ROLE", "CANCELLER_ROLE"):
+        signer.transact(timelock.functions.grantRole(getattr(timelock.functions, role)().call(), governor.address))
+    signer.transact(pp.functions.transferOwnership(timelock.address))
+    signer.transact(model_registry.functions.transferOwnership(timelock.address))
+    admin_role = timelock.functions.DEFAULT_ADMIN_ROLE().call()
+    signer.transact(timelock.functions.renounceRole(admin_role, me))
+
+    contracts = {
+        "Ax0nToken": token,
+        "ProtocolParams": pp,
+        "ModelRegistry": model_registry,
+        "NodeRegistry": nodes,
+        "Verifier": batch_verifier,
+        "Settlement": settlement,
+        "Ax0nTimelock": timelock,
+        "Ax0nGovernor": governor,
+    }
+    return Manifest(
+        chain_id=w3.eth.chain_id,
+        block=w3.eth.block_number,
+        deployer=me,
+        treasury=treasury,
+        verifier=verifier,
+        addresses={name: c.address for name, c in contracts.items()},
+    )

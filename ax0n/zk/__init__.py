@@ -1,0 +1,1 @@
+"""ProofCore helpers: Poseidon hashing, the zk-tier reference model, proof envelopes, batch leaves, artifacts."""

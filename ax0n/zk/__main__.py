@@ -1,0 +1,26 @@
+"""`python -m ax0n.zk artifacts [--verifiers DIR]`: build cached setup artifacts and export Solidity verifiers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ax0n.zk import artifacts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ax0n.zk")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("artifacts", help="build (or reuse) setup artifacts for every circuit")
+    build.add_argument("--verifiers", type=Path, help="also write the generated Solidity verifiers here")
+    args = parser.parse_args(argv)
+    for spec in artifacts.CIRCUITS.values():
+        art = artifacts.load(spec)
+        print(f"{spec.name}: {art.path} (vk sha256 {art.vk_hash.hex()}, UNSAFE single-party setup)")
+    if args.verifiers:
+        for path in artifacts.export_verifiers(args.verifiers):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

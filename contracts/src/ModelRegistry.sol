@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {ProtocolParams} from "./ProtocolParams.sol";
+
+/// @title ModelRegistry
+/// @notice Model id → commitment (weights Merkle root), tier, parameter count, verifying-key hash (zk tier)
+///         and price per 1,000 tokens. Governed: the owner is the timelock.
+contract ModelRegistry is Ownable {
+    enum Tier {
+        Zk,
+        Llm
+    }
+
+    struct Model {
+        bytes32 commitment;
+        Tier tier;
+        uint64 paramCount;
+        bytes32 vkHash;
+        uint256 pricePer1k;
+        bool exists;
+    }
+
+    ProtocolParams public immutable params;
+    mapping(bytes32 modelId => Model) private _models;
+
+    error ModelExists(bytes32 modelId);
+    error UnknownModel(bytes32 modelId);
+    error EmptyCommitment();
+    error TooManyParams(uint64 paramCount, uint256 max);
+    error MissingVerifyingKey(bytes32 modelId);
+
+    event ModelRegistered(bytes32 indexed modelId, bytes32 commitment, Tier tier, uint64 paramCount, bytes32 vkHash);
+    event PriceSet(bytes32 indexed modelId, uint256 pricePer1k);
+
+    constructor(address owner_, ProtocolParams params_) Ownable(owner_) {
+        params = params_;
+    }
+
+    /// @notice Register a model (governance only). zk-tier models need their verifying-key hash.
+    function register(
+        bytes32 modelId,
+        bytes32 commitment,
+        Tier tier,
+        uint64 paramCount,
+        bytes32 vkHash,
+        uint256 pricePer1k
+    ) external onlyOwner {
+        if (_models[modelId].exists) revert ModelExists(modelId);
+        if (commitment == bytes32(0)) revert EmptyCommitment();
+        uint256 maxParams = params.get(params.MAX_MODEL_PARAMS());
+        if (paramCount > maxParams) revert TooManyParams(paramCount, maxParams);
+        if (tier == Tier.Zk && vkHash == bytes32(0)) revert MissingVerifyingKey(modelId);
+        _models[modelId] = Model(commitment, tier, paramCount, vkHash, pricePer1k, true);
+        emit ModelRegistered(modelId, commitment, tier, paramCount, vkHash);
+        emit PriceSet(modelId, pricePer1k);
+    }
+
+    /// @notice Set a model's price per 1,000 tokens (governance only).
+    function setPrice(bytes32 modelId, uint256 pricePer1k) external onlyOwner {
+        if (!_models[modelId].exists) revert UnknownModel(modelId);
+        _models[modelId].pricePer1k = pricePer1k;
+        emit PriceSet(modelId, pricePer1k);
+    }
+
+    /// @notice The registered model `modelId`; reverts when unknown.
+    function model(bytes32 modelId) external view returns (Model memory) {
+        if (!_models[modelId].exists) revert UnknownModel(modelId);
+        return _models[modelId];
+    }
+
+    /// @notice True when `modelId` is registered.
+    function exists(bytes32 modelId) external view returns (bool) {
+        return _models[modelId].exists;
+    }
+
+    /// @notice The fee for `tokens` tokens: min(price × tokens / 1000, feeCap), rounded up so no token is free.
+    function feeFor(bytes32 modelId, uint256 tokens, uint256 feeCap) external view returns (uint256) {
+        if (!_models[modelId].exists) revert UnknownModel(modelId);
+        uint256 fee = (_models[modelId].pricePer1k * tokens + 999) / 1000;
+        return fee < feeCap ? fee : feeCap;
+    }
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+pragma solidity ^0.8.24;
+
+import {Test} from "./utils/Test.sol";
+import {Deployed, Fixtures} from "./utils/Deployed.sol";
+import {Ax0nToken} from "../src/Ax0nToken.sol";
+import {NodeRegistry} from "../src/NodeRegistry.sol";
+import {ProtocolParams} from "../src/ProtocolParams.sol";
+import {Settlement} from "../src/Settlement.sol";
+import {SampleBatches} from "./fixtures/SampleBatches.sol";
+
+/// @notice Drives Settlement with deposits, escrow withdrawals, real-proof batch submissions (fixtures),
+///         replays of settled batches and credit withdrawals.
+contract SettlementHandler is Test, Fixtures {
+    Settlement internal immutable settlement;
+    Ax0nToken internal immutable token;
+    address internal immutable treasury;
+
+    uint256 public settledCount;
+    uint256 public doubleSettled;
+    uint256 public ghostOperators;
+    uint256 public ghostValidators;
+    uint256 public ghostTreasury;
+    uint256 public ghostFees;
+    uint256 public ghostOperatorCredited;
+    uint256 public ghostValidatorCredited;
+
+    constructor(Settlement settlement_, Ax0nToken token_, address treasury_) {
+        settlement = settlement_;
+        token = token_;
+        treasury = treasury_;
+    }
+
+    function deposit(uint256 who, uint256 amount) external {
+        address client = SampleBatches.clients()[who % 3];
+        amount = bound(amount, 1, 100 ether);
+        vm.startPrank(client);
+        token.approve(address(settlement), amount);
+        settlement.deposit(amount);
+        vm.stopPrank();
+    }
+
+    function withdrawEscrow(uint256 who, uint256 amount) external {
+        address client = SampleBatches.clients()[who % 3];
+        uint256 available = settlement.escrow(client);
+        if (available == 0) return;
+        vm.prank(client);
+        settlement.withdrawEscrow(bound(amount, 1, available));
+    }
+
+    function submitNext() external {
+        uint256 next = settledCount + 1;
+        if (next > SampleBatches.COUNT) return;
+        vm.roll(block.number + 5);
+        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(next);
+        try settlement.submitBatch(b, proof, certFor(b)) {
+            settledCount = next;
+            uint256 fee = b.debits[0] + b.debits[1] + b.debits[2];
+            (uint256 op, uint256 val, uint256 tre) = settlement.split(fee);
+            ghostFees += fee;
+            ghostOperators += op;
+            ghostValidators += val;
+            ghostTreasury += tre;
+            ghostOperatorCredited += b.operatorCredits[0] + b.operatorCredits[1];
+            ghostValidatorCredited += b.validatorCredits[0] + b.validatorCredits[1] + b.validatorCredits[2];
+        } catch {}
+    }
+
+    function replay(uint256 i) external {
+        if (settledCount == 0) return;
+        vm.roll(block.number + 5);
+        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(bound(i, 1, settledCount));
+        try settlement.submitBatch(b, proof, certFor(b)) {
+            doubleSettled += 1;
+        } catch {}
+    }
+
+    function withdrawCredits(uint256 who) external {
+        address[6] memory accounts = [
+            SampleBatches.operators()[0], SampleBatches.operators()[1], SampleBatches.validators()[0],
+            SampleBatches.validators()[1], SampleBatches.validators()[2], treasury
+        ];
+        address account = accounts[who % 6];
+        if (settlement.credits(account) == 0) return;
+        vm.prank(account);
+        settlement.withdraw();
+    }
+}
+
+contract SettlementInvariants is Deployed {
+    SettlementHandler internal handler;
+
+    function setUp() public override {
+        super.setUp();
+        prepareFixtures();
+        address[3] memory clients = SampleBatches.clients();
+        for (uint256 i; i < 3; ++i) fund(clients[i], 100_000 ether); // for the handler's deposits
+        handler = new SettlementHandler(settlement, token, TREASURY);
+        targetContract(address(handler));
+    }
+
+    /// @dev The handler really settles batches (its try/catch would otherwise hide a campaign of reverts).
+    function test_handlerSettles() public {
+        handler.submitNext();
+        handler.replay(0);
+        handler.submitNext();
+        vm.assertEq(handler.settledCount(), 2, "two batches settled");
+        vm.assertEq(handler.doubleSettled(), 0, "replay refused");
+        vm.assertEq(uint256(settlement.lastBatchId()), 2, "on-chain");
+    }
+
+    /// @dev Escrow never goes negative and tokens held cover every escrow and credit exactly.
+    function invariant_solvent() public view {
+        address[3] memory clients = SampleBatches.clients();
+        uint256 sum = settlement.escrow(clients[0]) + settlement.escrow(clients[1]) + settlement.escrow(clients[2]);
+        vm.assertEq(sum, settlement.totalEscrow(), "escrow book");
+        vm.assertEq(
+            token.balanceOf(address(settlement)), settlement.totalEscrow() + settlement.totalCredits(), "solvent"
+        );
+    }
+
+    /// @dev Every settled fee splits exactly 78/12/10, rounding dust to the treasury.
+    function invariant_exactSplit() public view {
+        vm.assertEq(handler.ghostOperatorCredited(), handler.ghostOperators(), "operators got 78%");
+        vm.assertEq(handler.ghostValidatorCredited(), handler.ghostValidators(), "validators got 12%");
+        vm.assertEq(
+            handler.ghostOperators() + handler.ghostValidators() + handler.ghostTreasury(), handler.ghostFees(), "sum"
+        );
+        vm.assertGe(handler.ghostTreasury() * 10_000, handler.ghostFees() * 1_000, "treasury >= 10%");
+    }
+
+    /// @dev No batch ever settles twice; batches settle in order.
+    function invariant_noDoubleSettlement() public view {
+        vm.assertEq(handler.doubleSettled(), 0, "double settlement");
+        vm.assertEq(uint256(settlement.lastBatchId()), handler.settledCount(), "sequential");
+    }
+}
+
+/// @notice Drives NodeRegistry; the handler is bound as the registry's slasher.
+contract StakeHandler is Test {
+    NodeRegistry internal immutable nodes;
+    Ax0nToken internal immutable token;
+    uint256 internal constant MIN = 1_000 ether;
+    address[4] internal actors = [address(0xD1), address(0xD2), address(0xD3), address(0xD4)];
+
+    constructor(NodeRegistry nodes_, Ax0nToken token_) {
+        nodes = nodes_;
+        token = token_;
+    }
+
+    function actor(uint256 i) public view returns (address) {
+        return actors[i % 4];
+    }
+
+    function register(uint256 who, uint256 stake) external {
+        address a = actor(who);
+        if (nodes.node(a).registered) return;
+        stake = bound(stake, MIN, 10 * MIN);
+        vm.startPrank(a);
+        token.approve(address(nodes), stake);
+        nodes.register(stake, new bytes32[](0), "e", a);
+        vm.stopPrank();
+    }
+
+    function addStake(uint256 who, uint256 amount) external {
+        address a = actor(who);
+        if (!nodes.node(a).registered) return;
+        amount = bound(amount, 1, 10 * MIN);
+        vm.startPrank(a);
+        token.approve(address(nodes), amount);
+        nodes.addStake(amount);
+        vm.stopPrank();
+    }
+
+    function unbond(uint256 who, uint256 amount) external {
+        address a = actor(who);
+        uint256 stake = nodes.node(a).stake;
+        if (stake == 0) return;
+        amount = bound(amount, 1, stake);
+        if (stake - amount != 0 && stake - amount < MIN) amount = stake;
+        vm.prank(a);
+        nodes.requestUnbond(amount);
+    }
+
+    function withdraw(uint256 who) external {
+        address a = actor(who);
+        if (nodes.node(a).unbonding == 0) return;
+        vm.roll(block.number + 10);
+        vm.prank(a);
+        nodes.withdrawUnbonded();
+    }
+
+    function slash(uint256 who, uint256 amount) external {
+        address a = actor(who);
+        if (!nodes.node(a).registered) return;
+        nodes.slash(a, bound(amount, 0, 20 * MIN));
+    }
+}
+
+contract StakeInvariants is Deployed {
+    StakeHandler internal handler;
+    NodeRegistry internal registry;
+
+    function setUp() public override {
+        super.setUp();
+        registry = new NodeRegistry(token, params);
+        handler = new StakeHandler(registry, token);
+        registry.setSettlement(address(handler));
+        for (uint256 i; i < 4; ++i) fund(handler.actor(i), 1_000_000 ether);
+        targetContract(address(handler));
+    }
+
+    /// @dev Total stake equals deposits minus withdrawals minus slashes, and matches tokens held and node books.
+    function invariant_stakeBooks() public view {
+        uint256 total = registry.totalStake();
+        vm.assertEq(total, registry.totalDeposited() - registry.totalWithdrawn() - registry.totalSlashed(), "books");
+        vm.assertEq(token.balanceOf(address(registry)), total, "held");
+        uint256 sum;
+        for (uint256 i; i < 4; ++i) {
+            NodeRegistry.Node memory n = registry.node(handler.actor(i));
+            sum += n.stake + n.unbonding;
+        }
+        vm.assertEq(sum, total, "per-node sum");
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Deployed} from "./utils/Deployed.sol";
+import {ModelRegistry} from "../src/ModelRegistry.sol";
+import {ProtocolParams} from "../src/ProtocolParams.sol";
+
+contract ModelRegistryTest is Deployed {
+    bytes32 internal constant ID = keccak256("mlp-devnet");
+
+    function test_registerAndPrice() public {
+        models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Zk, 16_000, bytes32(uint256(2)), 3 ether);
+        ModelRegistry.Model memory m = models.model(ID);
+        vm.assertEq(m.commitment, bytes32(uint256(1)), "commitment");
+        vm.assertEq(m.pricePer1k, 3 ether, "price");
+        vm.assertTrue(models.exists(ID), "exists");
+        models.setPrice(ID, 5 ether);
+        vm.assertEq(models.model(ID).pricePer1k, 5 ether, "new price");
+    }
+
+    function test_revert_register() public {
+        models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Llm, 135_000_000, 0, 1 ether);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.ModelExists.selector, ID));
+        models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Llm, 1, 0, 1);
+        vm.expectRevert(ModelRegistry.EmptyCommitment.selector);
+        models.register(bytes32("x"), 0, ModelRegistry.Tier.Llm, 1, 0, 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.TooManyParams.selector, uint64(70_000_000_001), 70_000_000_000));
+        models.register(bytes32("x"), bytes32("c"), ModelRegistry.Tier.Llm, 70_000_000_001, 0, 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.MissingVerifyingKey.selector, bytes32("x")));
+        models.register(bytes32("x"), bytes32("c"), ModelRegistry.Tier.Zk, 1, 0, 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, bytes32("y")));
+        models.setPrice(bytes32("y"), 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, bytes32("y")));
+        models.model(bytes32("y"));
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, bytes32("y")));
+        models.feeFor(bytes32("y"), 1, 1);
+    }
+
+    function test_revert_onlyOwner() public {
+        vm.prank(address(0xBAD));
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, address(0xBAD)));
+        models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Llm, 1, 0, 1);
+    }
+
+    function testFuzz_feeIsMinOfPriceAndCap(uint96 price, uint32 tokens, uint128 cap) public {
+        models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Llm, 1, 0, price);
+        uint256 byPrice = (uint256(price) * tokens + 999) / 1000;
+        uint256 fee = models.feeFor(ID, tokens, cap);
+        vm.assertEq(fee, byPrice < cap ? byPrice : cap, "min(price x tokens, cap)");
+    }
+}
+
+contract ProtocolParamsTest is Deployed {
+    function test_getSet() public {
+        vm.assertEq(params.get("min_node_stake"), MIN_STAKE, "initial");
+        params.set("settlement_frequency", 9);
+        vm.assertEq(params.get("settlement_frequency"), 9, "changed");
+    }
+
+    function test_revert_unknownOrInvalid() public {
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.UnknownParam.selector, bytes32("nope")));
+        params.get("nope");
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.UnknownParam.selector, bytes32("nope")));
+        params.set("nope", 1);
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, bytes32("operator_fee_share_bps"), 9_000));
+        params.set("operator_fee_share_bps", 9_000);
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, bytes32("max_batch_size"), 0));
+        params.set("max_batch_size", 0);
+    }
+
+    function test_revert_onlyOwner() public {
+        vm.prank(address(0xBAD));
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, address(0xBAD)));
+        params.set("slash_window", 1);
+    }
+}
+
+contract Ax0nTokenTest is Deployed {
+    function test_allocation() public view {
+        uint256 supply = 1_000_000_000 ether;
+        vm.assertEq(token.totalSupply(), supply, "supply");
+        vm.assertEq(token.balanceOf(OPS_POOL), supply * 40 / 100, "operators 40%");
+        vm.assertEq(token.balanceOf(TEAM), supply * 18 / 100, "team 18%");
+        vm.assertEq(token.balanceOf(ECOSYSTEM), supply * 25 / 100, "ecosystem 25%");
+        vm.assertEq(token.balanceOf(TREASURY), supply * 17 / 100, "treasury 17%");
+    }
+
+    function test_permitAndVotes() public {
+        uint256 key = 0xA11CE;
+        address owner = vm.addr(key);
+        fund(owner, 10 ether);
+        bytes32 typehash =
+            keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+        bytes32 structHash = keccak256(abi.encode(typehash, owner, address(this), 3 ether, 0, block.timestamp + 1));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        token.permit(owner, address(this), 3 ether, block.timestamp + 1, v, r, s);
+        vm.assertEq(token.allowance(owner, address(this)), 3 ether, "permit allowance");
+        vm.prank(owner);
+        token.delegate(owner);
+        vm.assertEq(token.getVotes(owner), 10 ether, "votes");
+        vm.assertEq(token.clock(), block.timestamp, "timestamp clock");
+    }
+}

@@ -1,0 +1,42 @@
+"""Receipts for prover tests."""
+
+from __future__ import annotations
+
+import random
+
+from ax0n.v1 import types_pb2
+from ax0n.zk import batch
+from ax0n.zk.mlp import QuantizedMLP, input_hash, output_hash
+from ax0n.zk.poseidon import to_bytes32
+
+
+def executed(model: QuantizedMLP, x: list[int]) -> types_pb2.ExecutedReceipt:
+    p = model.forward(x)
+    receipt = types_pb2.Receipt(
+        request_id=b"\x01" * 32,
+        model_commitment=model.commitment_bytes(),
+        tier=types_pb2.TIER_ZK,
+        input_hash=to_bytes32(input_hash(x)),
+        output_hash=to_bytes32(output_hash(p)),
+    )
+    request = types_pb2.InferenceRequest(request_id=b"\x01" * 32, prompt=str(x))
+    return types_pb2.ExecutedReceipt(receipt=receipt, request=request, output=p.to_json())
+
+
+def random_leaves(n: int, seed: int) -> list[batch.Leaf]:
+    rng = random.Random(seed)
+    operators = [rng.randbytes(20) for _ in range(3)]
+    leaves = []
+    for _ in range(n):
+        cap = rng.randrange(1, 10**18)
+        leaves.append(
+            batch.Leaf(
+                rng.randbytes(32),
+                rng.randbytes(32),
+                rng.choice(operators),
+                rng.randbytes(20),
+                rng.randrange(cap + 1),
+                cap,
+            )
+        )
+    return leaves
