@@ -2,10 +2,11 @@
 
 from ax0n import service
 from ax0n_router.server import build
+from ax0n_router.settings import RouterSettings
 
 
 def main() -> None:
-    service.main("router", build)
+    service.main("router", build, RouterSettings)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,154 @@
-"""The Router gRPC service."""
+"""The Router gRPC service and the process wiring (gRPC + OpenAI-compatible HTTP + the final watcher)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
 import grpc
+import uvicorn
+from web3 import Web3
 
 from ax0n import service
-from ax0n.config import ServiceSettings
-from ax0n.v1 import router_pb2_grpc, types_pb2
+from ax0n.chain.deploy import Manifest
+from ax0n.mempool import Mempool
+from ax0n.v1 import router_pb2, router_pb2_grpc, types_pb2
+from ax0n_router import errors, mesh
+from ax0n_router.admission import Admission
+from ax0n_router.core import RouterCore
+from ax0n_router.errors import Rejection
+from ax0n_router.openai_http import ApiDefaults, OpenAIApi
+from ax0n_router.registry import ChainRegistry, FileRegistry, Registry, Unconfigured
+from ax0n_router.settings import RouterSettings
+
+T = TypeVar("T")
+
+
+async def _abort(context: grpc.aio.ServicerContext, rej: Rejection) -> None:
+    trailing = (("retry-after", str(rej.retry_after_s)),) if rej.retry_after_s is not None else ()
+    await context.abort(rej.code, rej.message, trailing_metadata=trailing)
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
+    def __init__(self, core: RouterCore, settings: RouterSettings) -> None:
+        self.core, self.settings = core, settings
 
-    async def Status(self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> types_pb2.ServiceStatus:
-        return service.status("router", self.settings)
+    async def _call(self, context: grpc.aio.ServicerContext, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except Rejection as rej:
+            await _abort(context, rej)
+            raise  # unreachable: abort raises
+
+    async def Infer(self, request: types_pb2.InferenceRequest, context: grpc.aio.ServicerContext):
+        return await self._call(context, lambda: self.core.infer(request))
+
+    async def Stream(
+        self, request: types_pb2.InferenceRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.StreamChunk]:
+        try:
+            async for item in self.core.stream(request):
+                yield item
+        except Rejection as rej:
+            await _abort(context, rej)
+
+    async def GetResult(self, request: router_pb2.GetResultRequest, context: grpc.aio.ServicerContext):
+        wait = 0.0
+        if request.wait:
+            remaining = context.time_remaining()
+            wait = remaining if remaining is not None else 60.0
+        return await self._call(context, lambda: self.core.get_result(bytes(request.request_id), wait))
+
+    async def ListModels(self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext):
+        return router_pb2.ListModelsResponse(models=self.core.admission.registry.models())
+
+    async def Route(self, request: router_pb2.RouteRequest, context: grpc.aio.ServicerContext):
+        req = types_pb2.InferenceRequest(request_id=request.request_id, model_id=request.model_id)
+        if len(request.request_id) != 32:
+            await _abort(context, errors.invalid("request_id must be 32 bytes"))
+        return await self._call(context, lambda: self.core.admission.route(req))
+
+    async def Status(self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext):
+        try:
+            index = await self.core.admission.index()
+        except Rejection as rej:
+            return service.status("router", self.settings, registry=rej.message)
+        return service.status(
+            "router", self.settings, snapshot_block=str(index.block), snapshot_hash=index.snapshot_hash.hex()
+        )
 
 
-def build(settings: ServiceSettings) -> service.ServiceSpec:
-    servicer = RouterServicer(settings)
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # the service runner owns SIGTERM/SIGINT
+        yield
+
+
+class HttpComponent:
+    """Serves the OpenAI-compatible API with uvicorn inside the service's event loop."""
+
+    def __init__(self, app, host: str, port: int) -> None:
+        self.server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                await self._task
+                raise SystemExit("ax0n-router: the HTTP server did not start")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+class FinalComponent:
+    def __init__(self, finals: mesh.FinalWatcher, pool: Mempool) -> None:
+        self.finals, self.pool = finals, pool
+
+    async def start(self) -> None:
+        await self.finals.start()
+
+    async def stop(self) -> None:
+        await self.finals.stop()
+        await self.pool.close()
+
+
+def load_api_keys(path: str) -> dict[bytes, str]:
+    if not path:
+        return {}
+    return {bytes.fromhex(k): v for k, v in json.loads(Path(path).read_text()).items()}
+
+
+def build(settings: RouterSettings) -> service.ServiceSpec:
+    registry: Registry = FileRegistry(settings.registry_file) if settings.registry_file else Unconfigured()
+    if settings.rpc_url and settings.deployment and settings.registry_file:
+        w3 = Web3(Web3.HTTPProvider(settings.rpc_url))
+        registry = ChainRegistry(w3, Manifest.load(settings.deployment), registry.snapshot)
+    pool = Mempool.from_url(settings.redis_url)
+    finals = mesh.FinalWatcher(pool)
+    core = RouterCore(Admission(registry, pool, settings.limits()), pool, finals)
+    servicer = RouterServicer(core, settings)
+    components: list[service.Component] = [FinalComponent(finals, pool)]
+    if settings.http_port >= 0:
+        defaults = ApiDefaults(
+            chain_id=settings.chain_id,
+            deadline_s=settings.default_deadline_s,
+            max_latency_ms=settings.default_max_latency_ms,
+            max_tokens=settings.default_max_tokens,
+        )
+        api = OpenAIApi(core, load_api_keys(settings.api_keys_file), defaults)
+        components.append(HttpComponent(api.app, settings.host, settings.http_port))
     return service.ServiceSpec(
         name="router",
         register=lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
         service_names=["ax0n.v1.Router"],
+        components=components,
     )

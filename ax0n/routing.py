@@ -1,0 +1,349 @@
+"""NeuralRoute: the deterministic routing index, a pure function validators recompute.
+
+Every `routing_rebuild_interval` blocks a `Snapshot` is taken at block B: the NodeRegistry state at B
+(nodes, operators, stake, cluster, served models) plus each node's `NodeStats` over the window of
+blocks ending at B. `build_index(snapshot)` turns it into alias tables; `route(index, request_id,
+model_id)` picks a cluster and a node in it. Same snapshot + same request id → same route, on any
+machine: only integers, sha256/keccak256, and inputs in canonical order.
+
+Where the stats come from (a node cannot inflate its own):
+- uptime: liveness probes made and signed by validators (`LivenessProbe`), never a node's self-report;
+- p95 latency: the time from the request's append to `ax0n:req:{cluster}` to its receipt's append to
+  `ax0n:exec`, both Redis-assigned stream timestamps, as recorded by the quorum that certified the
+  receipt (`LatencySample`); a node's own `Timings` are not used.
+`window_stats` reduces those observations to `NodeStats`; the chain reader fills the rest.
+
+Score (all governable, integer, basis points):
+    latency_bps = BPS · ref / (ref + p95)              (BPS/2 when there are no samples yet)
+    quality_bps = (w_stake · BPS + w_uptime · uptime_bps + w_latency · latency_bps) / Σw
+    weight      = stake · quality_bps                   (0 when inactive or uptime < min_uptime_bps)
+Weight is linear in stake, so splitting stake over many nodes gains nothing (Sybil-neutral).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from hashlib import sha256
+
+from eth_utils import keccak
+
+BPS = 10_000
+SEED_TAG = b"ax0n/route/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingWeights:
+    """Governable scoring parameters (mirrored on-chain with the protocol parameters)."""
+
+    stake: int = 2  # share of the score that stake alone earns
+    uptime: int = 5
+    latency: int = 3
+    latency_ref_ms: int = 2_000  # p95 at which the latency score is one half
+    min_uptime_bps: int = 5_000  # nodes observed live less often than this are not routed to
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    uptime_bps: int = 0  # share of validator liveness probes answered in the window
+    p95_latency_ms: int = 0  # nearest-rank p95 of mesh-observed latencies (0: no samples)
+    samples: int = 0  # latency samples behind p95_latency_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    node_id: bytes  # 32 bytes, the NodeRegistry id
+    operator: bytes  # 20-byte operator address
+    stake: int  # bonded stake, wei
+    cluster: str  # executor cluster: requests go to ax0n:req:{cluster}
+    models: tuple[str, ...]  # model ids the node serves
+    stats: NodeStats = field(default_factory=NodeStats)
+    active: bool = True
+
+
+def _str(value: str) -> bytes:
+    raw = value.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the chain reader fills at block `block`: all a validator needs to recompute routes."""
+
+    block: int
+    block_hash: bytes  # 32 bytes; mixed into the seed so routes are unknown before the block exists
+    nodes: tuple[Node, ...]
+    weights: RoutingWeights = field(default_factory=RoutingWeights)
+
+    def canonical_bytes(self) -> bytes:
+        w = self.weights
+        parts = [
+            self.block.to_bytes(8, "big"),
+            self.block_hash,
+            b"".join(v.to_bytes(4, "big") for v in (w.stake, w.uptime, w.latency, w.latency_ref_ms, w.min_uptime_bps)),
+        ]
+        for n in sorted(self.nodes, key=lambda n: n.node_id):
+            parts += [
+                n.node_id,
+                n.operator,
+                n.stake.to_bytes(32, "big"),
+                _str(n.cluster),
+                len(n.models).to_bytes(2, "big"),
+                *(_str(m) for m in sorted(n.models)),
+                n.stats.uptime_bps.to_bytes(4, "big"),
+                n.stats.p95_latency_ms.to_bytes(4, "big"),
+                n.stats.samples.to_bytes(4, "big"),
+                b"\x01" if n.active else b"\x00",
+            ]
+        return b"".join(parts)
+
+    def hash(self) -> bytes:
+        """keccak256 of the canonical encoding: fixed-width big-endian integers, nodes sorted by id,
+        strings as 2-byte length + UTF-8, each node's models sorted."""
+        return keccak(self.canonical_bytes())
+
+    def to_json(self) -> str:
+        doc = {
+            "block": self.block,
+            "block_hash": self.block_hash.hex(),
+            "weights": asdict(self.weights),
+            "nodes": [
+                {
+                    "node_id": n.node_id.hex(),
+                    "operator": n.operator.hex(),
+                    "stake": str(n.stake),
+                    "cluster": n.cluster,
+                    "models": list(n.models),
+                    "stats": asdict(n.stats),
+                    "active": n.active,
+                }
+                for n in self.nodes
+            ],
+        }
+        return json.dumps(doc)
+
+    @classmethod
+    def from_json(cls, text: str) -> Snapshot:
+        doc = json.loads(text)
+        nodes = tuple(
+            Node(
+                node_id=bytes.fromhex(n["node_id"]),
+                operator=bytes.fromhex(n["operator"]),
+                stake=int(n["stake"]),
+                cluster=n["cluster"],
+                models=tuple(n["models"]),
+                stats=NodeStats(**n["stats"]),
+                active=bool(n["active"]),
+            )
+            for n in doc["nodes"]
+        )
+        return cls(doc["block"], bytes.fromhex(doc["block_hash"]), nodes, RoutingWeights(**doc["weights"]))
+
+
+# ---- stats over the window ----
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessProbe:
+    """A validator's signed observation that `node_id` answered (or not) a probe at `block`."""
+
+    node_id: bytes
+    block: int
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySample:
+    """Mesh-observed latency of one certified receipt: exec-stream append minus request-stream append."""
+
+    node_id: bytes
+    block: int
+    latency_ms: int
+
+
+def p95(values: Sequence[int]) -> int:
+    """Nearest-rank 95th percentile (0 for no values)."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+def window_stats(
+    probes: Iterable[LivenessProbe], samples: Iterable[LatencySample], end_block: int, window: int
+) -> dict[bytes, NodeStats]:
+    """NodeStats per node over blocks (end_block - window, end_block]."""
+    start = end_block - window
+    answered: dict[bytes, list[int]] = defaultdict(lambda: [0, 0])
+    for p in probes:
+        if start < p.block <= end_block:
+            answered[p.node_id][0] += p.live
+            answered[p.node_id][1] += 1
+    latencies: dict[bytes, list[int]] = defaultdict(list)
+    for s in samples:
+        if start < s.block <= end_block:
+            latencies[s.node_id].append(s.latency_ms)
+    out = {}
+    for node_id in answered.keys() | latencies.keys():
+        live, total = answered.get(node_id, (0, 0))
+        lat = latencies.get(node_id, [])
+        out[node_id] = NodeStats(live * BPS // total if total else 0, p95(lat), len(lat))
+    return out
+
+
+# ---- scoring ----
+
+
+def latency_bps(stats: NodeStats, w: RoutingWeights) -> int:
+    if stats.samples == 0:
+        return BPS // 2
+    return BPS * w.latency_ref_ms // (w.latency_ref_ms + stats.p95_latency_ms)
+
+
+def quality_bps(stats: NodeStats, w: RoutingWeights) -> int:
+    total = w.stake + w.uptime + w.latency
+    return (w.stake * BPS + w.uptime * stats.uptime_bps + w.latency * latency_bps(stats, w)) // total
+
+
+def selection_weight(node: Node, w: RoutingWeights) -> int:
+    """Integer selection weight: stake × quality, 0 for inactive or mostly-offline nodes."""
+    if not node.active or node.stake <= 0 or node.stats.uptime_bps < w.min_uptime_bps:
+        return 0
+    return node.stake * quality_bps(node.stats, w)
+
+
+# ---- alias tables (Vose), exact in integers ----
+
+
+@dataclass(frozen=True, slots=True)
+class AliasTable:
+    """Draw i with probability weights[i] / total: column c = r1 mod n, keep c if r2 mod total < prob[c]."""
+
+    total: int
+    prob: tuple[int, ...]
+    alias: tuple[int, ...]
+
+    @classmethod
+    def build(cls, weights: Sequence[int]) -> AliasTable:
+        n, total = len(weights), sum(weights)
+        if n == 0 or total <= 0 or min(weights) < 0:
+            raise ValueError("alias table needs at least one positive weight and none negative")
+        scaled = [w * n for w in weights]
+        prob, alias = [total] * n, list(range(n))
+        small = [i for i in range(n) if scaled[i] < total]
+        large = [i for i in range(n) if scaled[i] >= total]
+        while small and large:
+            s, g = small.pop(), large.pop()
+            prob[s], alias[s] = scaled[s], g
+            scaled[g] -= total - scaled[s]
+            (small if scaled[g] < total else large).append(g)
+        return cls(total, tuple(prob), tuple(alias))
+
+    def draw(self, seed: bytes) -> int:
+        """The index drawn for a 32-byte seed: column from the seed, coin from sha256(seed)."""
+        column = int.from_bytes(seed, "big") % len(self.prob)
+        coin = int.from_bytes(sha256(seed).digest(), "big") % self.total
+        return column if coin < self.prob[column] else self.alias[column]
+
+
+# ---- the index ----
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRoutes:
+    cluster: str
+    weight: int
+    node_ids: tuple[bytes, ...]
+    nodes: AliasTable
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoutes:
+    clusters: tuple[ClusterRoutes, ...]  # sorted by cluster name
+    table: AliasTable  # over clusters, by summed node weight
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingIndex:
+    block: int
+    block_hash: bytes
+    snapshot_hash: bytes
+    models: dict[str, ModelRoutes]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    cluster: str
+    node_id: bytes
+    attempt: int  # 0 first; k: the k-th re-route after clusters 0..k-1 failed
+
+
+class NoRoute(LookupError):
+    """No eligible node serves the model (or every cluster was tried)."""
+
+
+def build_index(snapshot: Snapshot) -> RoutingIndex:
+    """Precompute, per model, an alias table over clusters and one over each cluster's nodes."""
+    w = snapshot.weights
+    grouped: dict[str, dict[str, list[tuple[bytes, int]]]] = defaultdict(lambda: defaultdict(list))
+    for node in sorted(snapshot.nodes, key=lambda n: n.node_id):
+        weight = selection_weight(node, w)
+        if weight:
+            for model in set(node.models):
+                grouped[model][node.cluster].append((node.node_id, weight))
+    models = {}
+    for model, clusters in grouped.items():
+        routes = tuple(
+            ClusterRoutes(
+                name,
+                sum(wt for _, wt in members),
+                tuple(nid for nid, _ in members),
+                AliasTable.build([wt for _, wt in members]),
+            )
+            for name, members in sorted(clusters.items())
+        )
+        models[model] = ModelRoutes(routes, AliasTable.build([c.weight for c in routes]))
+    return RoutingIndex(snapshot.block, snapshot.block_hash, snapshot.hash(), models)
+
+
+def _seed(index: RoutingIndex, request_id: bytes, kind: bytes, counter: int) -> bytes:
+    """sha256(tag ‖ kind ‖ block_hash ‖ request_id ‖ counter): cheap here and on-chain (precompile 0x02)."""
+    return sha256(SEED_TAG + kind + index.block_hash + request_id + counter.to_bytes(4, "big")).digest()
+
+
+def cluster_order(index: RoutingIndex, request_id: bytes, model_id: str, attempts: int) -> list[int]:
+    """The first `attempts` distinct clusters of the request's weighted draw sequence.
+
+    Draw j uses seed (request_id, j); repeats are skipped. After 64 draws per cluster the rest follow
+    in order of descending weight, then name, so the sequence always ends.
+    """
+    routes = index.models.get(model_id)
+    if routes is None:
+        raise NoRoute(f"no eligible node serves model {model_id!r} at block {index.block}")
+    n = len(routes.clusters)
+    if attempts > n:
+        raise NoRoute(f"model {model_id!r} has {n} cluster(s); attempt {attempts - 1} has none left")
+    order: list[int] = []
+    seen: set[int] = set()
+    draw = 0
+    while len(order) < attempts and draw < 64 * n:
+        c = routes.table.draw(_seed(index, request_id, b"c", draw))
+        draw += 1
+        if c not in seen:
+            seen.add(c)
+            order.append(c)
+    if len(order) < attempts:
+        rest = sorted((i for i in range(n) if i not in seen), key=lambda i: (-routes.clusters[i].weight, i))
+        order += rest[: attempts - len(order)]
+    return order
+
+
+def route(index: RoutingIndex, request_id: bytes, model_id: str, attempt: int = 0) -> Route:
+    """Where request `request_id` for `model_id` must go on attempt `attempt` (0 unless re-routed)."""
+    order = cluster_order(index, request_id, model_id, attempt + 1)
+    cluster = index.models[model_id].clusters[order[attempt]]
+    node = cluster.node_ids[cluster.nodes.draw(_seed(index, request_id, b"n", attempt))]
+    return Route(cluster.cluster, node, attempt)

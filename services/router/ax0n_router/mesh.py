@@ -1,0 +1,116 @@
+"""The router's side of the mempool: follow admitted requests' tokens and final results.
+
+- requests: appended to `ax0n:req:{cluster}` by `Admission.commit` (entry key: request id hex);
+- tokens: `ax0n:tok:{request_id}`, read from the start with XREAD until a chunk with `done`;
+- results: `ax0n:final` (FinalizedReceipt), read by one watcher task per router and handed to waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from ax0n.mempool import Mempool
+from ax0n.mempool import entry as wire
+from ax0n.mempool.entry import MalformedEntry
+from ax0n.mempool.pool import RETRYABLE
+from ax0n.mempool.streams import FINAL, tokens_stream
+from ax0n.v1 import types_pb2
+
+log = logging.getLogger(__name__)
+
+TOKENS_TTL_S = 3_600  # a token stream is kept this long after the router read its last chunk
+
+
+async def tokens(pool: Mempool, request_id: bytes, timeout_s: float) -> AsyncIterator[types_pb2.TokenChunk]:
+    """Yield the request's token chunks in order until `done`; TimeoutError past `timeout_s` in total."""
+    stream = tokens_stream(request_id)
+    last = "0-0"
+    async with asyncio.timeout(timeout_s):
+        while True:
+            reply = await pool.redis.xread({stream: last}, count=256, block=1_000)
+            for _, entries in reply or ():
+                for eid, fields in entries:
+                    last = eid.decode()
+                    try:
+                        chunk = wire.decode(stream, last, fields, types_pb2.TokenChunk).message
+                    except MalformedEntry as exc:
+                        log.warning("%s: skipping malformed entry %s: %s", stream, last, exc)
+                        continue
+                    yield chunk
+                    if chunk.done:
+                        await pool.redis.expire(stream, TOKENS_TTL_S)
+                        return
+
+
+class FinalWatcher:
+    """Follows `ax0n:final` from the moment it starts and resolves waiters by request id."""
+
+    def __init__(self, pool: Mempool, *, keep: int = 10_000) -> None:
+        self.pool = pool
+        self.keep = keep
+        self.recent: OrderedDict[bytes, types_pb2.FinalizedReceipt] = OrderedDict()
+        self._waiters: dict[bytes, list[asyncio.Future[types_pb2.FinalizedReceipt]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="final-watcher")
+        await self._ready.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task}, timeout=5)
+
+    def expect(self, request_id: bytes) -> asyncio.Future[types_pb2.FinalizedReceipt]:
+        """A future for the request's final result; register before publishing so none is missed."""
+        fut: asyncio.Future[types_pb2.FinalizedReceipt] = asyncio.get_running_loop().create_future()
+        if request_id in self.recent:
+            fut.set_result(self.recent[request_id])
+        else:
+            self._waiters.setdefault(request_id, []).append(fut)
+        return fut
+
+    def forget(self, request_id: bytes, fut: asyncio.Future[types_pb2.FinalizedReceipt]) -> None:
+        waiters = self._waiters.get(request_id, [])
+        if fut in waiters:
+            waiters.remove(fut)
+        if not waiters:
+            self._waiters.pop(request_id, None)
+
+    def _deliver(self, final: types_pb2.FinalizedReceipt) -> None:
+        rid = bytes(final.receipt.request_id)
+        self.recent[rid] = final
+        self.recent.move_to_end(rid)
+        while len(self.recent) > self.keep:
+            self.recent.popitem(last=False)
+        for fut in self._waiters.pop(rid, []):
+            if not fut.done():
+                fut.set_result(final)
+
+    async def _run(self) -> None:
+        last = "$"
+        backoff = 0.05
+        while True:
+            try:
+                if last == "$":  # pin the start position to the stream's current end
+                    info = await self.pool.redis.xinfo_stream(FINAL) if await self.pool.redis.exists(FINAL) else None
+                    last = info["last-generated-id"].decode() if info else "0-0"
+                    self._ready.set()
+                reply = await self.pool.redis.xread({FINAL: last}, count=256, block=1_000)
+                for _, entries in reply or ():
+                    for eid, fields in entries:
+                        last = eid.decode()
+                        try:
+                            self._deliver(wire.decode(FINAL, last, fields, types_pb2.FinalizedReceipt).message)
+                        except MalformedEntry as exc:
+                            log.warning("%s: skipping malformed entry %s: %s", FINAL, last, exc)
+                backoff = 0.05
+            except RETRYABLE as exc:
+                self._ready.set()
+                log.warning("final watcher: redis unavailable (%s); retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

@@ -1,0 +1,172 @@
+"""Registry lookups the router needs (models, escrow, routing snapshots), behind one typed interface.
+
+- `FileRegistry` reads registry state exported to a JSON file (re-read when the file changes);
+- `ChainRegistry` reads models from ModelRegistry and escrow balances from Settlement on a deployment
+  (`ax0n.chain`), and takes routing snapshots from another source: NodeRegistry has no cluster field
+  and no node enumeration yet, so the snapshot still comes from an exported file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ax0n.chain.deploy import Manifest
+from ax0n.routing import Snapshot
+from ax0n.v1 import types_pb2
+from ax0n_router import errors
+
+
+class Registry(Protocol):
+    def model(self, model_id: str) -> types_pb2.ModelInfo | None: ...
+
+    def models(self) -> list[types_pb2.ModelInfo]: ...
+
+    async def escrow_balance(self, client: bytes) -> int:
+        """The client's escrowed balance in wei."""
+
+    def snapshot(self) -> Snapshot:
+        """The latest routing snapshot."""
+
+
+@dataclass
+class _State:
+    mtime_ns: int
+    models: dict[str, types_pb2.ModelInfo]
+    escrow: dict[bytes, int]
+    snapshot: Snapshot
+
+
+def _load(path: Path) -> _State:
+    doc = json.loads(path.read_text())
+    models = {}
+    for m in doc["models"]:
+        info = types_pb2.ModelInfo(
+            model_id=m["model_id"],
+            tier=types_pb2.Tier.Value(m.get("tier", "TIER_LLM")),
+            commitment=bytes.fromhex(m.get("commitment", "")),
+            parameters=int(m.get("parameters", 0)),
+            price_per_1k_tokens=str(m["price_per_1k_tokens"]),
+            active=bool(m.get("active", True)),
+        )
+        models[info.model_id] = info
+    escrow = {bytes.fromhex(k.removeprefix("0x")): int(v) for k, v in doc.get("escrow", {}).items()}
+    snapshot = Snapshot.from_json(json.dumps(doc["snapshot"]))
+    return _State(os.stat(path).st_mtime_ns, models, escrow, snapshot)
+
+
+class FileRegistry:
+    """Registry state from a JSON file: {"models": [...], "escrow": {"0xaddr": "wei"}, "snapshot": {...}}.
+
+    Re-read when the file's mtime changes (checked at most every `recheck_s`).
+    """
+
+    def __init__(self, path: str | Path, *, recheck_s: float = 1.0) -> None:
+        self.path = Path(path)
+        self.recheck_s = recheck_s
+        self._state = _load(self.path)
+        self._checked = time.monotonic()
+
+    def _fresh(self) -> _State:
+        now = time.monotonic()
+        if now - self._checked >= self.recheck_s:  # stat the file at most once per recheck_s
+            self._checked = now
+            if os.stat(self.path).st_mtime_ns != self._state.mtime_ns:
+                self._state = _load(self.path)
+        return self._state
+
+    def model(self, model_id: str) -> types_pb2.ModelInfo | None:
+        return self._fresh().models.get(model_id)
+
+    def models(self) -> list[types_pb2.ModelInfo]:
+        return list(self._fresh().models.values())
+
+    async def escrow_balance(self, client: bytes) -> int:
+        return self._fresh().escrow.get(client, 0)
+
+    def snapshot(self) -> Snapshot:
+        return self._fresh().snapshot
+
+
+class Unconfigured:
+    """No registry source given: the router runs (health, status) but refuses every request with UNAVAILABLE."""
+
+    REASON = "no registry source configured (--registry-file); the router cannot admit requests"
+
+    def model(self, model_id: str) -> types_pb2.ModelInfo | None:
+        raise errors.unavailable(self.REASON)
+
+    def models(self) -> list[types_pb2.ModelInfo]:
+        return []
+
+    async def escrow_balance(self, client: bytes) -> int:
+        raise errors.unavailable(self.REASON)
+
+    def snapshot(self) -> Snapshot:
+        raise errors.unavailable(self.REASON)
+
+
+def model_key(model_id: str) -> bytes:
+    """A model id as ModelRegistry's bytes32 key: UTF-8, right-padded with zeros (at most 32 bytes)."""
+    raw = model_id.encode()
+    if len(raw) > 32:
+        raise ValueError(f"model id {model_id!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\0")
+
+
+TIERS = {0: types_pb2.TIER_ZK, 1: types_pb2.TIER_LLM}  # ModelRegistry.Tier
+
+
+class ChainRegistry:
+    """Models from ModelRegistry and escrow from Settlement (read on the chain); snapshots from `snapshots`.
+
+    Model records change only through the governor's timelock, so they are cached for `model_ttl_s`;
+    escrow balances are read per request.
+    """
+
+    def __init__(self, w3, manifest: Manifest, snapshots: Callable[[], Snapshot], *, model_ttl_s: float = 30.0) -> None:
+        self.models_contract = manifest.contract(w3, "ModelRegistry")
+        self.settlement = manifest.contract(w3, "Settlement")
+        self.snapshots, self.model_ttl_s = snapshots, model_ttl_s
+        self._models: dict[str, tuple[float, types_pb2.ModelInfo | None]] = {}
+
+    def model(self, model_id: str) -> types_pb2.ModelInfo | None:
+        cached = self._models.get(model_id)
+        if cached is not None and time.monotonic() - cached[0] < self.model_ttl_s:
+            return cached[1]
+        try:
+            key = model_key(model_id)
+        except ValueError:
+            return None
+        info = None
+        if self.models_contract.functions.exists(key).call():  # model() reverts for unknown ids
+            commitment, tier, params, _vk, price, _ = self.models_contract.functions.model(key).call()
+            info = types_pb2.ModelInfo(
+                model_id=model_id,
+                tier=TIERS.get(tier, types_pb2.TIER_UNSPECIFIED),
+                commitment=bytes(commitment),
+                parameters=params,
+                price_per_1k_tokens=str(price),
+                active=True,  # ModelRegistry has no deactivation yet: a registered model is active
+            )
+        self._models[model_id] = (time.monotonic(), info)
+        return info
+
+    def models(self) -> list[types_pb2.ModelInfo]:
+        """Every model registered so far (from ModelRegistered events)."""
+        logs = self.models_contract.events.ModelRegistered.get_logs(from_block=0)
+        ids = [bytes(log["args"]["modelId"]).rstrip(b"\0").decode("utf-8", "replace") for log in logs]
+        return [m for m in (self.model(i) for i in ids) if m is not None]
+
+    async def escrow_balance(self, client: bytes) -> int:
+        address = self.settlement.w3.to_checksum_address(client)
+        return await asyncio.to_thread(self.settlement.functions.escrow(address).call)
+
+    def snapshot(self) -> Snapshot:
+        return self.snapshots()

@@ -1,0 +1,204 @@
+"""A router wired to a real redis-server, with a test-side executor stand-in.
+
+No executor service is wired yet, so `producer` plays the executor and the validator quorum: it
+consumes the cluster streams with a real consumer group and writes real TokenChunk entries to
+ax0n:tok:{request_id} and FinalizedReceipt entries to ax0n:final. Its receipts are not signed and
+its certificate is empty: the router passes evidence through and does not verify it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from ax0n_router.admission import Admission, Limits
+from ax0n_router.core import RouterCore
+from ax0n_router.mesh import FinalWatcher
+from ax0n_router.openai_http import OpenAIApi
+from ax0n_router.registry import FileRegistry
+from ax0n_router.server import HttpComponent, RouterServicer
+from ax0n_router.settings import RouterSettings
+from eth_account import Account
+
+from ax0n import request as signing
+from ax0n.devnet.ports import free_port
+from ax0n.mempool import Consumer, Entry, Mempool, Outbound
+from ax0n.mempool.streams import EXECUTOR_GROUP, FINAL, requests_stream, tokens_stream
+from ax0n.routing import Node, NodeStats, Snapshot
+from ax0n.v1 import router_pb2_grpc, types_pb2
+
+TOKEN = 10**18
+KEY = "0x" + "4c" * 32  # funded escrow
+POOR_KEY = "0x" + "5d" * 32  # no escrow
+API_KEY = "sk-ax0n-test"
+PRICE = 10**15  # wei per 1k tokens
+CHAIN_ID = 31337
+MAX_BACKLOG = 8
+_nonces = itertools.count(1)
+
+
+def address(key: str) -> str:
+    return Account.from_key(key).address
+
+
+def registry_doc() -> dict:
+    good = NodeStats(9_500, 300, 100)
+
+    def node(i: int, cluster: str, models: tuple[str, ...]) -> Node:
+        return Node(bytes([i]) * 32, bytes([i]) * 20, (i + 1) * 1_000 * TOKEN, cluster, models, good)
+
+    nodes = (
+        *(node(i, "alpha", ("smollm2", "flaky-model")) for i in range(1, 4)),
+        *(node(i, "beta", ("smollm2",)) for i in range(4, 6)),
+        node(6, "busy", ("busy-model",)),
+        node(7, "gone", ("flaky-model",)),  # no executor reads this cluster
+    )
+    snapshot = Snapshot(1_600, b"\x42" * 32, nodes)
+    model = {"tier": "TIER_LLM", "commitment": "ab" * 32, "parameters": 135_000_000, "price_per_1k_tokens": str(PRICE)}
+    return {
+        "models": [
+            {"model_id": "smollm2", **model},
+            {"model_id": "busy-model", **model},
+            {"model_id": "flaky-model", **model},
+            {"model_id": "retired", **model, "active": False},
+        ],
+        "escrow": {address(KEY): str(100 * TOKEN)},
+        "snapshot": json.loads(snapshot.to_json()),
+    }
+
+
+def make_request(key: str = KEY, **over: object) -> types_pb2.InferenceRequest:
+    fields: dict[str, object] = dict(
+        model_id="smollm2",
+        max_tokens=8,
+        max_latency_ms=10_000,
+        fee_cap=str(PRICE),
+        nonce=next(_nonces),
+        deadline=int(time.time()) + 60,
+        chain_id=CHAIN_ID,
+    )
+    fields.update(over)
+    req = types_pb2.InferenceRequest(**fields)
+    if not req.messages and not req.prompt:
+        req.messages.add(role="user", content="the quick brown fox")
+    req.sampling.greedy = True
+    return signing.sign(req, key)
+
+
+def openai_body(req: types_pb2.InferenceRequest, stream: bool = False) -> dict:
+    """The HTTP body (with the ax0n extension) that describes a signed request."""
+    return {
+        "model": req.model_id,
+        "messages": [{"role": m.role, "content": m.content} for m in req.messages],
+        "max_tokens": req.max_tokens,
+        "stream": stream,
+        "ax0n": extension(req),
+    }
+
+
+def extension(req: types_pb2.InferenceRequest) -> dict:
+    return {
+        "client": "0x" + req.client.hex(),
+        "signature": "0x" + req.signature.hex(),
+        "nonce": req.nonce,
+        "deadline": req.deadline,
+        "fee_cap": req.fee_cap,
+        "max_latency_ms": req.max_latency_ms,
+        "chain_id": req.chain_id,
+    }
+
+
+def expected_words(req: types_pb2.InferenceRequest) -> list[str]:
+    text = req.prompt or req.messages[-1].content
+    return [w.upper() for w in text.split()]
+
+
+async def executor_standin(pool: Mempool, item: Entry[types_pb2.InferenceRequest]) -> list[Outbound]:
+    """Streams the upper-cased words of the prompt, then returns the final result for ax0n:final."""
+    req = item.message
+    rid = bytes(req.request_id)
+    words = expected_words(req)[: req.max_tokens]
+    for i, w in enumerate(words):
+        last = i == len(words) - 1
+        chunk = types_pb2.TokenChunk(
+            request_id=rid,
+            index=i,
+            delta=(" " if i else "") + w,
+            token_ids=[i],
+            done=last,
+            finish_reason="stop" if last else "",
+        )
+        await pool.publish(tokens_stream(rid), chunk, key=f"{rid.hex()}:{i}")
+    receipt = types_pb2.Receipt(
+        request_id=rid,
+        model_id=req.model_id,
+        node_id=req.route.node_id,
+        route=req.route,
+        client=req.client,
+        fee_cap=req.fee_cap,
+        timings=types_pb2.Timings(output_tokens=len(words)),
+    )
+    final = types_pb2.FinalizedReceipt(receipt=receipt, output=" ".join(words))
+    return [Outbound(FINAL, final, rid.hex())]
+
+
+@dataclass
+class RouterUnderTest:
+    pool: Mempool
+    core: RouterCore
+    grpc_target: str
+    http_url: str
+    registry_path: Path
+
+
+@pytest.fixture
+async def router(redis_url: str, tmp_path: Path) -> AsyncIterator[RouterUnderTest]:
+    await Mempool.from_url(redis_url).redis.flushall()
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(registry_doc()))
+    pool = Mempool.from_url(redis_url)
+    finals = FinalWatcher(pool)
+    await finals.start()
+    core = RouterCore(Admission(FileRegistry(path), pool, Limits(max_backlog=MAX_BACKLOG)), pool, finals)
+
+    settings = RouterSettings(registry_file=str(path), grpc_port=free_port(), metrics_port=-1)
+    server = grpc.aio.server()
+    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(core, settings), server)
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    api = OpenAIApi(core, {hashlib.sha256(API_KEY.encode()).digest(): KEY})
+    http = HttpComponent(api.app, "127.0.0.1", free_port())
+    await http.start()
+
+    consumers = [
+        Consumer(
+            pool,
+            requests_stream(c),
+            EXECUTOR_GROUP,
+            f"standin-{c}",
+            types_pb2.InferenceRequest,
+            lambda item: executor_standin(pool, item),
+            block_ms=50,
+            concurrency=4,
+        )
+        for c in ("alpha", "beta")
+    ]
+    tasks = [asyncio.create_task(c.run()) for c in consumers]
+    try:
+        yield RouterUnderTest(pool, core, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http.server.config.port}", path)
+    finally:
+        for c in consumers:
+            c.stop()
+        await asyncio.gather(*tasks)
+        await http.stop()
+        await server.stop(0)
+        await finals.stop()
+        await pool.close()

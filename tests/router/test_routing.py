@@ -1,0 +1,155 @@
+"""NeuralRoute: determinism across processes, weighted frequencies, eligibility, re-routing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ax0n import routing
+from ax0n.routing import (
+    AliasTable,
+    LatencySample,
+    LivenessProbe,
+    Node,
+    NodeStats,
+    NoRoute,
+    RoutingWeights,
+    Snapshot,
+    build_index,
+    route,
+    selection_weight,
+    window_stats,
+)
+from tests.router.snapshots import TOKEN, make_snapshot
+
+ROUTE_SCRIPT = """
+import json, sys
+from ax0n.routing import Snapshot, build_index, route
+snap = Snapshot.from_json(open(sys.argv[1]).read())
+index = build_index(snap)
+out = []
+for i in range(int(sys.argv[2])):
+    rid = i.to_bytes(32, "big")
+    r = route(index, rid, "m1", attempt=i % 3)
+    out.append([r.cluster, r.node_id.hex(), r.attempt])
+print(json.dumps({"hash": index.snapshot_hash.hex(), "routes": out}))
+"""
+
+
+def chi_square_critical(df: int, z: float = 3.719) -> float:
+    """Wilson–Hilferty approximation of the chi-square quantile; z = 3.719 is the one-sided p = 1e-4 point."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+def test_same_route_in_two_processes(tmp_path: Path) -> None:
+    snap = make_snapshot(2_000, 12)
+    path = tmp_path / "snap.json"
+    path.write_text(snap.to_json())
+    n = 300
+    results = []
+    for hash_seed in ("1", "2"):  # different str-hash seeds: set/dict order cannot leak into routes
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", ROUTE_SCRIPT, str(path), str(n)], capture_output=True, text=True, env=env, check=True
+        )
+        results.append(json.loads(proc.stdout))
+    assert results[0] == results[1]
+    index = build_index(Snapshot.from_json(path.read_text()))
+    here = [route(index, i.to_bytes(32, "big"), "m1", attempt=i % 3) for i in range(n)]
+    assert results[0]["routes"] == [[r.cluster, r.node_id.hex(), r.attempt] for r in here]
+    assert results[0]["hash"] == snap.hash().hex()
+    assert len({tuple(r) for r in results[0]["routes"]}) > 50  # routes actually vary
+
+
+def test_snapshot_json_roundtrip_and_hash_is_order_independent() -> None:
+    snap = make_snapshot(50, 4)
+    again = Snapshot.from_json(snap.to_json())
+    assert again == snap
+    shuffled = Snapshot(snap.block, snap.block_hash, tuple(reversed(snap.nodes)), snap.weights)
+    assert shuffled.hash() == snap.hash()
+    changed = Snapshot(snap.block, snap.block_hash, snap.nodes, RoutingWeights(stake=3))
+    assert changed.hash() != snap.hash()
+
+
+def test_alias_table_is_exact() -> None:
+    weights = [5, 1, 0, 17, 3, 3, 1_000_003, 2]
+    table = AliasTable.build(weights)
+    n = len(weights)
+    mass = [0] * n  # probability of each outcome, in units of 1 / (n * total)
+    for col in range(n):
+        mass[col] += table.prob[col]
+        mass[table.alias[col]] += table.total - table.prob[col]
+    assert mass == [w * n for w in weights]
+
+
+def test_pick_frequencies_match_weights_over_100k_picks() -> None:
+    snap = make_snapshot(24, 3, models=("m0",))
+    index = build_index(snap)
+    weights = {n.node_id: selection_weight(n, snap.weights) for n in snap.nodes}
+    total = sum(weights.values())
+    picks = 100_000
+    counts = Counter(route(index, i.to_bytes(32, "big"), "m0").node_id for i in range(picks))
+    assert set(counts) <= {nid for nid, w in weights.items() if w}
+    eligible = [nid for nid, w in weights.items() if w]
+    chi2 = sum((counts[nid] - picks * weights[nid] / total) ** 2 / (picks * weights[nid] / total) for nid in eligible)
+    df = len(eligible) - 1
+    assert chi2 < chi_square_critical(df), (chi2, df)
+    # and the test can fail: uniform weights are rejected by the same statistic
+    uniform = sum((counts[nid] - picks / len(eligible)) ** 2 / (picks / len(eligible)) for nid in eligible)
+    assert uniform > chi_square_critical(df)
+
+
+def test_ineligible_nodes_are_never_routed_to() -> None:
+    w = RoutingWeights()
+    good = NodeStats(9_000, 500, 20)
+    nodes = (
+        Node(b"\x01" * 32, b"\xaa" * 20, 10 * TOKEN, "a", ("m",), good),
+        Node(b"\x02" * 32, b"\xaa" * 20, 10 * TOKEN, "b", ("m",), good, active=False),
+        Node(b"\x03" * 32, b"\xaa" * 20, 10 * TOKEN, "c", ("m",), NodeStats(w.min_uptime_bps - 1, 500, 20)),
+        Node(b"\x04" * 32, b"\xaa" * 20, 0, "d", ("m",), good),
+        Node(b"\x05" * 32, b"\xaa" * 20, 10 * TOKEN, "e", ("other",), good),
+    )
+    index = build_index(Snapshot(16, b"\x00" * 32, nodes, w))
+    assert {route(index, i.to_bytes(32, "big"), "m").node_id for i in range(200)} == {b"\x01" * 32}
+    with pytest.raises(NoRoute):
+        route(index, b"\x00" * 32, "unknown-model")
+    with pytest.raises(NoRoute):
+        route(index, b"\x00" * 32, "m", attempt=1)  # only one cluster serves m
+
+
+def test_weight_is_linear_in_stake_and_prefers_uptime_and_latency() -> None:
+    w = RoutingWeights()
+    stats = NodeStats(9_000, 800, 50)
+    whole = selection_weight(Node(b"\x01" * 32, b"\x00" * 20, 100 * TOKEN, "a", ("m",), stats), w)
+    half = selection_weight(Node(b"\x02" * 32, b"\x00" * 20, 50 * TOKEN, "a", ("m",), stats), w)
+    assert whole == 2 * half  # splitting stake over two nodes gains nothing
+    slow = NodeStats(9_000, 4_000, 50)
+    flaky = NodeStats(6_000, 800, 50)
+    node = Node(b"\x03" * 32, b"\x00" * 20, 100 * TOKEN, "a", ("m",), slow)
+    assert selection_weight(node, w) < whole
+    assert selection_weight(Node(b"\x03" * 32, b"\x00" * 20, 100 * TOKEN, "a", ("m",), flaky), w) < whole
+
+
+def test_reroute_attempts_visit_distinct_clusters() -> None:
+    index = build_index(make_snapshot(400, 8, models=("m0",)))
+    for i in range(50):
+        rid = i.to_bytes(32, "big")
+        clusters = [route(index, rid, "m0", attempt=a).cluster for a in range(8)]
+        assert len(set(clusters)) == 8
+        assert routing.cluster_order(index, rid, "m0", 3) == routing.cluster_order(index, rid, "m0", 8)[:3]
+
+
+def test_window_stats_uses_only_the_window() -> None:
+    a, b = b"\x0a" * 32, b"\x0b" * 32
+    probes = [LivenessProbe(a, blk, blk % 4 != 0) for blk in range(1, 101)] + [LivenessProbe(b, 5, True)]
+    samples = [LatencySample(a, blk, blk * 10) for blk in range(1, 101)] + [LatencySample(b, 200, 1)]
+    stats = window_stats(probes, samples, end_block=100, window=40)  # blocks 61..100
+    assert stats[a] == NodeStats(uptime_bps=7_500, p95_latency_ms=980, samples=40)
+    assert b not in stats  # its only observations fall outside the window
