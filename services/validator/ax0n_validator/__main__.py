@@ -1,11 +1,11 @@
 """Entry point: `ax0n-validator --help`."""
 
 from ax0n import service
-from ax0n_validator.server import build
+from ax0n_validator.server import ValidatorSettings, build
 
 
 def main() -> None:
-    service.main("validator", build)
+    service.main("validator", build, ValidatorSettings)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,134 @@
-"""The Validator gRPC service."""
+"""The Validator gRPC service: attester (the keys this process holds), aggregator, and batch-committee signing."""
 
 from __future__ import annotations
 
-import grpc
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from ax0n import service
+import grpc
+from pydantic import Field
+
+from ax0n import committee, service
+from ax0n.certificate import Committee
 from ax0n.config import ServiceSettings
-from ax0n.v1 import types_pb2, validator_pb2_grpc
+from ax0n.mempool import Mempool
+from ax0n.params import PROFILES
+from ax0n.receipt import receipt_hash
+from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
+from ax0n.zk import artifacts
+from ax0n_validator.aggregator import Aggregator
+from ax0n_validator.batch import check_batch, poseidon_root, sign_batch
+from ax0n_validator.checks import MemberChecks, grpc_reexecutor, receipt_signature, route_check, zk_proof_check
+from ax0n_validator.client import Quorums, ValidatorClient
+from ax0n_validator.keys import Keystore
+from ax0n_validator.registry import SnapshotDir
+from ax0n_validator.workers import AggregatorWorker, Attester
+
+log = logging.getLogger(__name__)
+
+
+class ValidatorSettings(ServiceSettings):
+    chain_id: int = Field(31_337, description="chain id: the domain of every signature this validator makes")
+    snapshots_dir: str = Field("", description="registry snapshot files <block>.json (empty: no attester/aggregator)")
+    keys_dir: str = Field("", description="BLS secret keys, one hex *.key file each (empty: aggregator only)")
+    aggregate: bool = Field(True, description="also run the aggregator (forms certificates, publishes ax0n:final)")
+    executor_target: str = Field("", description="Executor gRPC address for LLM-tier re-execution (empty: abstain)")
+    zk_tier: bool = Field(True, description="verify zk-tier proofs (loads ProofCore's MLP circuit artifacts)")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSigner:
+    """What SignBatch needs: this process's keys and the public registry."""
+
+    keys: Keystore
+    snapshots: SnapshotDir
+    quorums: Quorums
+    chain_id: int
+
+    def sign(
+        self, batch: types_pb2.Batch, receipts: Sequence[types_pb2.FinalizedReceipt]
+    ) -> tuple[types_pb2.Attestation | None, str]:
+        """(this process's signature for its committee seats or None, "") or (None, why it will not sign)."""
+        known = self.snapshots.validator_set(batch.committee_snapshot_block)
+        if known is None:
+            return None, f"no registry snapshot at block {batch.committee_snapshot_block}"
+        params = self.quorums.params
+        finding = check_batch(batch, receipts, self.quorums, receipt_hash, poseidon_root(params), self.chain_id)
+        if not finding.ok:
+            return None, finding.reason
+        block_hash, validators = known
+        members = committee.batch_committee(validators, block_hash, batch.batch_id, params.validator_quorum_size)
+        board = Committee.draw(validators, members, batch.committee_snapshot_block)
+        return sign_batch(self.keys, board, batch, self.chain_id), ""
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        settings: ValidatorSettings,
+        keys: int,
+        aggregator: AggregatorWorker | None,
+        batch_signer: BatchSigner | None,
+    ) -> None:
+        self.settings, self.keys, self.aggregator, self.batch_signer = settings, keys, aggregator, batch_signer
 
-    async def Status(self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> types_pb2.ServiceStatus:
-        return service.status("validator", self.settings)
+    async def Status(
+        self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.ServiceStatus:
+        aggregating = str(self.aggregator is not None).lower()
+        return service.status("validator", self.settings, keys=str(self.keys), aggregator=aggregating)
+
+    async def GetCertificate(
+        self, request: validator_pb2.GetCertificateRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.QuorumCertificate:
+        cert = self.aggregator.certificates.get(request.request_id) if self.aggregator else None
+        if cert is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no certificate for this request id here")
+        return cert
+
+    async def SignBatch(
+        self, request: validator_pb2.SignBatchRequest, context: grpc.aio.ServicerContext
+    ) -> validator_pb2.SignBatchResponse:
+        """This process's batch-committee signature over the batch root, after checking every receipt."""
+        if self.batch_signer is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
+        attestation, reason = self.batch_signer.sign(request.batch, list(request.receipts))
+        if reason:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"will not sign this batch: {reason}")
+        return validator_pb2.SignBatchResponse(signatures=[attestation] if attestation else [])
 
 
-def build(settings: ServiceSettings) -> service.ServiceSpec:
-    servicer = ValidatorServicer(settings)
+def build(settings: ValidatorSettings) -> service.ServiceSpec:
+    components: list = []
+    aggregator = batch_signer = None
+    keys = Keystore.from_dir(Path(settings.keys_dir)) if settings.keys_dir else Keystore([])
+    if settings.snapshots_dir:
+        snapshots = SnapshotDir(Path(settings.snapshots_dir))
+        pool = Mempool.from_url(settings.redis_url)
+        quorums = Quorums(snapshots.validator_set, PROFILES[settings.profile])
+        instance = service.instance_name(settings)
+        if keys:
+            checks = MemberChecks(
+                receipt_signature=receipt_signature,
+                route=route_check(snapshots.routing_index, snapshots.node_signer),
+                proof=zk_proof_check(artifacts.load(artifacts.MLP), snapshots.model_commitment)
+                if settings.zk_tier
+                else None,
+                reexecute=grpc_reexecutor(settings.executor_target) if settings.executor_target else None,
+            )
+            client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)
+            components.append(Attester(pool, client, instance))
+            batch_signer = BatchSigner(keys, snapshots, quorums, settings.chain_id)
+        if settings.aggregate:
+            aggregator = AggregatorWorker(pool, Aggregator(quorums, receipt_hash, settings.chain_id), instance)
+            components.append(aggregator)
+    log.info("validator: %d keys, aggregator %s", len(keys), "on" if aggregator else "off")
+    servicer = ValidatorServicer(settings, len(keys), aggregator, batch_signer)
     return service.ServiceSpec(
         name="validator",
         register=lambda server: validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server),
         service_names=["ax0n.v1.Validator"],
+        components=components,
     )

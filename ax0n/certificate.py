@@ -1,0 +1,278 @@
+"""Quorum certificates (MeshSync): signing roots, signer bitmaps, forming and verifying aggregate signatures.
+
+Every signed message is a 32-byte signing root built from plain bytes, as Ethereum's `compute_signing_root`:
+
+    domain       = domain_type (4 bytes) || sha256(uint256_be(chain_id))[:28]
+    signing_root = sha256(object_root || domain)
+
+with object roots
+
+    attestation: sha256(request_id || receipt_hash || uint8(verdict) || uint64_be(snapshot_block))
+    batch:       sha256(batch_id || batch_root)
+
+so the Settlement contract reproduces a batch committee's message with the SHA-256 precompile alone.
+A certificate holds an aggregate signature and a bitmap over committee seats (seat i is bit i % 8 of
+byte i // 8); each seat weighs one, so it is final once `has_quorum(signers, committee size)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from hashlib import sha256
+
+from ax0n import bls
+from ax0n.committee import Validator
+from ax0n.params import MAINNET, Params, has_quorum
+from ax0n.v1 import types_pb2
+
+DOMAIN_ATTESTATION = b"AXAT"
+DOMAIN_BATCH = b"AXBT"
+VALID = types_pb2.VERDICT_VALID
+INVALID = types_pb2.VERDICT_INVALID
+
+
+class InvalidCertificate(ValueError):
+    """A certificate (or batch signature) that does not prove what it claims; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Committee:
+    """A drawn committee: registry indices and public keys by seat, at one snapshot."""
+
+    snapshot_block: int
+    members: tuple[int, ...]
+    pubkeys: tuple[bytes, ...]
+
+    @classmethod
+    def draw(cls, validators: Sequence[Validator], members: Sequence[int], snapshot_block: int) -> Committee:
+        return cls(snapshot_block, tuple(members), tuple(validators[i].pubkey for i in members))
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+
+def compute_domain(domain_type: bytes, chain_id: int) -> bytes:
+    if len(domain_type) != 4:
+        raise ValueError("domain type must be 4 bytes")
+    return domain_type + sha256(chain_id.to_bytes(32, "big")).digest()[:28]
+
+
+def compute_signing_root(object_root: bytes, domain: bytes) -> bytes:
+    return sha256(object_root + domain).digest()
+
+
+def attestation_root(request_id: bytes, receipt_hash: bytes, verdict: int, snapshot_block: int) -> bytes:
+    if len(request_id) != 32 or len(receipt_hash) != 32:
+        raise ValueError("request id and receipt hash must be 32 bytes")
+    if verdict not in (VALID, INVALID):
+        raise ValueError(f"verdict must be VALID or INVALID, got {verdict}")
+    return sha256(request_id + receipt_hash + bytes([verdict]) + snapshot_block.to_bytes(8, "big")).digest()
+
+
+def attestation_signing_root(
+    request_id: bytes, receipt_hash: bytes, verdict: int, snapshot_block: int, chain_id: int
+) -> bytes:
+    root = attestation_root(request_id, receipt_hash, verdict, snapshot_block)
+    return compute_signing_root(root, compute_domain(DOMAIN_ATTESTATION, chain_id))
+
+
+def batch_signing_root(batch_id: bytes, batch_root: bytes, chain_id: int) -> bytes:
+    if len(batch_id) != 32 or len(batch_root) != 32:
+        raise ValueError("batch id and root must be 32 bytes")
+    return compute_signing_root(sha256(batch_id + batch_root).digest(), compute_domain(DOMAIN_BATCH, chain_id))
+
+
+def certificate_signing_root(cert: types_pb2.QuorumCertificate, chain_id: int) -> bytes:
+    return attestation_signing_root(cert.request_id, cert.receipt_hash, cert.verdict, cert.snapshot_block, chain_id)
+
+
+def encode_bitmap(seats: Sequence[int], size: int) -> bytes:
+    bitmap = bytearray((size + 7) // 8)
+    for seat in seats:
+        if not 0 <= seat < size:
+            raise ValueError(f"seat {seat} outside a committee of {size}")
+        bitmap[seat // 8] |= 1 << (seat % 8)
+    return bytes(bitmap)
+
+
+def decode_bitmap(bitmap: bytes, size: int) -> list[int]:
+    """Seats set in `bitmap`; rejects a bitmap of the wrong length or with bits past `size`."""
+    if len(bitmap) != (size + 7) // 8:
+        raise InvalidCertificate(f"signer bitmap is {len(bitmap)} bytes, a committee of {size} needs {(size + 7) // 8}")
+    seats = [i for i in range(len(bitmap) * 8) if bitmap[i // 8] >> (i % 8) & 1]
+    if seats and seats[-1] >= size:
+        raise InvalidCertificate("signer bitmap sets seats past the committee")
+    return seats
+
+
+def attest(
+    committee: Committee,
+    keys: Mapping[int, bls.SecretKey],
+    request_id: bytes,
+    receipt_hash: bytes,
+    verdict: int,
+    chain_id: int,
+    reason: str = "",
+) -> types_pb2.Attestation:
+    """One attestation for every seat in `keys` (seat -> that seat's secret key): a single seat by index,
+    several as an aggregate signature with a signer bitmap (signed once, with the sum of the keys)."""
+    if not keys:
+        raise ValueError("no seats to attest for")
+    message = attestation_signing_root(request_id, receipt_hash, verdict, committee.snapshot_block, chain_id)
+    seats = sorted(keys)
+    att = types_pb2.Attestation(request_id=request_id, receipt_hash=receipt_hash, verdict=verdict, reason=reason)
+    att.signature = bls.sign_many([keys[s] for s in seats], message)
+    if len(seats) == 1:
+        att.committee_index = seats[0]
+    else:
+        att.signers = encode_bitmap(seats, committee.size)
+    return att
+
+
+def attestation_seats(att: types_pb2.Attestation, size: int) -> list[int]:
+    """The seats an attestation speaks for; raises InvalidCertificate on a malformed bitmap or index."""
+    if att.signers:
+        seats = decode_bitmap(att.signers, size)
+        if not seats:
+            raise InvalidCertificate("empty signer bitmap")
+        return seats
+    if not 0 <= att.committee_index < size:
+        raise InvalidCertificate(f"seat {att.committee_index} outside a committee of {size}")
+    return [att.committee_index]
+
+
+def screen_signatures(committee: Committee, message: bytes, signatures: Mapping[int, bytes]) -> dict[int, bytes]:
+    """The signatures that are valid for their seat's key over `message`.
+
+    Optimistic: one fast-aggregate-verify of them all; only if that fails is each one checked alone.
+    """
+    parsed = {
+        seat: sig for seat, sig in signatures.items() if 0 <= seat < committee.size and bls.signature_validate(sig)
+    }
+    if not parsed:
+        return {}
+    seats = sorted(parsed)
+    aggregate = bls.aggregate([parsed[s] for s in seats])
+    if bls.fast_aggregate_verify([committee.pubkeys[s] for s in seats], message, aggregate):
+        return parsed
+    return {s: sig for s, sig in parsed.items() if bls.verify(committee.pubkeys[s], message, sig)}
+
+
+def combine(attestations: Sequence[types_pb2.Attestation], size: int) -> tuple[bytes, bytes]:
+    """(signer bitmap, aggregate signature) of attestations over disjoint seats (a settler joins the batch
+    committee's answers this way); raises InvalidCertificate when two claim one seat."""
+    seats: set[int] = set()
+    for att in attestations:
+        claimed = attestation_seats(att, size)
+        if not seats.isdisjoint(claimed):
+            raise InvalidCertificate("two attestations claim the same seat")
+        seats.update(claimed)
+    return encode_bitmap(sorted(seats), size), bls.aggregate([a.signature for a in attestations])
+
+
+def aggregate_seats(committee: Committee, signatures: Mapping[int, bytes]) -> tuple[bytes, bytes]:
+    """(signer bitmap, aggregate signature) of already-screened signatures, one per seat."""
+    seats = sorted(signatures)
+    return encode_bitmap(seats, committee.size), bls.aggregate([signatures[s] for s in seats])
+
+
+def verify_aggregate(committee: Committee, message: bytes, bitmap: bytes, signature: bytes) -> list[int]:
+    """Signer seats of an aggregate signature over `message`, checked with one fast-aggregate-verify."""
+    seats = decode_bitmap(bitmap, committee.size)
+    if not seats:
+        raise InvalidCertificate("no signers")
+    if not bls.fast_aggregate_verify([committee.pubkeys[s] for s in seats], message, signature):
+        raise InvalidCertificate("aggregate signature does not verify for the signers in the bitmap")
+    return seats
+
+
+def form_certificate(
+    committee: Committee,
+    request_id: bytes,
+    receipt_hash: bytes,
+    verdict: int,
+    chain_id: int,
+    signatures: Mapping[int, bytes],
+    params: Params = MAINNET,
+) -> types_pb2.QuorumCertificate | None:
+    """A certificate from screened per-seat signatures for one (request, receipt, verdict), or None without quorum."""
+    if not has_quorum(len(signatures), committee.size, params):
+        return None
+    seats = sorted(signatures)
+    aggregate = bls.aggregate([signatures[s] for s in seats])
+    return certificate_from_aggregate(committee, request_id, receipt_hash, verdict, chain_id, seats, aggregate, params)
+
+
+def certificate_from_aggregate(
+    committee: Committee,
+    request_id: bytes,
+    receipt_hash: bytes,
+    verdict: int,
+    chain_id: int,
+    seats: Sequence[int],
+    aggregate: bytes,
+    params: Params = MAINNET,
+) -> types_pb2.QuorumCertificate | None:
+    """A certificate over `seats` whose signatures `aggregate` sums (checked once), or None without quorum."""
+    if not has_quorum(len(seats), committee.size, params):
+        return None
+    cert = types_pb2.QuorumCertificate(
+        request_id=request_id,
+        receipt_hash=receipt_hash,
+        verdict=verdict,
+        snapshot_block=committee.snapshot_block,
+        signers=encode_bitmap(seats, committee.size),
+        aggregate_signature=aggregate,
+        signed_weight=str(len(seats)),
+        total_weight=str(committee.size),
+    )
+    verify_certificate(cert, committee, chain_id, params)
+    return cert
+
+
+def verify_certificate(
+    cert: types_pb2.QuorumCertificate, committee: Committee, chain_id: int, params: Params = MAINNET
+) -> list[int]:
+    """Signer seats of a certificate that carries a quorum of `committee`; raises InvalidCertificate otherwise."""
+    if cert.snapshot_block != committee.snapshot_block:
+        raise InvalidCertificate("certificate names another snapshot than the committee's")
+    message = certificate_signing_root(cert, chain_id)
+    seats = verify_aggregate(committee, message, cert.signers, cert.aggregate_signature)
+    if cert.signed_weight != str(len(seats)) or cert.total_weight != str(committee.size):
+        raise InvalidCertificate("stated weights do not match the bitmap and committee")
+    if not has_quorum(len(seats), committee.size, params):
+        raise InvalidCertificate(f"{len(seats)} of {committee.size} seats signed: below quorum")
+    return seats
+
+
+def verify_batch_signature(
+    committee: Committee,
+    batch_id: bytes,
+    batch_root: bytes,
+    chain_id: int,
+    signers: bytes,
+    signature: bytes,
+    params: Params = MAINNET,
+) -> list[int]:
+    """Signer seats of a batch committee's aggregate signature over the batch root, if they are a quorum."""
+    seats = verify_aggregate(committee, batch_signing_root(batch_id, batch_root, chain_id), signers, signature)
+    if not has_quorum(len(seats), committee.size, params):
+        raise InvalidCertificate(f"{len(seats)} of {committee.size} batch committee seats signed: below quorum")
+    return seats
+
+
+def certificate_signers(cert: types_pb2.QuorumCertificate, committee: Committee, chain_id: int) -> list[int]:
+    """Registry indices of every validator whose signature the certificate's aggregate proves (for slashing)."""
+    seats = verify_aggregate(
+        committee, certificate_signing_root(cert, chain_id), cert.signers, cert.aggregate_signature
+    )
+    return [committee.members[s] for s in seats]
+
+
+def fault_record(receipt: types_pb2.Receipt, cert: types_pb2.QuorumCertificate, reason: str) -> types_pb2.FaultRecord:
+    """Slashing evidence against the receipt's node: a quorum certificate that the receipt is INVALID."""
+    if cert.verdict != INVALID:
+        raise ValueError("a fault record needs a certificate with verdict INVALID")
+    return types_pb2.FaultRecord(receipt=receipt, certificate=cert, reason=reason)

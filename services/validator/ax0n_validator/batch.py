@@ -1,0 +1,100 @@
+"""Batch committees: check every receipt's quorum certificate in a settlement batch, then sign the batch root.
+
+The committee for a batch is drawn like a request quorum, seeded by the snapshot's block hash and the batch
+id (`ax0n.committee.batch_committee`); its aggregate signature over `batch_signing_root` is what the
+Settlement contract verifies with EIP-2537. The root is the batch circuit's Poseidon tree over the receipts'
+leaves (`ax0n.zk.batch`), built here as the prover and settler build it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ax0n import bls
+from ax0n import certificate as qc
+from ax0n.certificate import VALID, Committee
+from ax0n.params import Params
+from ax0n.receipt import receipt_hash
+from ax0n.v1 import types_pb2
+from ax0n.zk import batch as circuit
+from ax0n_validator.checks import OK, Finding
+from ax0n_validator.client import Quorums, ReceiptHasher
+from ax0n_validator.keys import Keystore
+
+BatchRoot = Callable[[Sequence[types_pb2.FinalizedReceipt]], bytes]  # the 32-byte root the batch commits to
+
+
+def tree_size(params: Params) -> int:
+    """Leaves of the batch circuit's tree: max_batch_size rounded up to a power of two (as the settler does)."""
+    return max(2, 1 << (params.max_batch_size - 1).bit_length())
+
+
+def poseidon_root(params: Params) -> BatchRoot:
+    """The batch circuit's root: leaf = Poseidon(request id, receipt hash, operator = node_id, client, fee, cap)."""
+
+    def root(receipts: Sequence[types_pb2.FinalizedReceipt]) -> bytes:
+        leaves = [
+            circuit.Leaf(
+                request_id=bytes(f.receipt.request_id),
+                receipt_hash=receipt_hash(f.receipt),
+                operator=bytes(f.receipt.node_id),
+                client=bytes(f.receipt.client),
+                fee=int(f.receipt.fee or 0),
+                fee_cap=int(f.receipt.fee_cap or 0),
+            )
+            for f in receipts
+        ]
+        return circuit.merkle_root(leaves, tree_size(params)).to_bytes(32, "big")
+
+    return root
+
+
+def check_batch(
+    batch: types_pb2.Batch,
+    receipts: Sequence[types_pb2.FinalizedReceipt],
+    quorums: Quorums,
+    receipt_hash: ReceiptHasher,
+    batch_root: BatchRoot,
+    chain_id: int,
+) -> Finding:
+    """Every receipt is finalized by a valid certificate of its own quorum, once, and the root commits to them."""
+    if batch.count != len(receipts) or len(batch.batch_id) != 32 or len(batch.root) != 32:
+        return Finding(False, "batch count, id or root malformed")
+    seen: set[bytes] = set()
+    for i, final in enumerate(receipts):
+        receipt, cert = final.receipt, final.certificate
+        if receipt.request_id in seen:
+            return Finding(False, f"receipt {i}: request settled twice in one batch")
+        seen.add(receipt.request_id)
+        if cert.verdict != VALID or cert.request_id != receipt.request_id:
+            return Finding(False, f"receipt {i}: certificate is not a VALID certificate for this request")
+        if cert.receipt_hash != receipt_hash(receipt):
+            return Finding(False, f"receipt {i}: certificate is for another receipt")
+        drawn = quorums(receipt)
+        if drawn is None:
+            return Finding(False, f"receipt {i}: validator set at block {receipt.route.snapshot_block} unknown")
+        try:
+            qc.verify_certificate(cert, drawn[0], chain_id, quorums.params)
+        except qc.InvalidCertificate as exc:
+            return Finding(False, f"receipt {i}: {exc}")
+    try:
+        root = batch_root(receipts)
+    except ValueError as exc:
+        return Finding(False, f"receipts cannot form a batch: {exc}")
+    if root != batch.root:
+        return Finding(False, "batch root does not commit to these receipts")
+    return OK
+
+
+def sign_batch(
+    keys: Keystore, committee: Committee, batch: types_pb2.Batch, chain_id: int
+) -> types_pb2.Attestation | None:
+    """This process's signature over the batch root for all its seats (None when it holds none)."""
+    seats = {s: keys[pk] for s, pk in enumerate(committee.pubkeys) if pk in keys}
+    if not seats:
+        return None
+    message = qc.batch_signing_root(batch.batch_id, batch.root, chain_id)
+    att = types_pb2.Attestation(request_id=batch.batch_id, receipt_hash=batch.root, verdict=VALID)
+    att.signature = bls.sign_many(list(seats.values()), message)
+    att.signers = qc.encode_bitmap(sorted(seats), committee.size)
+    return att

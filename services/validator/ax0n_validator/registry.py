@@ -1,0 +1,83 @@
+"""Public registry data a validator needs, read from snapshot files until the chain reader provides it.
+
+One JSON file per snapshot block (`<dir>/<block>.json`):
+
+    {"block": 4096, "block_hash": "<32 bytes hex>",
+     "validators": [{"pubkey": "<48 bytes hex>", "stake": "<wei>", "pop": "<96 bytes hex>"}, ...],
+     "node_signers": {"<routing node id hex>": "<20-byte signing address hex>"},
+     "models": {"<model id>": "<32-byte commitment hex>"},
+     "routing": <ax0n.routing.Snapshot JSON>}
+
+Validators whose proof of possession does not verify are left out (the registry contract rejects them too).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ax0n import bls, routing
+from ax0n.committee import Validator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySnapshot:
+    block: int
+    block_hash: bytes
+    validators: tuple[Validator, ...]
+    node_signers: dict[bytes, bytes]
+    models: dict[str, bytes]
+    routing: routing.RoutingIndex
+
+
+def parse(text: str) -> RegistrySnapshot:
+    doc = json.loads(text)
+    validators = []
+    for i, v in enumerate(doc["validators"]):
+        pubkey = bytes.fromhex(v["pubkey"])
+        if not bls.verify_possession(pubkey, bytes.fromhex(v["pop"])):
+            log.warning("snapshot %s: validator %d has no valid proof of possession; left out", doc["block"], i)
+            continue
+        validators.append(Validator(pubkey, int(v["stake"])))
+    return RegistrySnapshot(
+        block=int(doc["block"]),
+        block_hash=bytes.fromhex(doc["block_hash"]),
+        validators=tuple(validators),
+        node_signers={bytes.fromhex(k): bytes.fromhex(a) for k, a in doc["node_signers"].items()},
+        models={m: bytes.fromhex(c) for m, c in doc.get("models", {}).items()},
+        routing=routing.build_index(routing.Snapshot.from_json(json.dumps(doc["routing"]))),
+    )
+
+
+class SnapshotDir:
+    """Snapshots by block from a directory, parsed on first use and kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one long-lived instance per process
+    def get(self, block: int) -> RegistrySnapshot | None:
+        file = self.path / f"{block}.json"
+        return parse(file.read_text()) if file.exists() else None
+
+    def validator_set(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
+        snap = self.get(block)
+        return None if snap is None else (snap.block_hash, snap.validators)
+
+    def routing_index(self, block: int) -> routing.RoutingIndex | None:
+        snap = self.get(block)
+        return None if snap is None else snap.routing
+
+    def node_signer(self, block: int, node_id: bytes) -> bytes | None:
+        snap = self.get(block)
+        return None if snap is None else snap.node_signers.get(node_id)
+
+    def model_commitment(self, block: int, model_id: str) -> bytes | None:
+        snap = self.get(block)
+        return None if snap is None else snap.models.get(model_id)

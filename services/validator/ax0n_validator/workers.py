@@ -1,0 +1,104 @@
+"""Stream wiring: attesters read `ax0n:proved`, publish to `ax0n:att`; the aggregator publishes `ax0n:final`.
+
+Every validator process reads every proved receipt and every attestation, so each uses consumer groups of
+its own (`attester:{instance}`, `aggregator:{instance}`); the settler and router de-duplicate
+`ax0n:final` by key (the request id), so several aggregators may run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+from dataclasses import dataclass
+
+from ax0n.mempool import Consumer, Entry, Mempool, Outbound
+from ax0n.mempool import streams as names
+from ax0n.v1 import types_pb2
+from ax0n_validator.aggregator import MAX_OPEN, Aggregator
+from ax0n_validator.client import ValidatorClient
+
+ATTESTATIONS = "ax0n:att"  # validators -> aggregators (and LLM-tier members waiting on their sub-committee)
+FAULTS = "ax0n:fault"  # aggregators -> settler: receipts a quorum certified INVALID, for slashing
+_READ = {"batch": 256, "block_ms": 200, "concurrency": 64}  # a quorum's attestations arrive in bursts
+
+
+@dataclass(frozen=True, slots=True)
+class Streams:
+    proved: str = names.PROVED
+    attestations: str = ATTESTATIONS
+    final: str = names.FINAL
+    faults: str = FAULTS
+
+
+def attestation_key(att: types_pb2.Attestation) -> str:
+    digest = hashlib.sha256(att.signature).hexdigest()[:16]
+    return f"{att.request_id.hex()}:{att.committee_index}:{att.verdict}:{digest}"
+
+
+class _Worker:
+    def __init__(self, consumers: list[Consumer]) -> None:
+        self.consumers = consumers
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(c.run()) for c in self.consumers]
+
+    async def stop(self) -> None:
+        for c in self.consumers:
+            c.stop()
+        await asyncio.gather(*self._tasks)
+
+
+class Attester(_Worker):
+    """Runs a ValidatorClient over the streams."""
+
+    def __init__(self, pool: Mempool, client: ValidatorClient, instance: str, streams: Streams = Streams()) -> None:
+        self.client, self.streams = client, streams
+        group = f"attester:{instance}"
+        super().__init__(
+            [
+                Consumer(pool, streams.proved, group, instance, types_pb2.ProvedReceipt, self._on_proved, **_READ),
+                Consumer(pool, streams.attestations, group, instance, types_pb2.Attestation, self._on_att, **_READ),
+            ]
+        )
+
+    def _out(self, atts: list[types_pb2.Attestation]) -> list[Outbound]:
+        return [Outbound(self.streams.attestations, a, attestation_key(a)) for a in atts]
+
+    async def _on_proved(self, entry: Entry[types_pb2.ProvedReceipt]) -> list[Outbound]:
+        return self._out(await self.client.on_proved(entry.message))
+
+    async def _on_att(self, entry: Entry[types_pb2.Attestation]) -> list[Outbound]:
+        return self._out(self.client.on_attestation(entry.message))
+
+
+class AggregatorWorker(_Worker):
+    """Runs an Aggregator over the streams; keeps the certificates it formed for GetCertificate."""
+
+    def __init__(self, pool: Mempool, aggregator: Aggregator, instance: str, streams: Streams = Streams()) -> None:
+        self.aggregator, self.streams = aggregator, streams
+        self.certificates: collections.OrderedDict[bytes, types_pb2.QuorumCertificate] = collections.OrderedDict()
+        group = f"aggregator:{instance}"
+        super().__init__(
+            [
+                Consumer(pool, streams.proved, group, instance, types_pb2.ProvedReceipt, self._on_proved, **_READ),
+                Consumer(pool, streams.attestations, group, instance, types_pb2.Attestation, self._on_att, **_READ),
+            ]
+        )
+
+    def _publish(self, outcome: types_pb2.FinalizedReceipt | types_pb2.FaultRecord | None) -> list[Outbound]:
+        if outcome is None:
+            return []
+        request_id = outcome.receipt.request_id
+        self.certificates[request_id] = outcome.certificate
+        while len(self.certificates) > MAX_OPEN:
+            self.certificates.popitem(last=False)
+        stream = self.streams.final if isinstance(outcome, types_pb2.FinalizedReceipt) else self.streams.faults
+        return [Outbound(stream, outcome, request_id.hex())]
+
+    async def _on_proved(self, entry: Entry[types_pb2.ProvedReceipt]) -> list[Outbound]:
+        return self._publish(self.aggregator.add_receipt(entry.message))
+
+    async def _on_att(self, entry: Entry[types_pb2.Attestation]) -> list[Outbound]:
+        return self._publish(self.aggregator.add_attestation(entry.message))

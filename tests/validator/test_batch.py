@@ -1,0 +1,109 @@
+"""Batch committees: check each receipt's certificate, sign the batch root; the aggregate verifies as the contract will."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import pytest
+from ax0n_validator.aggregator import Aggregator
+from ax0n_validator.batch import check_batch, sign_batch
+from ax0n_validator.client import Quorums, ValidatorClient
+from py_ecc.bls import G2ProofOfPossession as PyEcc
+
+from ax0n import bls, committee
+from ax0n import certificate as qc
+from ax0n.certificate import Committee, InvalidCertificate
+from ax0n.v1 import types_pb2
+
+from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry
+from .scenario import Validators, checks, proved_receipt, receipt_hash
+
+
+def root_of(receipts) -> bytes:
+    """Stands in for the settler's batch root (the batch circuit's Poseidon tree) in these tests."""
+    return hashlib.sha256(b"".join(receipt_hash(f.receipt) for f in receipts)).digest()
+
+
+@pytest.fixture(scope="module")
+def finalized(registry: Registry) -> list[types_pb2.FinalizedReceipt]:
+    validators = Validators(registry)
+    quorums = Quorums(validators.sets)
+    clients = [ValidatorClient(ks, quorums, checks(), receipt_hash, CHAIN_ID) for ks in validators.keystores(4)]
+    agg = Aggregator(quorums, receipt_hash, CHAIN_ID)
+    out = []
+
+    async def run() -> None:
+        for i in range(3):
+            item = proved_receipt(hashlib.sha256(b"batch receipt %d" % i).digest())
+            agg.add_receipt(item)
+            for c in clients:
+                for att in await c.on_proved(item):
+                    result = agg.add_attestation(att)
+                    if result is not None:
+                        out.append(result)
+
+    asyncio.run(run())
+    assert len(out) == 3 and all(isinstance(f, types_pb2.FinalizedReceipt) for f in out)
+    return out
+
+
+def batch_of(receipts) -> types_pb2.Batch:
+    return types_pb2.Batch(batch_id=(7).to_bytes(32, "big"), root=root_of(receipts), count=len(receipts))
+
+
+def test_batch_committee_signs_a_batch_of_certified_receipts(registry: Registry, finalized) -> None:
+    quorums = Quorums(Validators(registry).sets)
+    batch = batch_of(finalized)
+    assert check_batch(batch, finalized, quorums, receipt_hash, root_of, CHAIN_ID).ok
+
+    members = committee.batch_committee(registry.validators, SNAPSHOT_HASH, batch.batch_id, 256)
+    board = Committee.draw(registry.validators, members, SNAPSHOT_BLOCK)
+    parts = [sign_batch(ks, board, batch, CHAIN_ID) for ks in Validators(registry).keystores(4)]
+    seats = sorted(s for p in parts for s in qc.attestation_seats(p, board.size))
+    assert seats == list(range(256))
+    signers = qc.encode_bitmap(seats, board.size)
+    signature = bls.aggregate([p.signature for p in parts])
+    assert qc.verify_batch_signature(board, batch.batch_id, batch.root, CHAIN_ID, signers, signature) == seats
+    # the contract hashes the plain signing root to G2 (RFC 9380, the POP DST): an independent implementation agrees
+    message = qc.batch_signing_root(batch.batch_id, batch.root, CHAIN_ID)
+    one = registry.secrets[board.members[0]]
+    assert PyEcc.Verify(board.pubkeys[0], message, bls.sign(one, message))
+    with pytest.raises(InvalidCertificate):
+        qc.verify_batch_signature(board, batch.batch_id, b"\x00" * 32, CHAIN_ID, signers, signature)
+    with pytest.raises(InvalidCertificate):  # a third of the committee is not enough
+        qc.verify_batch_signature(
+            board, batch.batch_id, batch.root, CHAIN_ID, parts[0].signers, bls.aggregate([parts[0].signature])
+        )
+
+
+def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None:
+    quorums = Quorums(Validators(registry).sets)
+
+    def check(receipts, batch=None) -> str:
+        finding = check_batch(batch or batch_of(receipts), receipts, quorums, receipt_hash, root_of, CHAIN_ID)
+        assert not finding.ok
+        return finding.reason
+
+    assert "twice" in check([finalized[0], finalized[0]])
+    tampered = types_pb2.FinalizedReceipt()
+    tampered.CopyFrom(finalized[1])
+    tampered.certificate.signers = bytes(32)
+    assert "receipt 0" in check([tampered])
+    other = types_pb2.FinalizedReceipt()
+    other.CopyFrom(finalized[2])
+    other.receipt.fee = "1"
+    assert "another receipt" in check([other])
+    wrong_root = batch_of(finalized)
+    wrong_root.root = b"\x01" * 32
+    assert "root" in check(finalized, wrong_root)
+
+
+@pytest.mark.slow
+def test_py_ecc_verifies_the_whole_batch_aggregate(registry: Registry, finalized) -> None:
+    batch = batch_of(finalized)
+    members = committee.batch_committee(registry.validators, SNAPSHOT_HASH, batch.batch_id, 256)
+    board = Committee.draw(registry.validators, members, SNAPSHOT_BLOCK)
+    parts = [sign_batch(ks, board, batch, CHAIN_ID) for ks in Validators(registry).keystores(4)]
+    message = qc.batch_signing_root(batch.batch_id, batch.root, CHAIN_ID)
+    assert PyEcc.FastAggregateVerify(list(board.pubkeys), message, bls.aggregate([p.signature for p in parts]))
