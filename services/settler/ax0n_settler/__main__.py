@@ -2,10 +2,11 @@
 
 from ax0n import service
 from ax0n_settler.server import build
+from ax0n_settler.settings import SettlerSettings
 
 
 def main() -> None:
-    service.main("settler", build)
+    service.main("settler", build, SettlerSettings)
 
 
 if __name__ == "__main__":

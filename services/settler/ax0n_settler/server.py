@@ -1,26 +1,137 @@
-"""The Settler gRPC service."""
+"""The Settler gRPC service: intake from `ax0n:final`, the settlement loop, and settlement lookups."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
 import grpc
+import redis
+from web3 import HTTPProvider, Web3
 
 from ax0n import service
-from ax0n.config import ServiceSettings
-from ax0n.v1 import settler_pb2_grpc, types_pb2
+from ax0n.mempool import Consumer, Mempool, connect, streams
+from ax0n.params import PROFILES
+from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
+from ax0n_settler import intake, lookup
+from ax0n_settler.chain import SettlementChain
+from ax0n_settler.committee import LocalCommittee
+from ax0n_settler.journal import Journal
+from ax0n_settler.plan import tree_size
+from ax0n_settler.prover import CircuitBatchProver
+from ax0n_settler.settings import SettlerSettings
+from ax0n_settler.settler import Settler
+
+log = logging.getLogger(__name__)
 
 
 class SettlerServicer(settler_pb2_grpc.SettlerServicer):
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: SettlerSettings, journal: Journal, loop: SettlementLoop | None) -> None:
+        self.settings, self.journal, self.loop = settings, journal, loop
+        self.params = PROFILES[settings.profile]
 
-    async def Status(self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> types_pb2.ServiceStatus:
-        return service.status("settler", self.settings)
+    async def Status(
+        self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.ServiceStatus:
+        return service.status("settler", self.settings, settling="yes" if self.loop else "no (no rpc_url)")
+
+    async def GetSettlement(
+        self, request: settler_pb2.GetSettlementRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.Settlement:
+        if len(request.request_id) != 32:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id must be 32 bytes")
+        head = self.loop.head if self.loop else None
+        found = await asyncio.to_thread(lookup.settlement, self.journal, self.params, bytes(request.request_id), head)
+        if found is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"request {request.request_id.hex()} is in no batch yet")
+        return found
 
 
-def build(settings: ServiceSettings) -> service.ServiceSpec:
-    servicer = SettlerServicer(settings)
+class IntakeComponent:
+    def __init__(self, consumer: Consumer[types_pb2.FinalizedReceipt], pool: Mempool) -> None:
+        self.consumer, self.pool = consumer, pool
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.consumer.run(), name="settler-intake")
+
+    async def stop(self) -> None:
+        self.consumer.stop()
+        if self._task:
+            await self._task
+        await self.pool.close()
+
+
+class SettlementLoop:
+    """Runs Settler.tick() in a worker thread every `tick_s` (web3 and the journal are synchronous)."""
+
+    def __init__(self, settings: SettlerSettings, journal: Journal) -> None:
+        self.settings, self.journal = settings, journal
+        self.head: int | None = None
+        self.owner = service.instance_name(settings)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _settler(self) -> Settler:
+        s = self.settings
+        w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": 30}))
+        key = Path(s.settler_key_file).read_text().strip()
+        chain = SettlementChain(w3, s.settlement_address, key)
+        params = PROFILES[s.profile]
+        prover = CircuitBatchProver(tree_size(params.max_batch_size), build=False)  # `make artifacts` builds them
+        if not s.committee_keys_dir:
+            raise RuntimeError("no batch committee: SignBatch is not served yet; set committee_keys_dir (devnet)")
+        committee = LocalCommittee.from_dir(s.committee_keys_dir)
+        return Settler(self.journal, chain, prover, committee, params, s.policy())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="settlement-loop")
+
+    async def _run(self) -> None:
+        settler: Settler | None = None
+        while not self._stop.is_set():
+            try:
+                if not await asyncio.to_thread(self.journal.hold_lease, self.owner, self.settings.lease_s):
+                    settler = None  # another instance settles; stand by
+                elif settler is None:
+                    settler = await asyncio.to_thread(self._settler)
+                if settler is not None:
+                    await asyncio.to_thread(settler.tick)
+                    self.head = await asyncio.to_thread(settler.chain.head)
+            except Exception:  # keep settling across RPC and Redis outages; state is in the journal
+                log.exception("settlement pass failed; retrying")
+                settler = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.tick_s)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task:
+            await self._task
+
+
+def build(settings: service.ServiceSettings) -> service.ServiceSpec:
+    s = settings if isinstance(settings, SettlerSettings) else SettlerSettings(**settings.model_dump())
+    journal = Journal(redis.Redis.from_url(s.redis_url), s.journal_prefix)
+    pool = Mempool(connect(s.redis_url))
+    consumer = Consumer(
+        pool,
+        streams.FINAL,
+        streams.SETTLER_GROUP,
+        service.instance_name(s),
+        types_pb2.FinalizedReceipt,
+        intake.handler(journal.queue),
+    )
+    components: list[service.Component] = [IntakeComponent(consumer, pool)]
+    loop = SettlementLoop(s, journal) if s.rpc_url else None
+    if loop:
+        components.append(loop)
+    servicer = SettlerServicer(s, journal, loop)
     return service.ServiceSpec(
         name="settler",
         register=lambda server: settler_pb2_grpc.add_SettlerServicer_to_server(servicer, server),
         service_names=["ax0n.v1.Settler"],
+        components=components,
     )
