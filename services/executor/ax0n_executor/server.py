@@ -1,26 +1,153 @@
-"""The Executor gRPC service."""
+"""The Executor gRPC service: served models, re-execution for validators, and the request-stream worker."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import grpc
+from pydantic import Field
 
 from ax0n import service
 from ax0n.config import ServiceSettings
-from ax0n.v1 import executor_pb2_grpc, types_pb2
+from ax0n.mempool import Mempool
+from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
+from ax0n_executor.engine import Engine
+from ax0n_executor.errors import ExecutorError
+from ax0n_executor.executor import Executor
+from ax0n_executor.worker import Run, StreamWorker, local, via_serve
+
+
+class ExecutorSettings(ServiceSettings):
+    """Executor settings (AX0N_* environment variables or flags)."""
+
+    models: str = Field(
+        "", description="served models, comma-separated MODEL_ID=DIR@0xCOMMITMENT (each refused on mismatch)"
+    )
+    node_key: str = Field("", description="hex secp256k1 key that signs receipts")
+    cluster: str = Field("default", description="executor cluster: consumes ax0n:req:{cluster}")
+    dtype: str = Field("float32", description="registered dtype the models run in")
+    serve: bool = Field(False, description="execute on Ray Serve (one deployment per model) instead of in-process")
+    ray_cpus: int = Field(2, description="CPUs of the local Ray instance started with --serve")
+
+
+def parse_models(spec: str) -> dict[str, tuple[str, bytes]]:
+    """`id=dir@0xroot,...` → {id: (dir, root)}; raises ValueError naming the bad entry."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        model_id, sep, rest = item.partition("=")
+        path, at, root = rest.rpartition("@")
+        try:
+            commitment = bytes.fromhex(root.removeprefix("0x"))
+        except ValueError:
+            commitment = b""
+        if not (sep and at and model_id and path and len(commitment) == 32):
+            raise ValueError(f"bad model entry {item!r}: expected MODEL_ID=DIR@0x<32-byte commitment>")
+        out[model_id] = (path, commitment)
+    return out
 
 
 class ExecutorServicer(executor_pb2_grpc.ExecutorServicer):
-    def __init__(self, settings: ServiceSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: ServiceSettings, executor: Executor) -> None:
+        self.settings, self.executor = settings, executor
 
-    async def Status(self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext) -> types_pb2.ServiceStatus:
-        return service.status("executor", self.settings)
+    async def Status(
+        self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> types_pb2.ServiceStatus:
+        return service.status("executor", self.settings, models=",".join(sorted(self.executor.engines)))
+
+    async def ServedModels(
+        self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.ServedModelsResponse:
+        return executor_pb2.ServedModelsResponse(
+            models=[
+                types_pb2.ModelInfo(
+                    model_id=model_id,
+                    tier=types_pb2.TIER_LLM,
+                    commitment=engine.commitment,
+                    parameters=sum(p.numel() for p in engine.model.parameters()),
+                    price_per_1k_tokens=str(self.executor.prices.get(model_id, 0)),
+                    active=True,
+                )
+                for model_id, engine in sorted(self.executor.engines.items())
+            ]
+        )
+
+    async def Reexecute(
+        self, request: executor_pb2.ReexecuteRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.ReexecuteResponse:
+        try:
+            v = await asyncio.to_thread(self.executor.reexecute, request.request, request.receipt, request.output)
+        except ExecutorError as exc:
+            await context.abort(exc.code, str(exc))
+        return executor_pb2.ReexecuteResponse(valid=v.valid, reason=v.reason, margins=v.margins)
 
 
-def build(settings: ServiceSettings) -> service.ServiceSpec:
-    servicer = ExecutorServicer(settings)
+class WorkerComponent:
+    """Runs the stream worker beside the gRPC server."""
+
+    def __init__(self, executor: Executor, settings: ExecutorSettings) -> None:
+        self.executor, self.settings = executor, settings
+        self._task: asyncio.Task[None] | None = None
+        self._worker: StreamWorker | None = None
+        self._pool: Mempool | None = None
+
+    async def start(self) -> None:
+        self._pool = Mempool.from_url(self.settings.redis_url)
+        name = service.instance_name(self.settings)
+        run = await asyncio.to_thread(self._start_serve) if self.settings.serve else local(self.executor)
+        self._worker = StreamWorker(run, self._pool, self.settings.cluster, name)
+        self._task = asyncio.create_task(self._worker.run())
+
+    def _start_serve(self) -> Run:
+        """Start a local Ray and one Serve deployment per model (each replica re-checks the commitment)."""
+        import ray
+        from ray import serve
+
+        from ax0n_executor.serving import application
+
+        ray.init(num_cpus=self.settings.ray_cpus, include_dashboard=False, ignore_reinit_error=True)
+        handles = {
+            model_id: serve.run(
+                application(
+                    model_id, str(engine.model_dir), engine.commitment, self.settings.node_key, dtype=engine.dtype
+                ),
+                name=f"model-{model_id}",
+                route_prefix=None,
+            )
+            for model_id, engine in self.executor.engines.items()
+        }
+        return via_serve(handles)
+
+    async def stop(self) -> None:
+        if self._worker is not None and self._task is not None:
+            self._worker.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pool is not None:
+            await self._pool.close()
+        if self.settings.serve:
+            from ray import serve
+
+            await asyncio.to_thread(serve.shutdown)
+
+
+def load(settings: ExecutorSettings) -> Executor:
+    """Load every configured model, checking its commitment."""
+    engines = {
+        model_id: Engine(path, expected_commitment=root, dtype=settings.dtype, threads=1)
+        for model_id, (path, root) in parse_models(settings.models).items()
+    }
+    return Executor(engines, settings.node_key)
+
+
+def build(settings: ExecutorSettings) -> service.ServiceSpec:
+    executor = load(settings)
+    servicer = ExecutorServicer(settings, executor)
+    components = [WorkerComponent(executor, settings)] if executor.engines and settings.node_key else []
     return service.ServiceSpec(
         name="executor",
         register=lambda server: executor_pb2_grpc.add_ExecutorServicer_to_server(servicer, server),
         service_names=["ax0n.v1.Executor"],
+        components=components,
     )

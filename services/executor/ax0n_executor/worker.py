@@ -1,0 +1,96 @@
+"""The stream consumer: requests from `ax0n:req:{cluster}` in, receipts to `ax0n:exec`, tokens to `ax0n:tok:{id}`.
+
+Text deltas are published as they are generated (`TokenChunk`, numbered by `index`). The receipt and the
+final `done` chunk are the handler's outputs, which the mempool commits atomically with the
+acknowledgement: a replica that dies before that leaves the entry pending, another replica reclaims and
+executes it, and the done-marker makes the effect happen once. A request the executor refuses gets a
+final chunk whose `finish_reason` is `error: CODE: message`, and is acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from ax0n.mempool import Consumer, Entry, Mempool, Outbound
+from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
+from ax0n.v1 import types_pb2
+from ax0n_executor.engine import OnText
+from ax0n_executor.errors import ExecutorError, UnknownModel
+from ax0n_executor.executor import Executor
+
+Run = Callable[[types_pb2.InferenceRequest, OnText], Awaitable[tuple[types_pb2.Receipt, str]]]
+
+
+def local(executor: Executor) -> Run:
+    """Execute in this process (a worker thread), streaming text as it is generated."""
+
+    async def run(req: types_pb2.InferenceRequest, on_text: OnText) -> tuple[types_pb2.Receipt, str]:
+        return await asyncio.to_thread(executor.execute, req, on_text)
+
+    return run
+
+
+def via_serve(handles: dict[str, Any]) -> Run:
+    """Execute on Ray Serve deployments (`serving.ModelServer`, one per model id); text arrives in one piece."""
+
+    async def run(req: types_pb2.InferenceRequest, on_text: OnText) -> tuple[types_pb2.Receipt, str]:
+        if req.model_id not in handles:
+            raise UnknownModel(f"model {req.model_id!r} is not served here; served: {sorted(handles)}")
+        receipt_bytes, output, code, message = await handles[req.model_id].execute.remote(req.SerializeToString())
+        if code:
+            err = ExecutorError(message)
+            err.code = grpc.StatusCode[code]
+            raise err
+        receipt = types_pb2.Receipt.FromString(receipt_bytes)
+        on_text(0, output, list(receipt.output_token_ids))
+        return receipt, output
+
+    return run
+
+
+class StreamWorker:
+    """Feeds one cluster's request stream through an executor (`local(...)` or `via_serve(...)`)."""
+
+    def __init__(self, run: Run, pool: Mempool, cluster_id: str, name: str) -> None:
+        self.run_request, self.pool = run, pool
+        self.consumer = Consumer(
+            pool, requests_stream(cluster_id), EXECUTOR_GROUP, name, types_pb2.InferenceRequest, self.handle
+        )
+
+    async def run(self) -> None:
+        await self.consumer.run()
+
+    def stop(self) -> None:
+        self.consumer.stop()
+
+    async def handle(self, entry: Entry[types_pb2.InferenceRequest]) -> list[Outbound]:
+        req = entry.message
+        rid = bytes(req.request_id)
+        stream, key = tokens_stream(rid), rid.hex()
+        loop = asyncio.get_running_loop()
+        sent: list[concurrent.futures.Future[str]] = []
+        index = 0
+
+        def on_text(_row: int, delta: str, token_ids: list[int]) -> None:
+            nonlocal index
+            chunk = types_pb2.TokenChunk(request_id=rid, index=index, delta=delta, token_ids=token_ids)
+            index += 1
+            sent.append(asyncio.run_coroutine_threadsafe(self.pool.publish(stream, chunk, key=key), loop))
+
+        try:
+            receipt, output = await self.run_request(req, on_text)
+        except ExecutorError as exc:
+            done = types_pb2.TokenChunk(
+                request_id=rid, index=0, done=True, finish_reason=f"error: {exc.code.name}: {exc}"
+            )
+            return [Outbound(stream, done, key)]
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in sent))
+        finish = "length" if receipt.timings.output_tokens >= req.max_tokens else "stop"
+        done = types_pb2.TokenChunk(request_id=rid, index=index, done=True, finish_reason=finish)
+        executed = types_pb2.ExecutedReceipt(receipt=receipt, request=req, output=output)
+        return [Outbound(EXECUTED, executed, key), Outbound(stream, done, key)]

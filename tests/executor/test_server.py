@@ -1,0 +1,54 @@
+"""The gRPC service on a real server: served models, Reexecute, precise statuses, model configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+from ax0n_executor.engine import Engine
+from ax0n_executor.executor import Executor
+from ax0n_executor.server import ExecutorSettings, load, parse_models
+from ax0n_executor.server import build as build_service
+
+from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
+from tests.executor.conftest import NODE_KEY, make_request
+
+
+def test_model_configuration(tiny_dir: Path, tiny: Engine) -> None:
+    root = "0x" + tiny.commitment.hex()
+    assert parse_models(f"tiny={tiny_dir}@{root}") == {"tiny": (str(tiny_dir), tiny.commitment)}
+    with pytest.raises(ValueError, match="bad model entry 'tiny=/x'"):
+        parse_models("tiny=/x")
+    settings = ExecutorSettings(models=f"tiny={tiny_dir}@0x{'00' * 32}", node_key=NODE_KEY)
+    with pytest.raises(ValueError, match="is registered: its weights or definition files changed"):
+        load(settings)
+    spec = build_service(ExecutorSettings(models=f"tiny={tiny_dir}@{root}", node_key=NODE_KEY))
+    assert spec.service_names == ["ax0n.v1.Executor"] and len(spec.components) == 1
+
+
+async def test_served_models_and_reexecute(executor: Executor, tiny: Engine) -> None:
+    from ax0n_executor.server import ExecutorServicer
+
+    server = grpc.aio.server()
+    executor_pb2_grpc.add_ExecutorServicer_to_server(ExecutorServicer(ExecutorSettings(), executor), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = executor_pb2_grpc.ExecutorStub(channel)
+            (info,) = (await stub.ServedModels(types_pb2.StatusRequest())).models
+            assert info.model_id == "tiny" and info.commitment == tiny.commitment
+            assert 9_000_000 < info.parameters < 11_000_000
+            req = make_request("Over gRPC", max_tokens=33, nonce=600)
+            receipt, output = executor.execute(req)
+            ok = await stub.Reexecute(executor_pb2.ReexecuteRequest(request=req, receipt=receipt, output=output))
+            assert ok.valid and ok.margins["mant_mean_max"] <= ok.margins["tol_mant_mean"]
+            bad = await stub.Reexecute(executor_pb2.ReexecuteRequest(request=req, receipt=receipt, output="x"))
+            assert not bad.valid and "output_hash" in bad.reason
+            receipt.model_id = "gpt-7"
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Reexecute(executor_pb2.ReexecuteRequest(request=req, receipt=receipt, output=output))
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND and "gpt-7" in (err.value.details() or "")
+    finally:
+        await server.stop(None)
