@@ -1,106 +1,115 @@
-"""A settlement batch as Settlement.submitBatch takes it: credit lists, their digest, the proof's public inputs.
+"""A settlement batch as Settlement.submitBatch takes it: ProofCore's batch statement without the basis points.
 
-The batch proof's public inputs are `[batchId, root, count, creditsDigest]`, where `creditsDigest` is
-sha256 over the ABI-packed credit arrays (`abi.encodePacked(clients, debits, operators, operatorCredits,
-validators, validatorCredits)`, each element one 32-byte word) reduced modulo the BN254 scalar field.
+Settlement builds the batch circuit's public inputs (docs/proofs.md) from this struct plus its own
+ProtocolParams fee shares, so `Batch` carries everything of `ax0n.zk.batch.BatchStatement` except
+`operator_bps`/`validator_bps`. Proofs come from `ax0n.zk.artifacts` (`BatchProver`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
-import groth16py
+from ax0n.params import MAINNET, Params
+from ax0n.zk import artifacts
+from ax0n.zk import batch as zkbatch
 
-from ax0n.params import BPS, MAINNET, Params
-
-SNARK_SCALAR_FIELD = 21888242871839275222246405745257275088548364400416034343698204186575808495617
-
-
-def _word(value: int | str) -> bytes:
-    if isinstance(value, str):
-        return bytes(12) + bytes.fromhex(value.removeprefix("0x"))
-    return value.to_bytes(32, "big")
+SIZE = 16  # the deployed Settlement's N (Settlement.N): receipts, operator slots and client slots per batch
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One settlement batch: the receipt root and count plus the per-account debits and credits it settles."""
+    """Settlement.Batch: root, count, totals and the N operator/client slots (addresses as integers, 0 = unused)."""
 
     batch_id: int
     root: int
     count: int
-    clients: tuple[str, ...]
-    debits: tuple[int, ...]
-    operators: tuple[str, ...]
-    operator_credits: tuple[int, ...]
-    validators: tuple[str, ...]
-    validator_credits: tuple[int, ...]
+    fee_total: int
+    validator_total: int
+    treasury_total: int
+    operators: tuple[int, ...]
+    operator_amounts: tuple[int, ...]
+    clients: tuple[int, ...]
+    client_amounts: tuple[int, ...]
 
-    @property
-    def total_fee(self) -> int:
-        return sum(self.debits)
+    @classmethod
+    def from_statement(cls, stmt: zkbatch.BatchStatement) -> Batch:
+        return cls(
+            batch_id=stmt.batch_id,
+            root=stmt.root,
+            count=stmt.count,
+            fee_total=stmt.fee_total,
+            validator_total=stmt.validator_total,
+            treasury_total=stmt.treasury_total,
+            operators=stmt.operators,
+            operator_amounts=stmt.operator_amounts,
+            clients=stmt.clients,
+            client_amounts=stmt.client_amounts,
+        )
 
-    def credits_digest(self) -> int:
-        """sha256 of the packed credit arrays, mod the BN254 scalar field (Settlement.creditsDigest)."""
-        words = [
-            *self.clients,
-            *self.debits,
+    def args(self) -> tuple[object, ...]:
+        """The struct as web3 encodes it."""
+        return (
+            self.batch_id,
+            self.root.to_bytes(32, "big"),
+            self.count,
+            self.fee_total,
+            self.validator_total,
+            self.treasury_total,
+            list(self.operators),
+            list(self.operator_amounts),
+            list(self.clients),
+            list(self.client_amounts),
+        )
+
+    def public_inputs(self, params: Params = MAINNET) -> list[int]:
+        """What Settlement.publicInputs(b) returns under `params`' fee shares."""
+        return [
+            self.batch_id,
+            self.root,
+            self.count,
+            params.operator_fee_share_bps,
+            params.validator_fee_share_bps,
+            self.fee_total,
+            self.validator_total,
+            self.treasury_total,
             *self.operators,
-            *self.operator_credits,
-            *self.validators,
-            *self.validator_credits,
+            *self.operator_amounts,
+            *self.clients,
+            *self.client_amounts,
         ]
-        digest = hashlib.sha256(b"".join(_word(w) for w in words)).digest()
-        return int.from_bytes(digest, "big") % SNARK_SCALAR_FIELD
-
-    def public_inputs(self) -> list[int]:
-        return [self.batch_id, self.root, self.count, self.credits_digest()]
 
 
-def split_totals(total_fee: int, params: Params = MAINNET) -> tuple[int, int, int]:
-    """Batch-level split Settlement enforces: (operators, validators, treasury); rounding dust to the treasury."""
-    operators = total_fee * params.operator_fee_share_bps // BPS
-    validators = total_fee * params.validator_fee_share_bps // BPS
-    return operators, validators, total_fee - operators - validators
+def validator_payout(validator_total: int, signers: int) -> tuple[int, int]:
+    """(each signer's credit, dust to the treasury): Settlement splits validatorTotal equally among the signers."""
+    share = validator_total // signers
+    return share, validator_total - share * signers
 
 
 def proof_args(proof: bytes) -> tuple[list[int], list[list[int]], list[int]]:
-    """The 256-byte ABI proof as the verifier's (a, b, c) arguments."""
+    """The 256-byte ABI proof (or a 288-byte envelope) as the verifier's (a, b, c) arguments."""
     w = [int.from_bytes(proof[i : i + 32], "big") for i in range(0, 256, 32)]
     return [w[0], w[1]], [[w[2], w[3]], [w[4], w[5]]], [w[6], w[7]]
 
 
-class SampleBatchProver:
-    """Proves batches under the SAMPLE circuit (contracts/circuits/sample_batch.circom).
+@dataclass
+class BatchProver:
+    """Proves batches with ProofCore's circuit over `size` leaves (this machine's cached setup, `make artifacts`)."""
 
-    The sample circuit proves knowledge of `witness` with witness² = root + count; it stands in for
-    ProofCore's batch circuit and proves nothing about receipts. Roots are therefore derived from a
-    chosen witness (`root_for`).
-    """
+    size: int = SIZE
+    params: Params = MAINNET
+    build: bool = True
 
-    def __init__(self, proving_key: groth16py.ProvingKey) -> None:
-        self.pk = proving_key
+    @cached_property
+    def artifacts(self) -> artifacts.Artifacts:
+        return artifacts.load(artifacts.batch_spec(self.size), build=self.build)
 
-    @classmethod
-    def load(cls, path: str) -> SampleBatchProver:
-        return cls(groth16py.ProvingKey.load(path))
-
-    @staticmethod
-    def root_for(count: int, witness: int) -> int:
-        return (witness * witness - count) % SNARK_SCALAR_FIELD
-
-    def prove(self, public_inputs: Sequence[int], witness: int) -> bytes:
-        batch_id, root, count, digest = public_inputs
-        inputs = {"batchId": batch_id, "root": root, "count": count, "creditsDigest": digest, "witness": witness}
-        return groth16py.prove(self.pk, inputs)
-
-    def prove_batch(self, batch: Batch, witness: int) -> bytes:
-        """Prove `batch`, whose root must be `root_for(batch.count, witness)`."""
-        if batch.root != self.root_for(batch.count, witness):
-            raise ValueError("the sample circuit needs root == witness**2 - count")
-        return self.prove(batch.public_inputs(), witness)
+    def prove(self, batch_id: int, leaves: Sequence[zkbatch.Leaf]) -> tuple[Batch, bytes]:
+        """The Settlement.Batch for `leaves` and its 256-byte proof; ProofError when the leaves break the circuit."""
+        stmt = zkbatch.statement(batch_id, leaves, self.size, self.params)
+        envelope = self.artifacts.prove(zkbatch.circuit_inputs(leaves, self.size, stmt))
+        return Batch.from_statement(stmt), envelope[:256]
 
 
 def certificate_args(members: Sequence[str], signer_seats: Sequence[int], signature: bytes) -> tuple:

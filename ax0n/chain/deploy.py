@@ -61,6 +61,7 @@ class Manifest:
     deployer: str
     treasury: str
     verifier: str
+    zk_verifier: str = "MlpVerifier"
     addresses: dict[str, str] = field(default_factory=dict)
 
     def save(self, path: str | Path) -> None:
@@ -72,8 +73,8 @@ class Manifest:
 
     def contract(self, w3: Web3, name: str) -> Contract:
         """The deployed contract `name` (e.g. "Settlement") bound to `w3`."""
-        source = self.verifier if name == "Verifier" else None
-        return bind(w3, self.verifier if name == "Verifier" else name, self.addresses[name], source)
+        source = {"Verifier": self.verifier, "ZkVerifier": self.zk_verifier}.get(name)
+        return bind(w3, source or name, self.addresses[name], source)
 
 
 def deploy(
@@ -83,13 +84,16 @@ def deploy(
     params: Params = MAINNET,
     treasury: str | None = None,
     allocations: tuple[str, str, str, str] | None = None,
-    verifier: str = "SampleBatchVerifier",
+    verifier: str = "Batch16Verifier",
+    zk_verifier: str = "MlpVerifier",
     models: tuple[ModelSpec, ...] = (),
 ) -> Manifest:
     """Deploy token, params, registries, verifier, settlement, timelock and governor, and wire them.
 
     `allocations` receive the token supply (node operators, team, ecosystem, treasury); default: the deployer.
-    `verifier` names the generated batch verifier contract (file `src/verifiers/<name>.sol`).
+    `verifier` names the generated batch verifier (`src/verifiers/<name>.sol`, written per machine by
+    `make artifacts` from ProofCore's circuit over Settlement.N = 16 receipts); `zk_verifier` the zk-tier
+    verifier Settlement checks challenges with (`MlpVerifier`, same origin).
     """
     signer = Signer.from_key(w3, deployer_key)
     me = signer.address
@@ -104,6 +108,8 @@ def deploy(
     nodes = signer.deploy("NodeRegistry", token.address, pp.address)
     batch_verifier = signer.deploy(verifier, source=verifier)
     settlement = signer.deploy("Settlement", token.address, nodes.address, pp.address, batch_verifier.address, treasury)
+    zk = signer.deploy(zk_verifier, source=zk_verifier)
+    signer.transact(settlement.functions.setZkVerifier(zk.address))
     signer.transact(nodes.functions.setSettlement(settlement.address))
     for m in models:
         signer.transact(
@@ -127,6 +133,7 @@ def deploy(
         "ModelRegistry": model_registry,
         "NodeRegistry": nodes,
         "Verifier": batch_verifier,
+        "ZkVerifier": zk,
         "Settlement": settlement,
         "Ax0nTimelock": timelock,
         "Ax0nGovernor": governor,
@@ -137,5 +144,6 @@ def deploy(
         deployer=me,
         treasury=treasury,
         verifier=verifier,
+        zk_verifier=zk_verifier,
         addresses={name: c.address for name, c in contracts.items()},
     )

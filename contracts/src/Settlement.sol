@@ -3,36 +3,66 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {BLS} from "./BLS.sol";
 import {IBatchVerifier} from "./interfaces/IBatchVerifier.sol";
+import {IZkVerifier} from "./interfaces/IZkVerifier.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
 
 /// @title Settlement
-/// @notice Client escrow, batch settlement with a Groth16 batch proof, the 78/12/10 fee split and pull
-///         withdrawals. Batches settle in sequence (ids 1, 2, ...), at most once per settlement_frequency
-///         blocks, and never twice.
+/// @notice Client escrow, batch settlement with ProofCore's Groth16 batch proof (circuit `BatchSettlement(4, 16)`,
+///         circuits/batch.circom), the 78/12/10 fee split floored per receipt, and pull withdrawals. Batches
+///         settle in sequence (ids 1, 2, ...), at most once per settlement_frequency blocks, and never twice.
+///         A node that signed a wrong zk-tier output (challengeZkOutput: a zk proof of the right one) or two
+///         receipts for one request (challengeEquivocation) is slashed, and the challenger rewarded.
+/// @dev One deployment serves one circuit size N (here 16 receipts, 16 operator and 16 client slots); a larger N
+///      needs its own circuit, verifier and a Settlement compiled with that N.
 contract Settlement {
     using SafeERC20 for IERC20;
 
+    /// @notice Receipts, operator slots and client slots per batch (the circuit's N).
+    uint256 public constant N = 16;
     uint256 internal constant BPS = 10_000;
+    /// @notice The circuit's public-input count, 8 + 4·N.
+    uint256 public constant PUBLIC_INPUTS = 8 + 4 * N;
     uint256 internal constant SNARK_SCALAR_FIELD =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    /// @notice Gas forwarded to the verifier (~230k needed): a malformed proof makes the generated verifier
-    ///         hit `invalid()`, which would otherwise burn the whole transaction's gas.
-    uint256 public constant VERIFY_GAS = 500_000;
+    /// @notice Gas forwarded to the verifier (~0.75M needed for 72 inputs): a malformed proof makes the generated
+    ///         verifier hit `invalid()`, which would otherwise burn the whole transaction's gas.
+    uint256 public constant VERIFY_GAS = 1_500_000;
+    /// @notice Share of a slash paid to the challenger (the rest goes to the treasury), in basis points.
+    uint256 public constant CHALLENGER_REWARD_BPS = 5_000;
+    /// @notice ax0n.receipt's EIP-712 types: the domain (name "ax0n", version "1", chainId), Receipt, RouteDecision.
+    bytes32 public constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId)");
+    bytes32 public constant RECEIPT_TYPEHASH = keccak256(
+        "Receipt(bytes32 requestId,string modelId,bytes32 modelCommitment,uint8 tier,bytes32 inputHash,"
+        "bytes32 outputHash,Fingerprint fingerprint,ReferenceConfig reference,address nodeId,RouteDecision route,"
+        "Timings timings,uint256 fee,address client,uint256 feeCap,uint32[] outputTokenIds,uint64 chainId)"
+        "Fingerprint(uint32 chunkTokens,uint32 topK,bytes[] chunks,string encoding)"
+        "ReferenceConfig(string torchVersion,string device,string isa,string dtype,uint32 threads,uint32 batchSize,"
+        "bool kvCache)RouteDecision(bytes requestId,string clusterId,bytes nodeId,uint64 snapshotBlock,"
+        "bytes snapshotHash)Timings(uint64 queuedMs,uint64 firstTokenMs,uint64 totalMs,uint32 outputTokens)"
+    );
+    bytes32 public constant ROUTE_TYPEHASH =
+        keccak256("RouteDecision(bytes requestId,string clusterId,bytes nodeId,uint64 snapshotBlock,bytes snapshotHash)");
+    uint256 internal constant TIER_ZK = 1;
 
-    /// @notice One batch: receipt root and count, and the per-account debits and credits it settles.
+    /// @notice One batch in the circuit's public-input layout (docs/proofs.md). Slots hold addresses as integers
+    ///         (0 = unused) and the amounts the proof derives from the receipts: each operator's Σ⌊fee·78 %⌋,
+    ///         each client's Σ fee; `validatorTotal` = Σ⌊fee·12 %⌋, `treasuryTotal` = the rest (rounding dust).
+    ///         The basis points are not part of the calldata: the contract supplies its own ProtocolParams.
     struct Batch {
         uint64 batchId;
         bytes32 root;
         uint32 count;
-        address[] clients;
-        uint256[] debits;
-        address[] operators;
-        uint256[] operatorCredits;
-        address[] validators;
-        uint256[] validatorCredits;
+        uint256 feeTotal;
+        uint256 validatorTotal;
+        uint256 treasuryTotal;
+        uint256[N] operators;
+        uint256[N] operatorAmounts;
+        uint256[N] clients;
+        uint256[N] clientAmounts;
     }
 
     /// @notice The batch committee's certificate: members in ascending address order (the seats), a signer
@@ -56,6 +86,11 @@ contract Settlement {
     ProtocolParams public immutable params;
     IBatchVerifier public immutable verifier;
     address public immutable treasury;
+    address public immutable deployer;
+    /// @notice The zk-tier (MLP) verifier challenges are checked with; set once by the deployer.
+    IZkVerifier public zkVerifier;
+    /// @notice Challenged receipt hashes (wrong zk output) and keccak256(operator, requestId) (equivocation).
+    mapping(bytes32 key => bool) public challenged;
 
     mapping(address client => uint256) public escrow;
     mapping(address account => uint256) public credits;
@@ -71,20 +106,40 @@ contract Settlement {
     error WrongBatchId(uint64 expected, uint64 got);
     error TooEarly(uint256 nextBlock);
     error BadBatchSize(uint32 count);
-    error LengthMismatch();
     error RootNotInField();
+    error SlotNotAddress(uint256 slot);
     error BadProofLength(uint256 length);
     error InvalidBatchProof();
-    error SplitMismatch(uint256 expectedOperators, uint256 gotOperators, uint256 expectedValidators, uint256 gotValidators);
+    error SplitMismatch(uint256 feeTotal, uint256 debited, uint256 credited);
     error InactiveOperator(address operator);
     error BadCommittee();
     error BadSignerBitmap();
     error NoQuorum(uint256 signed, uint256 committeeSize);
     error InvalidCommitteeSignature();
+    error OnlyDeployer();
+    error ZkVerifierSet();
+    error ChallengesDisabled();
+    error NotReceipt();
+    error NotZkReceipt();
+    error NotEquivocation();
+    error WrongChain(uint256 chainId);
+    error RouteMismatch();
+    error ChallengeWindowClosed(uint256 deadline);
+    error NotOperatorsReceipt(address signer);
+    error AlreadyChallenged(bytes32 receiptHash);
+    error OutputNotDisputed();
+    error InvalidChallengeProof();
 
     event Deposited(address indexed client, uint256 amount);
     event EscrowWithdrawn(address indexed client, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
+    event EquivocationChallenged(
+        address indexed operator, bytes32 indexed requestId, address indexed challenger, uint256 slashed, uint256 reward
+    );
+    event ZkOutputChallenged(
+        address indexed operator, bytes32 indexed receiptHash, address indexed challenger, uint256 slashed, uint256 reward
+    );
+    /// @notice `validators` is the amount paid to the signers; `treasury` includes the validator-share dust.
     event BatchSettled(
         uint64 indexed batchId, bytes32 root, uint32 count, uint256 totalFee, uint256 operators, uint256 validators, uint256 treasury
     );
@@ -95,6 +150,65 @@ contract Settlement {
         params = params_;
         verifier = verifier_;
         treasury = treasury_;
+        deployer = msg.sender;
+    }
+
+    /// @notice Bind the zk-tier verifier used by challengeZkOutput (once, by the deployer).
+    function setZkVerifier(IZkVerifier zkVerifier_) external {
+        if (msg.sender != deployer) revert OnlyDeployer();
+        if (address(zkVerifier) != address(0)) revert ZkVerifierSet();
+        zkVerifier = zkVerifier_;
+    }
+
+    /// @notice Challenge a zk-tier receipt whose output is wrong: `receipt` is the receipt's EIP-712 encodeData
+    ///         (17 words: RECEIPT_TYPEHASH, then each field's encoding, ax0n.chain.challenge.receipt_words),
+    ///         `route` its RouteDecision's encodeData (6 words), `signature` the node's 65-byte signature, and
+    ///         `proof` a valid zk proof (256 bytes) that the receipt's model commitment and input hash give
+    ///         `outputHash`, which differs from the receipt's. The model is a deterministic function fixed by its
+    ///         commitment, so the signed output is wrong: `operator` (whose registered signing key signed) is
+    ///         slashed min_node_stake (bond first, then unbonding stake), CHALLENGER_REWARD_BPS of it is credited
+    ///         to msg.sender and the rest to the treasury. Open for slash_window blocks after the receipt's
+    ///         routing snapshot block; each receipt can be challenged once.
+    function challengeZkOutput(
+        address operator,
+        bytes32[17] calldata receipt,
+        bytes32[6] calldata route,
+        bytes calldata signature,
+        bytes calldata proof,
+        uint256 outputHash
+    ) external {
+        if (address(zkVerifier) == address(0)) revert ChallengesDisabled();
+        if (uint256(receipt[4]) != TIER_ZK) revert NotZkReceipt();
+        bytes32 digest = _openReceipt(operator, receipt, route, signature);
+        if (outputHash == uint256(receipt[6])) revert OutputNotDisputed();
+        _verifyZk([uint256(receipt[3]), uint256(receipt[5]), outputHash], proof);
+        (uint256 slashed, uint256 reward) = _slash(operator, digest);
+        emit ZkOutputChallenged(operator, digest, msg.sender, slashed, reward);
+    }
+
+    /// @notice Challenge an equivocation: `operator`'s registered signing key signed two different receipts
+    ///         (`first`, `second`, each as its 17 EIP-712 encodeData words) for one request id. Slashed and
+    ///         rewarded as challengeZkOutput; open for slash_window blocks after `first`'s routing snapshot block
+    ///         (`route` = its RouteDecision's encodeData); each (operator, request) can be slashed once.
+    function challengeEquivocation(
+        address operator,
+        bytes32[17] calldata first,
+        bytes32[6] calldata route,
+        bytes calldata firstSignature,
+        bytes32[17] calldata second,
+        bytes calldata secondSignature
+    ) external {
+        bytes32 a = _openReceipt(operator, first, route, firstSignature);
+        bytes32 b = _signedBy(operator, second, secondSignature);
+        if (first[1] != second[1] || a == b) revert NotEquivocation();
+        (uint256 slashed, uint256 reward) = _slash(operator, keccak256(abi.encode(operator, first[1])));
+        emit EquivocationChallenged(operator, first[1], msg.sender, slashed, reward);
+    }
+
+    /// @notice The EIP-712 digest (ax0n.receipt.receipt_hash) of a receipt given as its 17 encodeData words.
+    function receiptHash(bytes32[17] calldata receipt) public view returns (bytes32) {
+        bytes32 domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("ax0n"), keccak256("1"), block.chainid));
+        return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encodePacked(receipt))));
     }
 
     /// @notice Escrow `amount` tokens for msg.sender's requests (approve first).
@@ -127,35 +241,52 @@ contract Settlement {
         emit Withdrawn(msg.sender, amount);
     }
 
-    /// @notice Settle batch `b` with its Groth16 batch proof (256-byte ABI encoding of A, B, C) and the batch
-    ///         committee's certificate `cert` (≥ 2/3 of the seats signed the batch's signing root).
-    /// @dev The committee has min(validator_quorum_size, registered validator keys) distinct members, each with
-    ///      a registered key; which validators were sampled is not re-derived on-chain. Debits client escrow and credits operators (78 %), validators (12 %) and the treasury (the rest,
-    ///      incl. rounding dust) in this transaction; the proof binds [batchId, root, count, creditsDigest(b)].
+    /// @notice Settle batch `b` with its Groth16 batch proof (256-byte ABI encoding of A, B, C; the first 256 bytes
+    ///         of ProofCore's 288-byte envelope) and the batch committee's certificate `cert` (≥ 2/3 of the
+    ///         seats signed the batch's signing root).
+    /// @dev The proof's public inputs are built here from `b` and this contract's operator/validator basis points
+    ///      (publicInputs), so a proof made under other shares fails. Debits exactly clientAmounts from escrow,
+    ///      credits exactly operatorAmounts to (active) operators, validatorTotal in equal parts to the
+    ///      certificate's signers and treasuryTotal plus that division's dust to the treasury, in this transaction.
+    ///      The committee has min(validator_quorum_size, registered validator keys) distinct members, each with a
+    ///      registered key; which validators were sampled is not re-derived on-chain.
     function submitBatch(Batch calldata b, bytes calldata proof, Certificate calldata cert) external {
         _checkShape(b);
         _verify(b, proof);
-        _checkCertificate(b.batchId, b.root, cert);
-        uint256 totalFee = _debit(b.clients, b.debits);
-        (uint256 opShare, uint256 valShare, uint256 treasuryShare) = split(totalFee);
-        uint256 opSum = _credit(b.operators, b.operatorCredits, true);
-        uint256 valSum = _credit(b.validators, b.validatorCredits, false);
-        if (opSum != opShare || valSum != valShare) revert SplitMismatch(opShare, opSum, valShare, valSum);
-        credits[treasury] += treasuryShare;
-        totalEscrow -= totalFee;
-        totalCredits += totalFee;
+        address[] memory signers = _checkCertificate(b.batchId, b.root, cert);
+        uint256 opSum = _settleSlots(b);
+        uint256 perSigner = b.validatorTotal / signers.length;
+        for (uint256 i; i < signers.length; ++i) {
+            credits[signers[i]] += perSigner;
+        }
+        uint256 toValidators = perSigner * signers.length;
+        uint256 toTreasury = b.feeTotal - opSum - toValidators;
+        credits[treasury] += toTreasury;
+        totalEscrow -= b.feeTotal;
+        totalCredits += b.feeTotal;
 
-        batches[b.batchId] = Settled(b.root, uint64(block.number), b.count, totalFee);
+        batches[b.batchId] = Settled(b.root, uint64(block.number), b.count, b.feeTotal);
         lastBatchId = b.batchId;
         lastSettlementBlock = uint64(block.number);
-        emit BatchSettled(b.batchId, b.root, b.count, totalFee, opShare, valShare, treasuryShare);
+        emit BatchSettled(b.batchId, b.root, b.count, b.feeTotal, opSum, toValidators, toTreasury);
     }
 
-    /// @notice The batch-level fee split: (operators, validators, treasury); rounding dust goes to the treasury.
-    function split(uint256 totalFee) public view returns (uint256 operators, uint256 validators, uint256 toTreasury) {
-        operators = totalFee * params.get(params.OPERATOR_FEE_SHARE_BPS()) / BPS;
-        validators = totalFee * params.get(params.VALIDATOR_FEE_SHARE_BPS()) / BPS;
-        toTreasury = totalFee - operators - validators;
+    /// @notice The batch circuit's public inputs for `b` under the current fee shares (docs/proofs.md order).
+    function publicInputs(Batch calldata b) public view returns (uint256[PUBLIC_INPUTS] memory input) {
+        input[0] = b.batchId;
+        input[1] = uint256(b.root);
+        input[2] = b.count;
+        input[3] = params.get(params.OPERATOR_FEE_SHARE_BPS());
+        input[4] = params.get(params.VALIDATOR_FEE_SHARE_BPS());
+        input[5] = b.feeTotal;
+        input[6] = b.validatorTotal;
+        input[7] = b.treasuryTotal;
+        for (uint256 i; i < N; ++i) {
+            input[8 + i] = b.operators[i];
+            input[8 + N + i] = b.operatorAmounts[i];
+            input[8 + 2 * N + i] = b.clients[i];
+            input[8 + 3 * N + i] = b.clientAmounts[i];
+        }
     }
 
     /// @notice The message a batch committee BLS-signs for batch `batchId` with `root` (MeshSync's signing root,
@@ -165,16 +296,6 @@ contract Settlement {
         return sha256(abi.encodePacked(sha256(abi.encode(uint256(batchId), root)), domain));
     }
 
-    /// @notice sha256 over the packed credit arrays, reduced into the BN254 scalar field (public input 3).
-    function creditsDigest(Batch calldata b) public pure returns (uint256) {
-        bytes memory packed = bytes.concat(
-            abi.encodePacked(b.clients, b.debits),
-            abi.encodePacked(b.operators, b.operatorCredits),
-            abi.encodePacked(b.validators, b.validatorCredits)
-        );
-        return uint256(sha256(packed)) % SNARK_SCALAR_FIELD;
-    }
-
     function _checkShape(Batch calldata b) private view {
         uint64 expected = lastBatchId + 1;
         if (b.batchId != expected) revert WrongBatchId(expected, b.batchId);
@@ -182,15 +303,26 @@ contract Settlement {
             uint256 nextBlock = lastSettlementBlock + params.get(params.SETTLEMENT_FREQUENCY());
             if (block.number < nextBlock) revert TooEarly(nextBlock);
         }
-        if (b.count == 0 || b.count > params.get(params.MAX_BATCH_SIZE())) revert BadBatchSize(b.count);
-        if (
-            b.clients.length != b.debits.length || b.operators.length != b.operatorCredits.length
-                || b.validators.length != b.validatorCredits.length
-        ) revert LengthMismatch();
+        if (b.count == 0 || b.count > N || b.count > params.get(params.MAX_BATCH_SIZE())) revert BadBatchSize(b.count);
         if (uint256(b.root) >= SNARK_SCALAR_FIELD) revert RootNotInField();
+        uint256 debited;
+        uint256 credited = b.validatorTotal + b.treasuryTotal;
+        for (uint256 i; i < N; ++i) {
+            if (b.operators[i] >> 160 != 0) revert SlotNotAddress(b.operators[i]);
+            if (b.clients[i] >> 160 != 0) revert SlotNotAddress(b.clients[i]);
+            debited += b.clientAmounts[i];
+            credited += b.operatorAmounts[i];
+        }
+        // The proof implies both sums; checked here too so the books balance whatever the verifier says.
+        if (debited != b.feeTotal || credited != b.feeTotal) revert SplitMismatch(b.feeTotal, debited, credited);
     }
 
-    function _checkCertificate(uint64 batchId, bytes32 root, Certificate calldata cert) private view {
+    /// @dev Checks the certificate and returns the committee members that signed.
+    function _checkCertificate(uint64 batchId, bytes32 root, Certificate calldata cert)
+        private
+        view
+        returns (address[] memory signers)
+    {
         uint256 size = cert.committee.length;
         uint256 quorumSize = params.get(params.VALIDATOR_QUORUM_SIZE());
         uint256 registered = nodes.validatorCount();
@@ -198,34 +330,50 @@ contract Settlement {
         if (cert.signers.length != (size + 7) / 8) revert BadSignerBitmap();
         bytes memory aggregate;
         uint256 signed;
+        signers = new address[](size);
         for (uint256 i; i < size; ++i) {
             if (i > 0 && cert.committee[i] <= cert.committee[i - 1]) revert BadCommittee();
             bytes memory key = nodes.blsKey(cert.committee[i]);
             if (key.length == 0) revert BadCommittee();
             if (uint8(cert.signers[i / 8]) >> (i % 8) & 1 == 0) continue;
             aggregate = signed == 0 ? key : BLS.addG1(aggregate, key);
-            ++signed;
+            signers[signed++] = cert.committee[i];
         }
         if (size % 8 != 0 && uint8(cert.signers[size / 8]) >> (size % 8) != 0) revert BadSignerBitmap();
         if (signed * 3 < size * 2) revert NoQuorum(signed, size);
         if (!BLS.verify(aggregate, abi.encodePacked(batchSigningRoot(batchId, root)), cert.signature, BLS.SIG_DST)) {
             revert InvalidCommitteeSignature();
         }
+        assembly ("memory-safe") {
+            mstore(signers, signed) // shrink to the signers
+        }
     }
 
-    function _debit(address[] calldata clients, uint256[] calldata debits) private returns (uint256 total) {
-        for (uint256 i; i < clients.length; ++i) {
-            uint256 available = escrow[clients[i]];
-            if (available < debits[i]) revert InsufficientEscrow(clients[i], available, debits[i]);
-            escrow[clients[i]] = available - debits[i];
-            total += debits[i];
+    /// @dev Debits every client slot's amount from its escrow and credits every operator slot's amount; returns
+    ///      the operators' total. Zero-amount slots are skipped.
+    function _settleSlots(Batch calldata b) private returns (uint256 opSum) {
+        for (uint256 i; i < N; ++i) {
+            uint256 amount = b.clientAmounts[i];
+            if (amount != 0) {
+                address client = address(uint160(b.clients[i]));
+                uint256 available = escrow[client];
+                if (available < amount) revert InsufficientEscrow(client, available, amount);
+                escrow[client] = available - amount;
+            }
+            amount = b.operatorAmounts[i];
+            if (amount != 0) {
+                address operator = address(uint160(b.operators[i]));
+                if (!nodes.isActive(operator)) revert InactiveOperator(operator);
+                credits[operator] += amount;
+                opSum += amount;
+            }
         }
     }
 
     function _verify(Batch calldata b, bytes calldata proof) private view {
         if (proof.length != 256) revert BadProofLength(proof.length);
         uint256[8] memory w = abi.decode(proof, (uint256[8]));
-        uint256[4] memory input = [uint256(b.batchId), uint256(b.root), uint256(b.count), creditsDigest(b)];
+        uint256[PUBLIC_INPUTS] memory input = publicInputs(b);
         // The generated verifier reverts on out-of-range elements; both outcomes mean "invalid".
         try verifier.verifyProof{gas: VERIFY_GAS}([w[0], w[1]], [[w[2], w[3]], [w[4], w[5]]], [w[6], w[7]], input) returns (bool ok) {
             if (!ok) revert InvalidBatchProof();
@@ -234,14 +382,54 @@ contract Settlement {
         }
     }
 
-    function _credit(address[] calldata accounts, uint256[] calldata amounts, bool operators)
+    /// @dev `_signedBy`, plus: `route` is the receipt's route and its snapshot block is within slash_window.
+    function _openReceipt(
+        address operator,
+        bytes32[17] calldata receipt,
+        bytes32[6] calldata route,
+        bytes calldata signature
+    ) private view returns (bytes32) {
+        if (route[0] != ROUTE_TYPEHASH || keccak256(abi.encodePacked(route)) != receipt[10]) revert RouteMismatch();
+        uint256 deadline = uint256(route[4]) + params.get(params.SLASH_WINDOW());
+        if (block.number > deadline) revert ChallengeWindowClosed(deadline);
+        return _signedBy(operator, receipt, signature);
+    }
+
+    /// @dev The receipt's digest, after checking its type and chain and that `operator`'s registered signing key
+    ///      (which must be the receipt's nodeId) signed it.
+    function _signedBy(address operator, bytes32[17] calldata receipt, bytes calldata signature)
         private
-        returns (uint256 sum)
+        view
+        returns (bytes32 digest)
     {
-        for (uint256 i; i < accounts.length; ++i) {
-            if (operators && !nodes.isActive(accounts[i])) revert InactiveOperator(accounts[i]);
-            credits[accounts[i]] += amounts[i];
-            sum += amounts[i];
+        if (receipt[0] != RECEIPT_TYPEHASH) revert NotReceipt();
+        if (uint256(receipt[16]) != block.chainid) revert WrongChain(uint256(receipt[16]));
+        digest = receiptHash(receipt);
+        address signer = ECDSA.recover(digest, signature);
+        if (signer != address(uint160(uint256(receipt[9]))) || nodes.node(operator).signingKey != signer) {
+            revert NotOperatorsReceipt(signer);
+        }
+    }
+
+    /// @dev Slash `operator` min_node_stake once per `key`; the challenger gets CHALLENGER_REWARD_BPS, the
+    ///      treasury the rest.
+    function _slash(address operator, bytes32 key) private returns (uint256 slashed, uint256 reward) {
+        if (challenged[key]) revert AlreadyChallenged(key);
+        challenged[key] = true;
+        slashed = nodes.slash(operator, params.get(params.MIN_NODE_STAKE()));
+        reward = slashed * CHALLENGER_REWARD_BPS / BPS;
+        credits[msg.sender] += reward;
+        credits[treasury] += slashed - reward;
+        totalCredits += slashed;
+    }
+
+    function _verifyZk(uint256[3] memory input, bytes calldata proof) private view {
+        if (proof.length != 256) revert BadProofLength(proof.length);
+        uint256[8] memory w = abi.decode(proof, (uint256[8]));
+        try zkVerifier.verifyProof{gas: VERIFY_GAS}([w[0], w[1]], [[w[2], w[3]], [w[4], w[5]]], [w[6], w[7]], input) returns (bool ok) {
+            if (!ok) revert InvalidChallengeProof();
+        } catch {
+            revert InvalidChallengeProof();
         }
     }
 }

@@ -7,10 +7,10 @@ import {Ax0nToken} from "../src/Ax0nToken.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
 import {ProtocolParams} from "../src/ProtocolParams.sol";
 import {Settlement} from "../src/Settlement.sol";
-import {SampleBatches} from "./fixtures/SampleBatches.sol";
+import {Batches16} from "./fixtures/Batches16.sol";
 
 /// @notice Drives Settlement with deposits, escrow withdrawals, real-proof batch submissions (fixtures),
-///         replays of settled batches and credit withdrawals.
+///         replays of settled batches and credit withdrawals; keeps what each account should have been paid.
 contract SettlementHandler is Test, Fixtures {
     Settlement internal immutable settlement;
     Ax0nToken internal immutable token;
@@ -18,12 +18,10 @@ contract SettlementHandler is Test, Fixtures {
 
     uint256 public settledCount;
     uint256 public doubleSettled;
-    uint256 public ghostOperators;
-    uint256 public ghostValidators;
-    uint256 public ghostTreasury;
     uint256 public ghostFees;
-    uint256 public ghostOperatorCredited;
-    uint256 public ghostValidatorCredited;
+    uint256 public ghostDebited;
+    mapping(address account => uint256) public ghostOwed;
+    mapping(address account => uint256) public withdrawn;
 
     constructor(Settlement settlement_, Ax0nToken token_, address treasury_) {
         settlement = settlement_;
@@ -31,8 +29,15 @@ contract SettlementHandler is Test, Fixtures {
         treasury = treasury_;
     }
 
+    function accounts() public view returns (address[6] memory) {
+        return [
+            Batches16.operators()[0], Batches16.operators()[1], Batches16.validators()[0],
+            Batches16.validators()[1], Batches16.validators()[2], treasury
+        ];
+    }
+
     function deposit(uint256 who, uint256 amount) external {
-        address client = SampleBatches.clients()[who % 3];
+        address client = Batches16.clients()[who % 3];
         amount = bound(amount, 1, 100 ether);
         vm.startPrank(client);
         token.approve(address(settlement), amount);
@@ -41,7 +46,7 @@ contract SettlementHandler is Test, Fixtures {
     }
 
     function withdrawEscrow(uint256 who, uint256 amount) external {
-        address client = SampleBatches.clients()[who % 3];
+        address client = Batches16.clients()[who % 3];
         uint256 available = settlement.escrow(client);
         if (available == 0) return;
         vm.prank(client);
@@ -50,19 +55,20 @@ contract SettlementHandler is Test, Fixtures {
 
     function submitNext() external {
         uint256 next = settledCount + 1;
-        if (next > SampleBatches.COUNT) return;
+        if (next > Batches16.COUNT) return;
         vm.roll(block.number + 5);
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(next);
         try settlement.submitBatch(b, proof, certFor(b)) {
             settledCount = next;
-            uint256 fee = b.debits[0] + b.debits[1] + b.debits[2];
-            (uint256 op, uint256 val, uint256 tre) = settlement.split(fee);
-            ghostFees += fee;
-            ghostOperators += op;
-            ghostValidators += val;
-            ghostTreasury += tre;
-            ghostOperatorCredited += b.operatorCredits[0] + b.operatorCredits[1];
-            ghostValidatorCredited += b.validatorCredits[0] + b.validatorCredits[1] + b.validatorCredits[2];
+            ghostFees += b.feeTotal;
+            for (uint256 k; k < 16; ++k) {
+                ghostDebited += b.clientAmounts[k];
+                ghostOwed[address(uint160(b.operators[k]))] += b.operatorAmounts[k];
+            }
+            uint256 perValidator = b.validatorTotal / 3;
+            address[3] memory vals = Batches16.validators();
+            for (uint256 k; k < 3; ++k) ghostOwed[vals[k]] += perValidator;
+            ghostOwed[treasury] += b.treasuryTotal + (b.validatorTotal - 3 * perValidator);
         } catch {}
     }
 
@@ -76,14 +82,12 @@ contract SettlementHandler is Test, Fixtures {
     }
 
     function withdrawCredits(uint256 who) external {
-        address[6] memory accounts = [
-            SampleBatches.operators()[0], SampleBatches.operators()[1], SampleBatches.validators()[0],
-            SampleBatches.validators()[1], SampleBatches.validators()[2], treasury
-        ];
-        address account = accounts[who % 6];
-        if (settlement.credits(account) == 0) return;
+        address account = accounts()[who % 6];
+        uint256 amount = settlement.credits(account);
+        if (amount == 0) return;
         vm.prank(account);
         settlement.withdraw();
+        withdrawn[account] += amount;
     }
 }
 
@@ -93,7 +97,7 @@ contract SettlementInvariants is Deployed {
     function setUp() public override {
         super.setUp();
         prepareFixtures();
-        address[3] memory clients = SampleBatches.clients();
+        address[3] memory clients = Batches16.clients();
         for (uint256 i; i < 3; ++i) fund(clients[i], 100_000 ether); // for the handler's deposits
         handler = new SettlementHandler(settlement, token, TREASURY);
         targetContract(address(handler));
@@ -111,7 +115,7 @@ contract SettlementInvariants is Deployed {
 
     /// @dev Escrow never goes negative and tokens held cover every escrow and credit exactly.
     function invariant_solvent() public view {
-        address[3] memory clients = SampleBatches.clients();
+        address[3] memory clients = Batches16.clients();
         uint256 sum = settlement.escrow(clients[0]) + settlement.escrow(clients[1]) + settlement.escrow(clients[2]);
         vm.assertEq(sum, settlement.totalEscrow(), "escrow book");
         vm.assertEq(
@@ -119,14 +123,20 @@ contract SettlementInvariants is Deployed {
         );
     }
 
-    /// @dev Every settled fee splits exactly 78/12/10, rounding dust to the treasury.
+    /// @dev Every settled fee is paid out exactly: each account's credits plus withdrawals equal its proven
+    ///      share (78 % per receipt to operators, validatorTotal split among the signers, the rest incl. all
+    ///      rounding dust to the treasury), the shares add up to the fees, and the treasury gets at least 10 %.
     function invariant_exactSplit() public view {
-        vm.assertEq(handler.ghostOperatorCredited(), handler.ghostOperators(), "operators got 78%");
-        vm.assertEq(handler.ghostValidatorCredited(), handler.ghostValidators(), "validators got 12%");
-        vm.assertEq(
-            handler.ghostOperators() + handler.ghostValidators() + handler.ghostTreasury(), handler.ghostFees(), "sum"
-        );
-        vm.assertGe(handler.ghostTreasury() * 10_000, handler.ghostFees() * 1_000, "treasury >= 10%");
+        address[6] memory accounts = handler.accounts();
+        uint256 owed;
+        for (uint256 i; i < 6; ++i) {
+            uint256 paid = settlement.credits(accounts[i]) + handler.withdrawn(accounts[i]);
+            vm.assertEq(paid, handler.ghostOwed(accounts[i]), "account paid its share");
+            owed += paid;
+        }
+        vm.assertEq(owed, handler.ghostFees(), "shares sum to the fees");
+        vm.assertEq(handler.ghostDebited(), handler.ghostFees(), "clients debited the fees");
+        vm.assertGe(handler.ghostOwed(TREASURY) * 10_000, handler.ghostFees() * 1_000, "treasury >= 10%");
     }
 
     /// @dev No batch ever settles twice; batches settle in order.

@@ -3,7 +3,8 @@ pragma solidity ^0.8.24;
 
 import {Deployed} from "./utils/Deployed.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
-import {SampleBatches} from "./fixtures/SampleBatches.sol";
+import {Batches16} from "./fixtures/Batches16.sol";
+import {Settlement} from "../src/Settlement.sol";
 
 contract NodeRegistryTest is Deployed {
     address internal constant OP = address(0xA11CE);
@@ -116,10 +117,10 @@ contract NodeRegistryTest is Deployed {
     }
 
     function test_registerValidatorKey() public {
-        address val = SampleBatches.validators()[0];
+        address val = Batches16.validators()[0];
         registerNode(val, MIN_STAKE);
-        (bytes memory pk, bytes memory pop) = SampleBatches.validatorKey(0);
-        (, bytes memory otherPop) = SampleBatches.validatorKey(1);
+        (bytes memory pk, bytes memory pop) = Batches16.validatorKey(0);
+        (, bytes memory otherPop) = Batches16.validatorKey(1);
         vm.startPrank(val);
         vm.expectRevert(NodeRegistry.InvalidProofOfPossession.selector);
         nodes.registerValidatorKey(pk, otherPop);
@@ -136,15 +137,17 @@ contract NodeRegistryTest is Deployed {
     function test_verifyAggregate() public {
         registerValidators();
         address[] memory signers = new address[](3);
-        for (uint256 i; i < 3; ++i) signers[i] = SampleBatches.validators()[i];
-        bytes memory message = abi.encodePacked(settlement.batchSigningRoot(1, SampleBatches.get(1).root));
-        vm.assertTrue(nodes.verifyAggregate(signers, message, SampleBatches.get(1).signature), "valid");
-        vm.assertFalse(nodes.verifyAggregate(signers, message, SampleBatches.get(2).signature), "other message");
+        for (uint256 i; i < 3; ++i) signers[i] = Batches16.validators()[i];
+        (Settlement.Batch memory b,, bytes memory signature) = Batches16.get(1);
+        (,, bytes memory other) = Batches16.get(2);
+        bytes memory message = abi.encodePacked(settlement.batchSigningRoot(1, b.root));
+        vm.assertTrue(nodes.verifyAggregate(signers, message, signature), "valid");
+        vm.assertFalse(nodes.verifyAggregate(signers, message, other), "other message");
         vm.expectRevert(NodeRegistry.NoSigners.selector);
-        nodes.verifyAggregate(new address[](0), message, SampleBatches.get(1).signature);
+        nodes.verifyAggregate(new address[](0), message, signature);
         signers[2] = address(0xBEEF);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.NoBlsKey.selector, address(0xBEEF)));
-        nodes.verifyAggregate(signers, message, SampleBatches.get(1).signature);
+        nodes.verifyAggregate(signers, message, signature);
     }
 
     function testFuzz_stakeAccounting(uint96 stake, uint96 unbond) public {

@@ -3,8 +3,11 @@ pragma solidity ^0.8.24;
 
 import {Deployed} from "./utils/Deployed.sol";
 import {Settlement} from "../src/Settlement.sol";
-import {SampleBatches} from "./fixtures/SampleBatches.sol";
+import {Batches16} from "./fixtures/Batches16.sol";
+import {IZkVerifier} from "../src/interfaces/IZkVerifier.sol";
+import {MlpVerifier} from "../src/verifiers/MlpVerifier.sol";
 
+/// @notice Settlement against the generated Batch16Verifier with batches proved under this machine's setup.
 contract SettlementTest is Deployed {
     address internal constant CLIENT = address(0xC0FFEE);
 
@@ -38,29 +41,50 @@ contract SettlementTest is Deployed {
     function test_submitBatch_settlesAndSplits() public {
         prepareFixtures();
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
-        uint256 total = b.debits[0] + b.debits[1] + b.debits[2];
         uint256 escrowBefore = settlement.totalEscrow();
         settlement.submitBatch(b, proof, certFor(b));
-        (uint256 op, uint256 val, uint256 tre) = settlement.split(total);
-        vm.assertEq(op, total * 7_800 / 10_000, "operators 78%");
-        vm.assertEq(val, total * 1_200 / 10_000, "validators 12%");
-        vm.assertEq(op + val + tre, total, "split sums to fee");
-        vm.assertEq(settlement.credits(TREASURY), tre, "treasury credited");
-        vm.assertEq(settlement.credits(b.operators[0]), b.operatorCredits[0], "operator credited");
-        vm.assertEq(settlement.credits(b.validators[2]), b.validatorCredits[2], "validator credited");
-        vm.assertEq(settlement.totalEscrow(), escrowBefore - total, "escrow debited");
-        vm.assertEq(settlement.escrow(b.clients[1]), 1_000 ether - b.debits[1], "client debited");
+
+        uint256 perValidator = b.validatorTotal / 3;
+        uint256 dust = b.validatorTotal - 3 * perValidator;
+        vm.assertEq(operatorTotal(b) + b.validatorTotal + b.treasuryTotal, b.feeTotal, "split sums to fee");
+        vm.assertGe(b.treasuryTotal * 10_000, b.feeTotal * 1_000, "treasury >= 10%");
+        vm.assertEq(settlement.credits(TREASURY), b.treasuryTotal + dust, "treasury credited (+ validator dust)");
+        address[3] memory vals = Batches16.validators();
+        for (uint256 k; k < 3; ++k) vm.assertEq(settlement.credits(vals[k]), perValidator, "signer credited");
+        for (uint256 k; k < 2; ++k) {
+            address op = address(uint160(b.operators[k]));
+            vm.assertEq(settlement.credits(op), b.operatorAmounts[k], "operator credited");
+        }
+        for (uint256 k; k < 3; ++k) {
+            address client = address(uint160(b.clients[k]));
+            vm.assertEq(settlement.escrow(client), 1_000 ether - b.clientAmounts[k], "client debited");
+        }
+        vm.assertEq(settlement.totalEscrow(), escrowBefore - b.feeTotal, "escrow debited");
+        vm.assertEq(settlement.totalCredits(), b.feeTotal, "credits");
         vm.assertEq(settlement.lastBatchId(), 1, "last batch");
         (bytes32 root,, uint32 count, uint256 fee) = settlement.batches(1);
         vm.assertEq(root, b.root, "root stored");
         vm.assertEq(uint256(count), uint256(b.count), "count stored");
-        vm.assertEq(fee, total, "fee stored");
+        vm.assertEq(fee, b.feeTotal, "fee stored");
 
-        address op0 = b.operators[0];
+        address op0 = address(uint160(b.operators[0]));
         vm.prank(op0);
         settlement.withdraw();
-        vm.assertEq(token.balanceOf(op0), b.operatorCredits[0], "operator paid");
+        vm.assertEq(token.balanceOf(op0), b.operatorAmounts[0], "operator paid");
         vm.assertEq(settlement.credits(op0), 0, "credit cleared");
+    }
+
+    function test_publicInputsLayout() public view {
+        (Settlement.Batch memory b,) = fixtureBatch(2);
+        uint256[72] memory input = settlement.publicInputs(b);
+        vm.assertEq(input[0], 2, "batch id");
+        vm.assertEq(input[1], uint256(b.root), "root");
+        vm.assertEq(input[3], 7_800, "operator bps from ProtocolParams");
+        vm.assertEq(input[4], 1_200, "validator bps from ProtocolParams");
+        vm.assertEq(input[7], b.treasuryTotal, "treasury total");
+        vm.assertEq(input[8], b.operators[0], "first operator slot");
+        vm.assertEq(input[8 + 32 + 2], b.clients[2], "third client slot");
+        vm.assertEq(input[71], b.clientAmounts[15], "last client amount");
     }
 
     function test_revert_neverTwice() public {
@@ -85,10 +109,26 @@ contract SettlementTest is Deployed {
         vm.assertEq(settlement.lastBatchId(), 2, "second batch settled");
     }
 
-    function test_revert_tamperedCredits() public {
+    /// @dev Amounts moved between slots keep every sum, but the proof no longer matches.
+    function test_revert_tamperedAmounts() public {
         prepareFixtures();
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
-        b.debits[0] += 1;
+        b.operatorAmounts[0] += 1;
+        b.operatorAmounts[1] -= 1;
+        vm.expectRevert(Settlement.InvalidBatchProof.selector);
+        settlement.submitBatch(b, proof, certFor(b));
+        (b, proof) = fixtureBatch(1);
+        b.clientAmounts[0] -= 1;
+        b.clientAmounts[2] += 1;
+        vm.expectRevert(Settlement.InvalidBatchProof.selector);
+        settlement.submitBatch(b, proof, certFor(b));
+        (b, proof) = fixtureBatch(1);
+        b.validatorTotal += 1;
+        b.treasuryTotal -= 1;
+        vm.expectRevert(Settlement.InvalidBatchProof.selector);
+        settlement.submitBatch(b, proof, certFor(b));
+        (b, proof) = fixtureBatch(1);
+        (b.operators[0], b.operators[1]) = (b.operators[1], b.operators[0]);
         vm.expectRevert(Settlement.InvalidBatchProof.selector);
         settlement.submitBatch(b, proof, certFor(b));
     }
@@ -105,6 +145,17 @@ contract SettlementTest is Deployed {
         settlement.submitBatch(b, proof, certFor(b));
     }
 
+    /// @dev The proof was made with 78/12 bps; after governance changes the shares it no longer verifies.
+    function test_revert_sharesDifferFromParams() public {
+        prepareFixtures();
+        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
+        params.set("operator_fee_share_bps", 7_700);
+        vm.expectRevert(Settlement.InvalidBatchProof.selector);
+        settlement.submitBatch(b, proof, certFor(b));
+        params.set("operator_fee_share_bps", 7_800);
+        settlement.submitBatch(b, proof, certFor(b));
+    }
+
     function test_revert_tamperedProof() public {
         prepareFixtures();
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
@@ -118,8 +169,8 @@ contract SettlementTest is Deployed {
 
     function test_revert_badProofLength() public {
         (Settlement.Batch memory b,) = fixtureBatch(1);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.BadProofLength.selector, 255));
-        settlement.submitBatch(b, new bytes(255), certFor(b));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.BadProofLength.selector, 288));
+        settlement.submitBatch(b, new bytes(288), certFor(b));
     }
 
     function test_revert_badShape() public {
@@ -127,44 +178,46 @@ contract SettlementTest is Deployed {
         b.count = 0;
         vm.expectRevert(abi.encodeWithSelector(Settlement.BadBatchSize.selector, uint32(0)));
         settlement.submitBatch(b, proof, certFor(b));
-        b.count = 4_097;
-        vm.expectRevert(abi.encodeWithSelector(Settlement.BadBatchSize.selector, uint32(4_097)));
-        settlement.submitBatch(b, proof, certFor(b));
-        (b, proof) = fixtureBatch(1);
-        b.debits = new uint256[](2);
-        vm.expectRevert(Settlement.LengthMismatch.selector);
+        b.count = 17;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.BadBatchSize.selector, uint32(17)));
         settlement.submitBatch(b, proof, certFor(b));
         (b, proof) = fixtureBatch(1);
         b.root = bytes32(type(uint256).max);
         vm.expectRevert(Settlement.RootNotInField.selector);
         settlement.submitBatch(b, proof, certFor(b));
+        (b, proof) = fixtureBatch(1);
+        b.operators[15] = 1 << 160;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.SlotNotAddress.selector, uint256(1 << 160)));
+        settlement.submitBatch(b, proof, certFor(b));
+        (b, proof) = fixtureBatch(1);
+        b.clients[3] = type(uint256).max;
+        vm.expectRevert(abi.encodeWithSelector(Settlement.SlotNotAddress.selector, type(uint256).max));
+        settlement.submitBatch(b, proof, certFor(b));
+        (b, proof) = fixtureBatch(1);
+        b.treasuryTotal += 1;
+        vm.expectRevert(
+            abi.encodeWithSelector(Settlement.SplitMismatch.selector, b.feeTotal, b.feeTotal, b.feeTotal + 1)
+        );
+        settlement.submitBatch(b, proof, certFor(b));
     }
 
     function test_revert_insufficientEscrow() public {
-        address[2] memory ops = SampleBatches.operators();
+        address[2] memory ops = Batches16.operators();
         registerNode(ops[0], MIN_STAKE);
         registerNode(ops[1], MIN_STAKE);
         registerValidators();
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.InsufficientEscrow.selector, b.clients[0], 0, b.debits[0]));
+        address client = address(uint160(b.clients[0]));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.InsufficientEscrow.selector, client, 0, b.clientAmounts[0]));
         settlement.submitBatch(b, proof, certFor(b));
     }
 
     function test_revert_inactiveOperator() public {
-        address[3] memory clients = SampleBatches.clients();
+        address[3] memory clients = Batches16.clients();
         for (uint256 i; i < 3; ++i) depositFor(clients[i], 1_000 ether);
         registerValidators();
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.InactiveOperator.selector, b.operators[0]));
-        settlement.submitBatch(b, proof, certFor(b));
-    }
-
-    function test_revert_splitMismatch() public {
-        prepareFixtures();
-        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(SampleBatches.BAD_SPLIT);
-        uint256 total = b.debits[0] + b.debits[1] + b.debits[2];
-        (uint256 op, uint256 val,) = settlement.split(total);
-        vm.expectRevert(abi.encodeWithSelector(Settlement.SplitMismatch.selector, op, op + 1, val, val - 1));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.InactiveOperator.selector, address(uint160(b.operators[0]))));
         settlement.submitBatch(b, proof, certFor(b));
     }
 
@@ -190,7 +243,7 @@ contract SettlementTest is Deployed {
         vm.expectRevert(Settlement.BadCommittee.selector); // min(quorum size, registered keys) seats
         settlement.submitBatch(b, proof, c);
         c = certFor(b);
-        c.signature = SampleBatches.get(2).signature; // the committee signed another batch
+        (,, c.signature) = Batches16.get(2); // the committee signed another batch
         vm.expectRevert(Settlement.InvalidCommitteeSignature.selector);
         settlement.submitBatch(b, proof, c);
         settlement.submitBatch(b, proof, certFor(b));
@@ -207,22 +260,143 @@ contract SettlementTest is Deployed {
         settlement.withdraw();
     }
 
-    function test_creditsDigestMatchesPython() public view {
-        (Settlement.Batch memory b,) = fixtureBatch(1);
-        // ax0n.chain.batch.Batch.credits_digest() of fixture batch 1 (contracts/script/sample_verifier.py).
-        uint256 expected = 9287220825313286473062898313701379491135552542210613987274453388772683559638;
-        vm.assertEq(settlement.creditsDigest(b), expected, "same digest as Python");
+    /// @dev Any single public value changed, with the books kept balanced, fails the proof.
+    /// forge-config: default.fuzz.runs = 24
+    function testFuzz_tamperedSlotRefused(uint256 slot, uint256 delta, bool client) public {
+        prepareFixtures();
+        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
+        slot = bound(slot, 0, 15);
+        delta = bound(delta, 1, b.treasuryTotal);
+        if (client) {
+            b.clientAmounts[slot] += delta;
+            b.clientAmounts[0] -= delta;
+            if (slot == 0) b.clients[0] += 1; // same amounts: change the address instead
+        } else {
+            b.operatorAmounts[slot] += delta;
+            b.treasuryTotal -= delta;
+        }
+        vm.expectRevert(Settlement.InvalidBatchProof.selector);
+        settlement.submitBatch(b, proof, certFor(b));
     }
 
-    /// forge-config: default.fuzz.runs = 512
-    function testFuzz_splitExact(uint256 total) public view {
-        total = bound(total, 0, type(uint128).max);
-        (uint256 op, uint256 val, uint256 tre) = settlement.split(total);
-        vm.assertEq(op + val + tre, total, "sums to total");
-        vm.assertEq(op, total * 7_800 / 10_000, "operators");
-        vm.assertEq(val, total * 1_200 / 10_000, "validators");
-        vm.assertGe(tre * 10_000, total * 1_000, "treasury >= 10%");
-        vm.assertLe(tre * 10_000, total * 1_000 + 2 * 10_000, "dust < 2 units");
+    /// @dev A receipt's EIP-712 encodeData words (ax0n.chain.challenge.receipt_words of a fixed receipt).
+    function receiptFixture() internal pure returns (bytes32[17] memory w) {
+        w[0] = 0x0533bd169fe138f8f6303920ffa9dca19a3f7913421a2ffc2b027f3362b9af66;
+        w[1] = 0x0101010101010101010101010101010101010101010101010101010101010101;
+        w[2] = 0xf2944bca039a8ff0183259f1bb07b50b2b33da3206f2f86e98482f7e6054ba44;
+        w[3] = 0x0202020202020202020202020202020202020202020202020202020202020202;
+        w[4] = 0x0000000000000000000000000000000000000000000000000000000000000001;
+        w[5] = 0x0303030303030303030303030303030303030303030303030303030303030303;
+        w[6] = 0x0404040404040404040404040404040404040404040404040404040404040404;
+        w[7] = 0x0c23b8fa3b3eab9f11e85cf0de2ed6a929554264f21a063e9773a6de0daebed1;
+        w[8] = 0xc2fe8276d5d3052e3a26b13ee4e49fd8583aefe64803e47bc9918d417bdeb50a;
+        w[9] = 0x00000000000000000000000019e7e376e7c213b7e7e7e46cc70a5dd086daff2a;
+        w[10] = 0x7f914dd5d3e9f68cfb0d1e011560ff0ddc5c9d664ffd418c32ebc04868922295;
+        w[11] = 0x3a41e7822911fab1e202bba8a6670a391e47546e10a23456eae0a5b24f1d9cba;
+        w[12] = 0x0000000000000000000000000000000000000000000000000000000000000005;
+        w[13] = 0x0000000000000000000000000606060606060606060606060606060606060606;
+        w[14] = 0x0000000000000000000000000000000000000000000000000000000000000009;
+        w[15] = 0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470;
+        w[16] = 0x0000000000000000000000000000000000000000000000000000000000007a69;
+    }
+
+    function test_receiptHashMatchesPython() public view {
+        // ax0n.receipt.receipt_hash of the same receipt (chain id 31337)
+        bytes32 expected = 0xf880287be1698f9daaa718c9d7667442ea72e2bc48204af2f668c4e283c90305;
+        vm.assertEq(settlement.receiptHash(receiptFixture()), expected, "EIP-712 digest");
+        vm.assertEq(receiptFixture()[0], settlement.RECEIPT_TYPEHASH(), "type hash");
+    }
+
+    function test_setZkVerifier() public {
+        IZkVerifier v = IZkVerifier(address(new MlpVerifier()));
+        vm.prank(address(0xBAD));
+        vm.expectRevert(Settlement.OnlyDeployer.selector);
+        settlement.setZkVerifier(v);
+        settlement.setZkVerifier(v);
+        vm.assertEq(address(settlement.zkVerifier()), address(v), "bound");
+        vm.expectRevert(Settlement.ZkVerifierSet.selector);
+        settlement.setZkVerifier(v);
+    }
+
+    /// @dev The full challenge path (real MLP proof, signed receipt, slash, reward) is tests/chain/test_challenge.py.
+    function test_revert_challengeMalformed() public {
+        bytes32[17] memory w = receiptFixture();
+        bytes32[6] memory route;
+        vm.expectRevert(Settlement.ChallengesDisabled.selector);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        settlement.setZkVerifier(IZkVerifier(address(new MlpVerifier())));
+        w[4] = bytes32(uint256(2)); // LLM tier
+        vm.expectRevert(Settlement.NotZkReceipt.selector);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        w = receiptFixture();
+        vm.expectRevert(Settlement.RouteMismatch.selector); // not the receipt's route
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        route[0] = settlement.ROUTE_TYPEHASH();
+        route[4] = bytes32(block.number);
+        w[10] = keccak256(abi.encodePacked(route));
+        w[16] = bytes32(uint256(1));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.WrongChain.selector, 1));
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        w[16] = bytes32(block.chainid);
+        w[0] = 0;
+        vm.expectRevert(Settlement.NotReceipt.selector);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+    }
+
+    uint256 internal constant NODE_KEY = 0xA11CE;
+
+    /// @dev A receipt by NODE_KEY for `requestId` whose route snapshot is this block, with its route and signature.
+    function signedReceipt(bytes32 requestId, bytes32 outputHash)
+        internal
+        view
+        returns (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig)
+    {
+        w = receiptFixture();
+        route[0] = settlement.ROUTE_TYPEHASH();
+        route[4] = bytes32(block.number);
+        w[1] = requestId;
+        w[6] = outputHash;
+        w[9] = bytes32(uint256(uint160(vm.addr(NODE_KEY))));
+        w[10] = keccak256(abi.encodePacked(route));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(NODE_KEY, settlement.receiptHash(w));
+        sig = abi.encodePacked(r, s, v);
+    }
+
+    function test_challengeEquivocation() public {
+        address op = address(0x0FE);
+        fund(op, MIN_STAKE);
+        vm.startPrank(op);
+        token.approve(address(nodes), MIN_STAKE);
+        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY));
+        vm.stopPrank();
+        (bytes32[17] memory a, bytes32[6] memory route, bytes memory sigA) = signedReceipt("req", "out A");
+        (bytes32[17] memory b,, bytes memory sigB) = signedReceipt("req", "out B");
+        (bytes32[17] memory c,, bytes memory sigC) = signedReceipt("other req", "out B");
+
+        vm.expectRevert(Settlement.NotEquivocation.selector); // the same receipt twice
+        settlement.challengeEquivocation(op, a, route, sigA, a, sigA);
+        vm.expectRevert(Settlement.NotEquivocation.selector); // two requests
+        settlement.challengeEquivocation(op, a, route, sigA, c, sigC);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.NotOperatorsReceipt.selector, vm.addr(NODE_KEY)));
+        settlement.challengeEquivocation(address(0xBEEF), a, route, sigA, b, sigB); // not 0xBEEF's key
+        b[0] = 0;
+        vm.expectRevert(Settlement.NotReceipt.selector);
+        settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
+        (b,, sigB) = signedReceipt("req", "out B");
+
+        vm.prank(CLIENT);
+        settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
+        vm.assertEq(nodes.node(op).stake, 0, "slashed");
+        vm.assertEq(settlement.credits(CLIENT), MIN_STAKE / 2, "challenger reward");
+        vm.assertEq(settlement.credits(TREASURY), MIN_STAKE - MIN_STAKE / 2, "treasury");
+        vm.assertEq(token.balanceOf(address(settlement)), settlement.totalCredits(), "solvent");
+        bytes32 key = keccak256(abi.encode(op, bytes32("req")));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, key));
+        settlement.challengeEquivocation(op, b, route, sigB, a, sigA);
+
+        vm.roll(block.number + 21); // slash_window = 20
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChallengeWindowClosed.selector, block.number - 1));
+        settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
     }
 
     function testFuzz_escrowRoundTrip(uint256 amount, uint256 back) public {

@@ -1,64 +1,59 @@
-"""End to end on a fresh anvil: deploy, register a node, escrow, settle a proven batch, withdraw, govern."""
+"""End to end on a fresh anvil: deploy, register a node, escrow, settle a real batch proof, withdraw, govern."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+
 import pytest
+from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
 from ax0n import bls
 from ax0n.certificate import batch_signing_root
 from ax0n.chain.anvil import Anvil
-from ax0n.chain.batch import Batch, SampleBatchProver, certificate_args, proof_args, split_totals
+from ax0n.chain.batch import Batch, BatchProver, certificate_args, proof_args, validator_payout
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, param_name
 from ax0n.params import DEVNET, TOKEN
-
-SAMPLE_PK = "contracts/circuits/sample_batch.pk"
+from ax0n.zk.batch import Leaf
 
 
 @pytest.fixture(scope="module")
-def prover() -> SampleBatchProver:
-    return SampleBatchProver.load(SAMPLE_PK)
+def prover() -> BatchProver:
+    """ProofCore's 16-leaf batch circuit under this machine's setup (the one the deployed verifier embeds)."""
+    return BatchProver(params=DEVNET)
 
 
-def _batch(batch_id: int, client: str, fee: int, operator: str, validator: str, witness: int) -> Batch:
-    op, val, _ = split_totals(fee, DEVNET)
-    count = 4
-    return Batch(
-        batch_id=batch_id,
-        root=SampleBatchProver.root_for(count, witness),
-        count=count,
-        clients=(client,),
-        debits=(fee,),
-        operators=(operator,),
-        operator_credits=(op,),
-        validators=(validator,),
-        validator_credits=(val,),
-    )
+def _leaves(operator: str, client: str, fees: list[int]) -> list[Leaf]:
+    return [
+        Leaf(
+            request_id=hashlib.sha256(f"request {i}".encode()).digest(),
+            receipt_hash=hashlib.sha256(f"receipt {i}".encode()).digest(),
+            operator=bytes.fromhex(operator[2:]),
+            client=bytes.fromhex(client[2:]),
+            fee=fee,
+            fee_cap=fee + TOKEN,
+        )
+        for i, fee in enumerate(fees)
+    ]
 
 
-def _args(batch: Batch) -> tuple:
-    return (
-        batch.batch_id,
-        batch.root.to_bytes(32, "big"),
-        batch.count,
-        list(batch.clients),
-        list(batch.debits),
-        list(batch.operators),
-        list(batch.operator_credits),
-        list(batch.validators),
-        list(batch.validator_credits),
-    )
+def _refused(call: object, error: str) -> None:
+    """`call()` reverts with custom error `error` (a Solidity signature)."""
+    with pytest.raises(ContractCustomError) as exc:
+        call.call()  # type: ignore[attr-defined]
+    assert str(exc.value.data)[2:10] == function_signature_to_4byte_selector(error).hex()
 
 
-def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prover: SampleBatchProver) -> None:
+def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prover: BatchProver) -> None:
     w3 = anvil.web3
     deployer, node, client, validator, relayer = (Signer.from_key(w3, a.key) for a in anvil.accounts[:5])
     token = manifest.contract(w3, "Ax0nToken")
     nodes = manifest.contract(w3, "NodeRegistry")
     settlement = manifest.contract(w3, "Settlement")
-    stake, escrow, fee = DEVNET.min_node_stake, 100 * TOKEN, 3 * TOKEN + 7
+    stake, escrow = DEVNET.min_node_stake, 100 * TOKEN
 
     deployer.transact(token.functions.transfer(node.address, stake))
     validator_sk = bls.keygen(b"validator-0".ljust(32, b"\0"))
@@ -77,39 +72,54 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     client.transact(token.functions.approve(settlement.address, escrow))
     client.transact(settlement.functions.deposit(escrow))
 
-    batch = _batch(1, client.address, fee, node.address, validator.address, witness=123_456_789)
-    proof = prover.prove_batch(batch, witness=123_456_789)
-    # The proof verifies on the deployed verifier directly, and the digest matches the contract's.
-    assert settlement.functions.creditsDigest(_args(batch)).call() == batch.credits_digest()
+    fees = [3 * TOKEN + 7, TOKEN // 3, 12_345]
+    batch, proof = prover.prove(1, _leaves(node.address, client.address, fees))
+    assert batch.fee_total == sum(fees) and batch.count == 3
+    # The contract builds the same 72 public inputs (its own 78/12 bps), and the deployed verifier accepts them.
+    assert settlement.functions.publicInputs(batch.args()).call() == batch.public_inputs(DEVNET)
     a, b, c = proof_args(proof)
-    assert manifest.contract(w3, "Verifier").functions.verifyProof(a, b, c, batch.public_inputs()).call()
+    assert manifest.contract(w3, "Verifier").functions.verifyProof(a, b, c, batch.public_inputs(DEVNET)).call()
 
     root = batch.root.to_bytes(32, "big")
     message = batch_signing_root(batch.batch_id.to_bytes(32, "big"), root, w3.eth.chain_id)
     assert settlement.functions.batchSigningRoot(batch.batch_id, root).call() == message
     cert = certificate_args([validator.address], [0], bls.sign(validator_sk, message))
 
+    def submit(b: Batch, p: bytes, c: tuple) -> object:
+        return settlement.functions.submitBatch(b.args(), p, c)
+
     tampered = bytearray(proof)
     tampered[40] ^= 1
-    with pytest.raises(ContractCustomError):
-        settlement.functions.submitBatch(_args(batch), bytes(tampered), cert).call({"from": relayer.address})
+    _refused(submit(batch, bytes(tampered), cert), "InvalidBatchProof()")
+    more = (batch.operator_amounts[0] + 1, *batch.operator_amounts[1:])  # books still balance, proof does not
+    shifted = dataclasses.replace(batch, operator_amounts=more, treasury_total=batch.treasury_total - 1)
+    _refused(submit(shifted, proof, cert), "InvalidBatchProof()")
+    _refused(submit(dataclasses.replace(batch, root=batch.root + 1), proof, cert), "InvalidBatchProof()")
+    overcharged = (batch.client_amounts[0] + 1, *batch.client_amounts[1:])
+    _refused(
+        submit(dataclasses.replace(batch, client_amounts=overcharged), proof, cert),
+        "SplitMismatch(uint256,uint256,uint256)",
+    )
     forged = certificate_args([validator.address], [0], bls.sign(validator_sk, message[::-1]))
-    with pytest.raises(ContractCustomError):  # the committee did not sign this root
-        settlement.functions.submitBatch(_args(batch), proof, forged).call({"from": relayer.address})
+    _refused(submit(batch, proof, forged), "InvalidCommitteeSignature()")  # the committee did not sign this root
 
-    receipt = relayer.transact(settlement.functions.submitBatch(_args(batch), proof, cert))
+    receipt = relayer.transact(submit(batch, proof, cert))
     settled = settlement.events.BatchSettled().process_receipt(receipt)[0]["args"]
-    op, val, tre = split_totals(fee, DEVNET)
-    assert (settled["batchId"], settled["totalFee"], settled["operators"], settled["treasury"]) == (1, fee, op, tre)
-    assert settlement.functions.escrow(client.address).call() == escrow - fee
-    assert settlement.functions.credits(manifest.treasury).call() == tre
-    assert settlement.functions.credits(validator.address).call() == val
+    operator_total = sum(batch.operator_amounts)
+    assert (settled["batchId"], settled["totalFee"], settled["operators"]) == (1, sum(fees), operator_total)
+    assert (settled["validators"], settled["treasury"]) == (batch.validator_total, batch.treasury_total)
+    assert operator_total + batch.validator_total + batch.treasury_total == sum(fees)
+    assert settlement.functions.escrow(client.address).call() == escrow - sum(fees)
+    share, dust = validator_payout(batch.validator_total, signers=1)  # the only signer gets it all
+    assert (share, dust) == (batch.validator_total, 0)
+    assert settlement.functions.credits(manifest.treasury).call() == batch.treasury_total + dust
+    assert settlement.functions.credits(validator.address).call() == share
+    assert settlement.functions.credits(node.address).call() == operator_total
 
-    with pytest.raises(ContractCustomError):  # never twice
-        settlement.functions.submitBatch(_args(batch), proof, cert).call({"from": relayer.address})
+    _refused(submit(batch, proof, cert), "WrongBatchId(uint64,uint64)")  # never twice
 
     node.transact(settlement.functions.withdraw())
-    assert token.functions.balanceOf(node.address).call() == op
+    assert token.functions.balanceOf(node.address).call() == operator_total
     assert settlement.functions.credits(node.address).call() == 0
 
 

@@ -8,39 +8,27 @@ import {ModelRegistry} from "../../src/ModelRegistry.sol";
 import {NodeRegistry} from "../../src/NodeRegistry.sol";
 import {Settlement} from "../../src/Settlement.sol";
 import {IBatchVerifier} from "../../src/interfaces/IBatchVerifier.sol";
-import {SampleBatchVerifier} from "../../src/verifiers/SampleBatchVerifier.sol";
-import {SampleBatches} from "../fixtures/SampleBatches.sol";
+import {Batch16Verifier} from "../../src/verifiers/Batch16Verifier.sol";
+import {Batches16} from "../fixtures/Batches16.sol";
 
-/// @notice Turns the generated fixtures into Settlement batches.
+/// @notice The generated fixtures (contracts/script/batch_fixtures.py): batches proved under this machine's setup.
 abstract contract Fixtures {
     function fixtureBatch(uint256 i) internal pure returns (Settlement.Batch memory b, bytes memory proof) {
-        SampleBatches.Fixture memory f = SampleBatches.get(i);
-        b.batchId = f.batchId;
-        b.root = f.root;
-        b.count = f.count;
-        b.clients = new address[](3);
-        b.debits = new uint256[](3);
-        b.operators = new address[](2);
-        b.operatorCredits = new uint256[](2);
-        b.validators = new address[](3);
-        b.validatorCredits = new uint256[](3);
-        for (uint256 k; k < 3; ++k) {
-            (b.clients[k], b.debits[k]) = (SampleBatches.clients()[k], f.debits[k]);
-            (b.validators[k], b.validatorCredits[k]) = (SampleBatches.validators()[k], f.validatorCredits[k]);
-        }
-        for (uint256 k; k < 2; ++k) {
-            (b.operators[k], b.operatorCredits[k]) = (SampleBatches.operators()[k], f.operatorCredits[k]);
-        }
-        proof = f.proof;
+        (b, proof,) = Batches16.get(i);
     }
 
     /// @dev The fixture committee's certificate (all three validators signed) for batch `b.batchId`.
     function certFor(Settlement.Batch memory b) internal pure returns (Settlement.Certificate memory c) {
-        address[3] memory vals = SampleBatches.validators();
+        address[3] memory vals = Batches16.validators();
         c.committee = new address[](3);
         for (uint256 k; k < 3; ++k) c.committee[k] = vals[k];
         c.signers = hex"07";
-        c.signature = SampleBatches.get(b.batchId).signature;
+        (,, c.signature) = Batches16.get(b.batchId);
+    }
+
+    /// @dev Σ operatorAmounts of `b`.
+    function operatorTotal(Settlement.Batch memory b) internal pure returns (uint256 sum) {
+        for (uint256 k; k < b.operatorAmounts.length; ++k) sum += b.operatorAmounts[k];
     }
 }
 
@@ -65,7 +53,7 @@ abstract contract Deployed is Test, Fixtures {
         params = new ProtocolParams(address(this), paramNames(), paramValues());
         models = new ModelRegistry(address(this), params);
         nodes = new NodeRegistry(token, params);
-        settlement = new Settlement(token, nodes, params, IBatchVerifier(address(new SampleBatchVerifier())), TREASURY);
+        settlement = new Settlement(token, nodes, params, IBatchVerifier(address(new Batch16Verifier())), TREASURY);
         nodes.setSettlement(address(settlement));
     }
 
@@ -109,19 +97,19 @@ abstract contract Deployed is Test, Fixtures {
 
     /// @dev Register the fixture operators and escrow enough for every fixture batch.
     function prepareFixtures() internal {
-        address[2] memory ops = SampleBatches.operators();
+        address[2] memory ops = Batches16.operators();
         for (uint256 i; i < ops.length; ++i) registerNode(ops[i], MIN_STAKE);
-        address[3] memory clients = SampleBatches.clients();
+        address[3] memory clients = Batches16.clients();
         for (uint256 i; i < clients.length; ++i) depositFor(clients[i], 1_000 ether);
         registerValidators();
     }
 
     /// @dev Register the fixture validators as staked nodes with their BLS keys.
     function registerValidators() internal {
-        address[3] memory vals = SampleBatches.validators();
+        address[3] memory vals = Batches16.validators();
         for (uint256 i; i < vals.length; ++i) {
             registerNode(vals[i], MIN_STAKE);
-            (bytes memory pk, bytes memory pop) = SampleBatches.validatorKey(i);
+            (bytes memory pk, bytes memory pop) = Batches16.validatorKey(i);
             vm.prank(vals[i]);
             nodes.registerValidatorKey(pk, pop);
         }

@@ -33,7 +33,7 @@ contract GasProbe {
     }
 
     /// @notice Gas of one Groth16 verification on `verifier` and its result.
-    function groth16Gas(IBatchVerifier verifier, bytes calldata proof, uint256[4] calldata input)
+    function groth16Gas(IBatchVerifier verifier, bytes calldata proof, uint256[72] calldata input)
         external
         view
         returns (uint256 used, bool ok)

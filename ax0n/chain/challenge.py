@@ -1,0 +1,32 @@
+"""Challenge arguments for Settlement.challengeZkOutput: a receipt and its route as EIP-712 encodeData words.
+
+A contract cannot rebuild a receipt's nested EIP-712 structs cheaply, so the challenger passes
+`encodeData(Receipt)` (RECEIPT_TYPEHASH followed by one 32-byte word per field: atomic values as is, dynamic
+values and nested structs as their hashes) and `encodeData(RouteDecision)`; Settlement hashes them into
+`ax0n.receipt.receipt_hash` and reads the fields it needs (model commitment, input and output hash, node id,
+the routing snapshot block, chain id) from fixed positions.
+"""
+
+from __future__ import annotations
+
+# eth-account is pinned (==0.14.0); encode_data is the EIP-712 encodeData its own hashing uses.
+from eth_account._utils.encode_typed_data.encoding_and_hashing import encode_data
+
+from ax0n import receipt as receipts
+from ax0n.v1 import types_pb2
+
+
+def _words(data: bytes) -> list[bytes]:
+    return [data[i : i + 32] for i in range(0, len(data), 32)]
+
+
+def receipt_words(r: types_pb2.Receipt) -> list[bytes]:
+    """The 17 encodeData words of `r` (type hash + 16 fields)."""
+    doc = receipts.typed_data(r)
+    return _words(encode_data("Receipt", doc["types"], doc["message"]))
+
+
+def route_words(r: types_pb2.Receipt) -> list[bytes]:
+    """The 6 encodeData words of `r.route` (type hash + 5 fields)."""
+    doc = receipts.typed_data(r)
+    return _words(encode_data("RouteDecision", doc["types"], doc["message"]["route"]))
