@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import grpc
-from ax0n_settler.server import SettlerServicer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.trace import SpanKind
 
 from ax0n import telemetry
-from ax0n.config import ServiceSettings
-from ax0n.v1 import settler_pb2_grpc, types_pb2
 
 
 async def test_client_and_server_spans_share_the_trace(spans) -> None:
     server = grpc.aio.server(interceptors=[aio_server_interceptor()])
-    settler_pb2_grpc.add_SettlerServicer_to_server(SettlerServicer(ServiceSettings()), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_aio.HealthServicer(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
         with telemetry.tracer().start_as_current_span("sdk call") as root:
             async with telemetry.channel(f"127.0.0.1:{port}") as channel:
-                status = await settler_pb2_grpc.SettlerStub(channel).Status(types_pb2.StatusRequest())
-        assert status.service == "settler"
+                reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await server.stop(None)
 
