@@ -21,6 +21,8 @@ from pathlib import Path
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
+from ax0n.devnet.ports import stop_process
+
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 _LISTENING = re.compile(rb"Listening on (\d+\.\d+\.\d+\.\d+):(\d+)")
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -127,13 +129,7 @@ class Anvil:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.port = None
 
     def increase_time(self, seconds: int, mine: bool = True) -> None:

@@ -1,6 +1,7 @@
 """Free TCP ports on the loopback interface."""
 
 import socket
+import subprocess
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -21,3 +22,16 @@ def wait_port(host: str, port: int, timeout: float) -> bool:
         except OSError:
             time.sleep(0.05)
     return False
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0) -> int | None:
+    """SIGTERM `proc`, SIGKILL it if it has not exited after `timeout` s; its exit code (None if never started)."""
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ax0n.devnet.ports import free_port, wait_port
+from ax0n.devnet.ports import free_port, stop_process, wait_port
 
 
 class RedisServer:
@@ -45,13 +45,7 @@ class RedisServer:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def close(self) -> None:
         self.stop()
