@@ -115,10 +115,6 @@ app.kubernetes.io/part-of: ax0n
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
-- name: AX0N_POD_NAMESPACE
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.namespace
 {{- if $secret }}
 - name: AX0N_REDIS_PASSWORD
   valueFrom:
