@@ -95,6 +95,10 @@ class QuantizedMLP:
     def shape(self) -> MLPShape:
         return MLPShape(len(self.w1[0]), len(self.w1), len(self.w2), self.shift)
 
+    def parameter_count(self) -> int:
+        """Weights and biases, as registered in ModelRegistry."""
+        return sum(map(len, self.w1)) + len(self.b1) + sum(map(len, self.w2)) + len(self.b2)
+
     def hidden(self, x: Sequence[int]) -> list[int]:
         return [
             min(max(_floor_shift(b + sum(w * xi for w, xi in zip(row, x, strict=True)), self.shift), 0), ACT_MAX)

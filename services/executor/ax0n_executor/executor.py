@@ -12,6 +12,8 @@ from ax0n import fingerprint as fp
 from ax0n import receipt as receipts
 from ax0n import request as requests
 from ax0n.v1 import types_pb2
+from ax0n.zk.mlp import QuantizedMLP
+from ax0n_executor import zk
 from ax0n_executor.engine import Engine, Generation, OnText
 from ax0n_executor.errors import ExecutorError, InvalidRequest, UnknownModel, check_utf8
 from ax0n_executor.sampling import Decoding, token_margin
@@ -64,18 +66,29 @@ def _expected_text(engine: Engine, tokens: Sequence[int], stop: Sequence[str]) -
 
 
 class Executor:
-    """The models one node serves, and the node key that signs its receipts."""
+    """The models one node serves (LLM-tier engines, zk-tier MLPs), their prices in wei per 1k tokens, and the
+    node key that signs its receipts."""
 
-    def __init__(self, engines: dict[str, Engine], node_key: bytes | str, prices: dict[str, int] | None = None):
+    def __init__(
+        self,
+        engines: dict[str, Engine],
+        node_key: bytes | str,
+        prices: dict[str, int] | None = None,
+        zk_models: dict[str, QuantizedMLP] | None = None,
+    ):
         self.engines = engines
         self.node_key = node_key
         self.prices = prices or {}
+        self.zk_models = zk_models or {}
+
+    def served(self) -> list[str]:
+        return sorted([*self.engines, *self.zk_models])
 
     def engine(self, model_id: str) -> Engine:
         try:
             return self.engines[model_id]
         except KeyError:
-            raise UnknownModel(f"model {model_id!r} is not served here; served: {sorted(self.engines)}") from None
+            raise UnknownModel(f"model {model_id!r} is not served here; served: {self.served()}") from None
 
     def prepare(self, req: types_pb2.InferenceRequest) -> tuple[Engine, list[int], Decoding]:
         """Validate a request and turn it into model input; raises ExecutorError subclasses."""
@@ -93,6 +106,14 @@ class Executor:
     def execute(
         self, req: types_pb2.InferenceRequest, on_text: OnText | None = None, queued_s: float = 0.0
     ) -> tuple[types_pb2.Receipt, str]:
+        if req.model_id in self.zk_models:
+            check_utf8(req.prompt, "prompt")
+            receipt, output = zk.execute(
+                self.zk_models[req.model_id], req, self.prices.get(req.model_id, 0), self.node_key
+            )
+            if on_text is not None:
+                on_text(0, output, [])
+            return receipt, output
         engine, ids, d = self.prepare(req)
         gen = engine.generate(ids, d, bytes(req.request_id), on_text)
         return self.receipt(req, engine, gen, batch_size=1, queued_s=queued_s), gen.text
@@ -122,6 +143,7 @@ class Executor:
             tier=types_pb2.TIER_LLM,
             input_hash=requests.prompt_hash(req),
             output_hash=receipts.output_hash(gen.text),
+            route=req.route,
             fingerprint=types_pb2.Fingerprint(
                 chunk_tokens=fp.CHUNK_TOKENS, top_k=fp.TOP_K, chunks=fp.fingerprint(gen.hidden), encoding=fp.ENCODING
             ),

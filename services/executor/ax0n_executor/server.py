@@ -12,6 +12,7 @@ from ax0n import service
 from ax0n.config import ServiceSettings
 from ax0n.mempool import Mempool
 from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
+from ax0n_executor import zk
 from ax0n_executor.engine import Engine
 from ax0n_executor.errors import ExecutorError
 from ax0n_executor.executor import Executor
@@ -23,6 +24,12 @@ class ExecutorSettings(ServiceSettings):
 
     models: str = Field(
         "", description="served models, comma-separated MODEL_ID=DIR@0xCOMMITMENT (each refused on mismatch)"
+    )
+    zk_models: str = Field(
+        "", description="zk-tier models, comma-separated MODEL_ID=devnet (ProofCore's devnet MLP) or MODEL_ID=FILE.json"
+    )
+    prices: str = Field(
+        "", description="registered prices, comma-separated MODEL_ID=WEI_PER_1K_TOKENS (fee = price x tokens, capped)"
     )
     node_key: str = Field("", description="hex secp256k1 key that signs receipts")
     cluster: str = Field("default", description="executor cluster: consumes ax0n:req:{cluster}")
@@ -54,7 +61,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServicer):
     async def Status(
         self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ServiceStatus:
-        return service.status("executor", self.settings, models=",".join(sorted(self.executor.engines)))
+        return service.status("executor", self.settings, models=",".join(self.executor.served()))
 
     async def ServedModels(
         self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
@@ -70,6 +77,17 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServicer):
                     active=True,
                 )
                 for model_id, engine in sorted(self.executor.engines.items())
+            ]
+            + [
+                types_pb2.ModelInfo(
+                    model_id=model_id,
+                    tier=types_pb2.TIER_ZK,
+                    commitment=model.commitment_bytes(),
+                    parameters=model.parameter_count(),
+                    price_per_1k_tokens=str(self.executor.prices.get(model_id, 0)),
+                    active=True,
+                )
+                for model_id, model in sorted(self.executor.zk_models.items())
             ]
         )
 
@@ -138,13 +156,25 @@ def load(settings: ExecutorSettings) -> Executor:
         model_id: Engine(path, expected_commitment=root, dtype=settings.dtype, threads=1)
         for model_id, (path, root) in parse_models(settings.models).items()
     }
-    return Executor(engines, settings.node_key)
+    return Executor(engines, settings.node_key, parse_prices(settings.prices), zk.parse_models(settings.zk_models))
+
+
+def parse_prices(spec: str) -> dict[str, int]:
+    """`id=wei,...` → {id: wei per 1k tokens}; raises ValueError naming the bad entry."""
+    out: dict[str, int] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        model_id, sep, wei = item.partition("=")
+        if not (sep and model_id and wei.isdigit()):
+            raise ValueError(f"bad price entry {item!r}: expected MODEL_ID=WEI_PER_1K_TOKENS")
+        out[model_id] = int(wei)
+    return out
 
 
 def build(settings: ExecutorSettings) -> service.ServiceSpec:
     executor = load(settings)
     servicer = ExecutorServicer(settings, executor)
-    components = [WorkerComponent(executor, settings)] if executor.engines and settings.node_key else []
+    served = executor.engines or executor.zk_models
+    components = [WorkerComponent(executor, settings)] if served and settings.node_key else []
     return service.ServiceSpec(
         name="executor",
         register=lambda server: executor_pb2_grpc.add_ExecutorServicer_to_server(servicer, server),

@@ -1,0 +1,60 @@
+"""The zk tier: run ProofCore's quantized MLP bit-exactly and sign its receipt (the prover proves it later)."""
+
+from __future__ import annotations
+
+from ax0n import receipt as receipts
+from ax0n.v1 import types_pb2
+from ax0n.zk import mlp
+from ax0n.zk.poseidon import to_bytes32
+from ax0n_executor.errors import InvalidRequest
+
+ZK_TOKENS = 1  # a zk-tier inference is billed as one token: one forward pass, one prediction
+
+
+def load(spec: str) -> mlp.QuantizedMLP:
+    """`devnet` (ProofCore's seeded devnet model) or the path of a QuantizedMLP JSON weight file."""
+    return mlp.devnet_model() if spec == "devnet" else mlp.QuantizedMLP.load(spec)
+
+
+def parse_models(spec: str) -> dict[str, mlp.QuantizedMLP]:
+    """`id=devnet|FILE.json,...` → {id: model}; raises ValueError naming the bad entry."""
+    out: dict[str, mlp.QuantizedMLP] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        model_id, sep, source = item.partition("=")
+        if not (sep and model_id and source):
+            raise ValueError(f"bad zk model entry {item!r}: expected MODEL_ID=devnet or MODEL_ID=FILE.json")
+        out[model_id] = load(source)
+    return out
+
+
+def execute(
+    model: mlp.QuantizedMLP, req: types_pb2.InferenceRequest, price_per_1k: int, node_key: bytes | str
+) -> tuple[types_pb2.Receipt, str]:
+    """The signed receipt and JSON prediction of `model` on the request's features (a JSON int8 array)."""
+    if req.messages:
+        raise InvalidRequest("a zk-tier request carries a JSON array of int8 features as its prompt, not messages")
+    try:
+        x = mlp.parse_features(req.prompt)
+        model.check_input(x)
+    except ValueError as exc:
+        raise InvalidRequest(f"bad zk-tier input: {exc}") from exc
+    prediction = model.forward(x)
+    output = prediction.to_json()
+    fee = price_per_1k * ZK_TOKENS // 1000
+    if req.fee_cap:
+        fee = min(fee, int(req.fee_cap))
+    r = types_pb2.Receipt(
+        request_id=req.request_id,
+        model_id=req.model_id,
+        model_commitment=model.commitment_bytes(),
+        tier=types_pb2.TIER_ZK,
+        input_hash=to_bytes32(mlp.input_hash(x)),
+        output_hash=to_bytes32(mlp.output_hash(prediction)),
+        route=req.route,
+        timings=types_pb2.Timings(output_tokens=ZK_TOKENS),
+        fee=str(fee),
+        client=req.client,
+        fee_cap=req.fee_cap,
+        chain_id=req.chain_id,
+    )
+    return receipts.sign(r, node_key), output
