@@ -126,6 +126,12 @@ async def executor_standin(pool: Mempool, item: Entry[types_pb2.InferenceRequest
     req = item.message
     rid = bytes(req.request_id)
     words = expected_words(req)[: req.max_tokens]
+    if words and words[0] == "REFUSE":  # as the real executor reports a request it cannot serve
+        reason = "error: OUT_OF_RANGE: prompt of 9000 tokens does not fit the context of 8192"
+        await pool.publish(
+            tokens_stream(rid), types_pb2.TokenChunk(request_id=rid, done=True, finish_reason=reason), key=rid.hex()
+        )
+        return []
     for i, w in enumerate(words):
         last = i == len(words) - 1
         chunk = types_pb2.TokenChunk(

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from ax0n_router import errors
 from ax0n_router.admission import Admission, Limits
-from ax0n_router.registry import ChainRegistry, model_key
+from ax0n_router.registry import ChainRegistry
 
 from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
-from ax0n.chain.deploy import Manifest, ModelSpec, deploy
+from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
 from ax0n.mempool import Mempool
 from ax0n.params import DEVNET, TOKEN
 from ax0n.routing import Snapshot

@@ -203,6 +203,22 @@ async def test_no_output_within_max_latency_is_deadline_exceeded_504(router: Rou
     assert http_err.value.status_code == 504
 
 
+async def test_executor_refusal_reaches_the_client_with_its_status(router: RouterUnderTest) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await grpc_infer(router, make_request(prompt="refuse this one"))
+    assert err.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert "does not fit the context" in (err.value.details() or "")
+    client = openai.AsyncOpenAI(base_url=router.http_url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as http_err:
+        await client.post(
+            "/chat/completions",
+            body=openai_body(make_request(messages=[types_pb2.ChatMessage(role="user", content="refuse again")])),
+            cast_to=object,
+        )
+    assert http_err.value.status_code == 400
+    assert "does not fit the context" in str(http_err.value)
+
+
 async def test_missing_credentials_is_401(router: RouterUnderTest) -> None:
     client = openai.AsyncOpenAI(base_url=router.http_url + "/v1", api_key="wrong-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError):

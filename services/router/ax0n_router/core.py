@@ -87,6 +87,8 @@ class RouterCore:
             budget = req.max_latency_ms / 1_000 - (time.monotonic() - accepted)
             try:
                 async for chunk in mesh.tokens(self.pool, rid, max(budget, 0.001)):
+                    if chunk.done and (refused := errors.executor_refused(chunk.finish_reason)):
+                        raise refused
                     yield router_pb2.StreamChunk(chunk=chunk)
             except TimeoutError:
                 raise errors.timed_out(f"no complete output within max_latency_ms={req.max_latency_ms}") from None

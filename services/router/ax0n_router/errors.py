@@ -12,6 +12,7 @@
 | cluster backlog past the bound | RESOURCE_EXHAUSTED | 429 + Retry-After |
 | no eligible node serves the model, or no cluster picked it up | UNAVAILABLE | 503 |
 | no tokens within max_latency_ms / no certificate by the deadline | DEADLINE_EXCEEDED | 504 |
+| the executor refused the request (bad input for the model, context overflow) | its status: INVALID_ARGUMENT, OUT_OF_RANGE, NOT_FOUND, ... | 400, 404, else 502 |
 """
 
 from __future__ import annotations
@@ -61,3 +62,15 @@ def unavailable(message: str) -> Rejection:
 
 def timed_out(message: str) -> Rejection:
     return Rejection(grpc.StatusCode.DEADLINE_EXCEEDED, 504, message)
+
+
+EXECUTOR_HTTP = {"INVALID_ARGUMENT": 400, "OUT_OF_RANGE": 400, "NOT_FOUND": 404}
+
+
+def executor_refused(finish_reason: str) -> Rejection | None:
+    """The executor's refusal carried by a final token chunk (`error: CODE: message`), or None."""
+    if not finish_reason.startswith("error: "):
+        return None
+    name, _, message = finish_reason.removeprefix("error: ").partition(": ")
+    code = grpc.StatusCode.__members__.get(name, grpc.StatusCode.INTERNAL)
+    return Rejection(code, EXECUTOR_HTTP.get(code.name, 502), f"the executor refused the request: {message or name}")

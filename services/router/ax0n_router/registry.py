@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ax0n.chain.deploy import Manifest
+from ax0n.chain.deploy import Manifest, model_key
 from ax0n.routing import Snapshot
 from ax0n.v1 import types_pb2
 from ax0n_router import errors
@@ -110,14 +110,6 @@ class Unconfigured:
 
     def snapshot(self) -> Snapshot:
         raise errors.unavailable(self.REASON)
-
-
-def model_key(model_id: str) -> bytes:
-    """A model id as ModelRegistry's bytes32 key: UTF-8, right-padded with zeros (at most 32 bytes)."""
-    raw = model_id.encode()
-    if len(raw) > 32:
-        raise ValueError(f"model id {model_id!r} is longer than 32 bytes")
-    return raw.ljust(32, b"\0")
 
 
 TIERS = {0: types_pb2.TIER_ZK, 1: types_pb2.TIER_LLM}  # ModelRegistry.Tier
