@@ -2,83 +2,82 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import time
-
-import redis
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
-from tqdm import tqdm
 
-from ax0n.devnet.redis import RedisServer
-from ax0n.devnet.services import SERVICES, ServiceProcess
+from ax0n.devnet import control
 
 
-def redis_reachable(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
+def _print_rows(rows: list[tuple[str, str, str]]) -> None:
+    for component, address, state in rows:
+        print(f"{component:<16} {address:<32} {state}")
+
+
+class Up(BaseModel):
+    """Start redis-server, anvil and every ax0n service in the background."""
+
+    def cli_cmd(self) -> None:
+        state = control.up()
+        _print_rows(control.status())
+        print(f"models           {state.llm_model} (LLM tier), {state.zk_model} (zk tier)")
+        print(f"client key       {state.client_key_file} (funded escrow; never printed)")
+        print(f"state and logs   {control.STATE_DIR} (state.json, logs/)")
+        print("devnet is up; `ax0n devnet down` stops it")
+
+
+class Down(BaseModel):
+    """Stop the running devnet."""
+
+    def cli_cmd(self) -> None:
+        print("devnet stopped" if control.down() else "no devnet is running")
+
+
+class Status(BaseModel):
+    """Show the running devnet's components and their health."""
+
+    def cli_cmd(self) -> None:
+        rows = control.status()
+        _print_rows(rows) if rows else print("no devnet is running; `ax0n devnet up` starts one")
+
+
+class Devnet(BaseModel):
+    """The local devnet: redis-server, anvil with contracts, every ax0n service."""
+
+    up: CliSubCommand[Up] = Field(description="start the devnet in the background (progress shown)")
+    down: CliSubCommand[Down] = Field(description="stop the running devnet")
+    status: CliSubCommand[Status] = Field(description="show each component and its gRPC health")
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
 
 
 class Demo(BaseModel):
-    """Start redis-server (if none answers at --redis-url) and every ax0n service, show them healthy, and
-    stop them all on Ctrl-C (or after --duration seconds)."""
-
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="use this Redis if it answers")
-    duration: float = Field(0.0, description="seconds to keep running; 0 runs until Ctrl-C")
+    """Start a devnet, run the SDK example on both model tiers (output, proof, certificate, settlement tx, a
+    streamed answer), and stop the devnet (what `make demo` runs)."""
 
     def cli_cmd(self) -> None:
-        own_redis = None
-        url = self.redis_url
-        if not redis_reachable(url):
-            own_redis = RedisServer(aof=True).start()
-            url = own_redis.url
-            print(f"started redis-server (AOF) at {url}")
-        else:
-            print(f"using Redis at {url}")
-        running: list[ServiceProcess] = []
-        try:
-            for name in tqdm(SERVICES, desc="starting services", unit="service"):
-                running.append(ServiceProcess(name, url).start())
-            print(f"{'service':<10} {'gRPC':<18} {'metrics':<8} health")
-            for svc in running:
-                state = "SERVING" if svc.healthy() else "NOT SERVING"
-                print(f"{svc.name:<10} {svc.target:<18} {svc.metrics_port!s:<8} {state}")
-            print("all services healthy; Ctrl-C stops them" if not self.duration else f"running {self.duration}s")
-            _wait(self.duration)
-        finally:
-            for svc in reversed(running):
-                code = svc.terminate()
-                print(f"stopped ax0n-{svc.name} (exit {code})")
-            if own_redis is not None:
-                own_redis.close()
-                print("stopped redis-server")
+        from ax0n.devnet import demo
+        from ax0n.devnet.network import Devnet as Network
 
-
-def _wait(duration: float) -> None:
-    stop = asyncio.Event()
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if duration:
-            loop.call_later(duration, stop.set)
-        await stop.wait()
-
-    started = time.monotonic()
-    asyncio.run(run())
-    print(f"\nshutting down after {time.monotonic() - started:.1f}s")
+        with Network() as net:
+            assert net.state is not None
+            for component, address, state in control.rows(net.state):
+                print(f"{component:<16} {address:<32} {state}")
+            stages = demo.run(net.state)
+        print("\n== what ran")
+        for stage, outcome in stages.items():
+            print(f"{stage:<10} {outcome}")
+        if any("failed" in outcome or "not settled" in outcome for outcome in stages.values()):
+            raise SystemExit(1)
 
 
 class Ax0n(BaseSettings):
-    """ax0n: verifiable AI inference. Commands for the local devnet."""
+    """ax0n: verifiable AI inference."""
 
     model_config = SettingsConfigDict(cli_kebab_case=True, cli_prog_name="ax0n")
 
-    demo: CliSubCommand[Demo]
+    devnet: CliSubCommand[Devnet] = Field(description="the local devnet: up, down, status")
+    demo: CliSubCommand[Demo] = Field(description="devnet + the SDK example on both tiers, end to end (`make demo`)")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

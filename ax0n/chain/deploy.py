@@ -40,6 +40,14 @@ def param_name(name: str) -> bytes:
     return name.encode().ljust(32, b"\0")
 
 
+def model_key(model_id: str) -> bytes:
+    """A model id as ModelRegistry's bytes32 key: UTF-8, right-padded with zeros (at most 32 bytes)."""
+    raw = model_id.encode()
+    if len(raw) > 32:
+        raise ValueError(f"model id {model_id!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\0")
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     """A model to register at deployment (before ModelRegistry is handed to the timelock)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -28,8 +29,12 @@ READY = re.compile(r"ready grpc=[\w.:]+:(\d+) metrics=(\d+|None)")
 class ServiceProcess:
     """`ax0n-<name>` as a child process on free ports."""
 
-    def __init__(self, name: str, redis_url: str, *extra: str) -> None:
+    def __init__(
+        self, name: str, redis_url: str, *extra: str, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> None:
         self.name = name
+        self.log = log  # also append the service's output here
+        self.env = None if env is None else {**os.environ, **env}  # secrets go here, never on the command line
         self.grpc_port = free_port()
         self.metrics_port: int | None = None
         self.output: list[str] = []
@@ -45,10 +50,12 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         """Start and block until the service prints its ready line; raise with its output if it exits first."""
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env
+        )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.output.append(line)
+            self._keep(line)
             if match := READY.search(line):
                 self.metrics_port = None if match.group(2) == "None" else int(match.group(2))
                 # keep draining: a service that logs a lot must never block on a full pipe
@@ -61,8 +68,14 @@ class ServiceProcess:
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.output.append(line)
+            self._keep(line)
             del self.output[:-OUTPUT_LINES]
+
+    def _keep(self, line: str) -> None:
+        self.output.append(line)
+        if self.log is not None:
+            with self.log.open("a") as f:
+                f.write(line)
 
     def healthy(self, timeout: float = 5.0) -> bool:
         with grpc.insecure_channel(self.target) as channel:

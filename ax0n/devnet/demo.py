@@ -1,0 +1,146 @@
+"""The seed's SDK example against a running devnet (what `ax0n demo` and `make demo` run after `Devnet.start()`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from web3 import HTTPProvider, Web3
+
+from ax0n import bls
+from ax0n.committee import Validator
+from ax0n.devnet.network import DevnetState
+from ax0n.params import DEVNET
+from ax0n.sdk import Ax0nClient, Ax0nError, ChainCheck, InferenceResult, Verifier
+from ax0n.v1 import types_pb2
+
+LLM_QUESTION = "What is a zero-knowledge proof? Answer in one sentence."
+ZK_FEATURES = "[3, 14, 15, 92, 65, 35, 89, 79, -32, -38, 46, 26, -43, 38, 32, 79]"  # 16 int8 features
+SETTLEMENT_WAIT_S = 90.0
+DEADLINE_S = 120  # the signed deadline: the certificate must be formed by then
+
+
+class SnapshotFiles:
+    """The devnet's registry snapshots (`<block>.json`, as the validators read them) as the SDK's validator set
+    source and operator mapping."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def _doc(self, block: int) -> dict | None:
+        path = self.dir / f"{block}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def validator_sets(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
+        doc = self._doc(block)
+        if doc is None:
+            return None
+        validators = [
+            Validator(bytes.fromhex(v["pubkey"]), int(v["stake"]))
+            for v in doc["validators"]
+            if bls.verify_possession(bytes.fromhex(v["pubkey"]), bytes.fromhex(v["pop"]))
+        ]
+        return bytes.fromhex(doc["block_hash"]), validators
+
+    def operators(self) -> dict[bytes, bytes]:
+        """Receipt signing address (and routing node id) -> registered operator, over every snapshot."""
+        out: dict[bytes, bytes] = {}
+        for path in self.dir.glob("*.json"):
+            doc = json.loads(path.read_text())
+            for node in doc["routing"]["nodes"]:
+                operator = bytes.fromhex(node["operator"])
+                out[bytes.fromhex(node["node_id"])] = operator
+                signer = doc["node_signers"].get(node["node_id"])
+                if signer:
+                    out[bytes.fromhex(signer)] = operator
+        return out
+
+
+def client_for(state: DevnetState) -> Ax0nClient:
+    """A verifying SDK client of the devnet's router, paying from the provisioned demo client's escrow."""
+    snapshots = SnapshotFiles(Path(state.snapshots_dir))
+    operators = snapshots.operators()
+    w3 = Web3(HTTPProvider(state.rpc_url))
+    verifier = Verifier(
+        validator_sets=snapshots.validator_sets,
+        params=DEVNET,
+        chain=ChainCheck(w3, state.settlement),
+        operator_of=lambda node_id: operators.get(bytes(node_id), bytes(node_id)),
+    )
+    key = Path(state.client_key_file).read_text().strip()
+    return Ax0nClient(
+        state.router_target,
+        private_key=key,
+        chain_id=state.chain_id,
+        verify=True,
+        verifier=verifier,
+        deadline_s=DEADLINE_S,
+        settler=state.settler_target,
+    )
+
+
+def _show(label: str, result: InferenceResult) -> None:
+    print(f"\n== {label}: {result.request.model_id}")
+    print(f"output       {result.output!r}")
+    proof = result.proof
+    if isinstance(proof, bytes):
+        print(f"proof        0x{proof.hex()}  ({len(proof)}-byte Groth16 envelope)")
+    elif isinstance(proof, types_pb2.Fingerprint):
+        chunks = b"".join(bytes(c) for c in proof.chunks)
+        print(f"proof        fingerprint {proof.encoding}, {len(proof.chunks)} chunk(s): 0x{chunks.hex()[:128]}…")
+    cert = result.certificate
+    if cert is not None:
+        verdict = types_pb2.Verdict.Name(cert.verdict)
+        signers = sum(bin(b).count("1") for b in bytes(cert.signers))
+        print(f"certificate  {verdict}, {signers} signer(s), snapshot block {cert.snapshot_block}")
+        print(f"             aggregate signature 0x{bytes(cert.aggregate_signature).hex()}")
+    if result.verification is not None:
+        print(f"verified     {', '.join(result.verification.checked)}")
+
+
+def run(state: DevnetState) -> dict[str, str]:
+    """Infer on both tiers, wait for settlement, then stream; returns what ran, stage by stage."""
+    stages: dict[str, str] = {}
+    with client_for(state) as client:
+        for label, model, request in (
+            ("LLM tier", state.llm_model, {"messages": [{"role": "user", "content": LLM_QUESTION}], "max_tokens": 48}),
+            ("zk tier", state.zk_model, {"prompt": ZK_FEATURES, "max_tokens": 1}),
+        ):
+            try:
+                result = client.infer(model=model, **request)
+            except Ax0nError as exc:
+                print(f"\n== {label}: {model}: FAILED: {exc}")
+                stages[label] = f"failed: {exc}"
+                continue
+            _show(label, result)
+            stages[label] = "inferred, verified"
+            try:
+                settled = client.check(client.wait_for_settlement(result, SETTLEMENT_WAIT_S))
+            except Ax0nError as exc:
+                print(f"settlement   not settled: {exc}")
+                stages[label] += f"; not settled: {exc}"
+                continue
+            s = settled.settlement
+            assert s is not None
+            print(
+                f"settlement   tx {settled.tx_hash} (batch {s.batch_seq}, block {s.block_number}, leaf {s.leaf_index})"
+            )
+            print(
+                "committee    batch root BLS-signed on-chain-verified; on this devnet the settler holds the validators'"
+            )
+            print("             BLS keys and signs as their committee (the validators' SignBatch is not wired yet)")
+            v = settled.verification
+            if v is not None and v.unchecked:
+                print(f"not checked  {'; '.join(v.unchecked)}")
+            checked = v is not None and "settlement" in v.checked
+            stages[label] += ", settled" + (" (inclusion, batch proof and L1 transaction checked)" if checked else "")
+        print(f"\n== streamed ({state.llm_model})")
+        stream = client.stream(
+            model=state.llm_model, messages=[{"role": "user", "content": "Name three colours."}], max_tokens=32
+        )
+        for chunk in stream:
+            print(chunk.delta, end="", flush=True)
+        print()
+        stages["stream"] = "streamed, verified" if stream.result and stream.result.verification else "streamed"
+    return stages

@@ -1,0 +1,161 @@
+"""The local devnet: redis-server (AOF), anvil, and every ax0n service, started in order and stopped in reverse."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ax0n.devnet.ports import free_port
+from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
+from ax0n.devnet.redis import RedisServer
+from ax0n.devnet.services import SERVICES, ServiceProcess
+
+STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0n" / "devnet"))
+BLOCK_TIME_S = 1  # devnet block period after provisioning: settlement_frequency (5 blocks) is then ~5 s
+
+
+@dataclass
+class DevnetState:
+    """What `ax0n devnet status` and clients need to reach a running devnet."""
+
+    redis_url: str
+    rpc_url: str
+    chain_id: int
+    services: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    supervisor_pid: int = 0
+    http_port: int = 0
+    llm_model: str = ""
+    zk_model: str = ""
+    settlement: str = ""
+    snapshots_dir: str = ""
+    client_key_file: str = ""
+
+    @property
+    def router_target(self) -> str:
+        return f"127.0.0.1:{self.services['router']['grpc']}"
+
+    @property
+    def settler_target(self) -> str:
+        return f"127.0.0.1:{self.services['settler']['grpc']}"
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> DevnetState:
+        return cls(**json.loads(path.read_text()))
+
+
+class Devnet:
+    """Starts the devnet's processes; closing it stops them in reverse order."""
+
+    def __init__(self, *, progress: bool = True, state_dir: Path | None = None) -> None:
+        self.progress = progress
+        self.dir = state_dir or STATE_DIR
+        self.http_port = free_port()
+        self.provisioned: Provisioned | None = None
+        self.stack = ExitStack()
+        self.redis: RedisServer | None = None
+        self.services: dict[str, ServiceProcess] = {}
+        self.state: DevnetState | None = None
+
+    def start(self) -> DevnetState:
+        from ax0n.chain.anvil import Anvil
+
+        steps = ["redis-server", "anvil", "provision", *SERVICES]
+        with tqdm(total=len(steps), desc="devnet", unit="step", disable=not self.progress) as bar:
+            try:
+                bar.set_postfix_str("redis-server")
+                self.redis = self.stack.enter_context(RedisServer(aof=True))
+                bar.update()
+                bar.set_postfix_str("anvil")
+                chain = self.stack.enter_context(Anvil())  # automine while provisioning
+                bar.update()
+                bar.set_postfix_str("deploy and register")
+                self.provisioned = prov = provision(chain.web3, chain.accounts[0].key, self.dir)
+                chain.web3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+                chain.web3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
+                bar.update()
+                for name in SERVICES:
+                    bar.set_postfix_str(f"ax0n-{name}")
+                    args, env = self._service_args(name, chain.rpc_url, prov)
+                    log = self.dir / "logs" / f"{name}.log"
+                    log.parent.mkdir(parents=True, exist_ok=True)
+                    log.unlink(missing_ok=True)
+                    svc = ServiceProcess(name, self.redis.url, "--profile", "devnet", *args, env=env, log=log)
+                    self.stack.callback(svc.terminate)
+                    self.services[name] = svc.start()
+                    bar.update()
+            except BaseException:
+                self.stack.close()
+                raise
+        self.state = DevnetState(
+            redis_url=self.redis.url,
+            rpc_url=chain.rpc_url,
+            chain_id=chain.chain_id,
+            services={n: {"grpc": s.grpc_port, "metrics": s.metrics_port} for n, s in self.services.items()},
+            http_port=self.http_port,
+            llm_model=prov.llm.model_id,
+            zk_model=ZK_MODEL,
+            settlement=prov.manifest.addresses["Settlement"],
+            snapshots_dir=str(prov.snapshots_dir),
+            client_key_file=str(prov.client_key_file),
+        )
+        return self.state
+
+    def _service_args(self, name: str, rpc_url: str, prov: Provisioned) -> tuple[list[str], dict[str, str] | None]:
+        """Flags (and secret environment variables) of service `name` from the provisioned files."""
+        chain_id = ["--chain-id", str(prov.manifest.chain_id)]
+        if name == "router":
+            args = ["--registry-file", str(prov.registry_file), "--rpc-url", rpc_url]
+            return [
+                *args,
+                "--deployment",
+                str(prov.deployment_file),
+                "--http-port",
+                str(self.http_port),
+                *chain_id,
+            ], None
+        if name == "executor":
+            models = f"{prov.llm.model_id}={prov.llm.path}@0x{prov.llm.commitment.hex()}"
+            env = {"AX0N_NODE_KEY": prov.node_key_file.read_text().strip()}
+            prices = ",".join(f"{m}={PRICE_PER_1K}" for m in (prov.llm.model_id, ZK_MODEL))
+            return [
+                "--models",
+                models,
+                "--zk-models",
+                f"{ZK_MODEL}=devnet",
+                "--prices",
+                prices,
+                "--cluster",
+                CLUSTER,
+            ], env
+        if name == "prover":
+            return ["--prove-concurrency", "1"], None
+        if name == "validator":
+            executor = self.services["executor"].target
+            args = ["--snapshots-dir", str(prov.snapshots_dir), "--keys-dir", str(prov.bls_dir)]
+            return [*args, "--executor-target", executor, *chain_id], None
+        if name == "settler":
+            args = ["--rpc-url", rpc_url, "--settlement-address", prov.manifest.addresses["Settlement"]]
+            args += ["--settler-key-file", str(prov.settler_key_file), "--committee-keys-dir", str(prov.bls_dir)]
+            return [*args, "--confirmations", "1", "--tick-s", "1"], None
+        raise ValueError(f"unknown service {name!r}")
+
+    def close(self) -> None:
+        self.stack.close()
+
+    def __enter__(self) -> Devnet:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

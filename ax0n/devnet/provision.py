@@ -1,0 +1,206 @@
+"""Provision a fresh devnet chain and write the files every service reads.
+
+On the devnet's anvil (automine while provisioning): deploy the protocol with the devnet parameters
+(`ax0n.chain.deploy`, registering the zk-tier MLP and the LLM-tier model in ModelRegistry), register one
+executor node (stake and a receipt signing key) and `VALIDATORS` staked validators with BLS keys and proofs
+of possession, and fund a demo client's escrow. Then export, under the devnet state dir:
+
+- `deployment.json`: the deployment manifest (router `--deployment`);
+- `keys/`: every secret, mode 0600, never printed (node, settler, client, deployer keys; `bls/<address>.key`);
+- `snapshots/<block>.json`: the validator registry snapshot. Block, block hash, node and validator stakes,
+  signing keys and model commitments are read back from the chain (NodeRegistry, ModelRegistry) after
+  provisioning; the BLS public keys and proofs of possession are the ones registered (NodeRegistry stores
+  only the key); the node's cluster and its routing stats are devnet settings (NodeRegistry has no cluster
+  field, and no liveness probes have run yet, so every node starts at full uptime).
+- `registry.json`: the router's routing snapshot (the same snapshot); models and escrow the router reads
+  on-chain through `--rpc-url --deployment`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+
+from ax0n import bls, commitment
+from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
+from ax0n.chain.contracts import Signer
+from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
+from ax0n.params import DEVNET, TOKEN
+from ax0n.routing import Node, NodeStats, Snapshot
+from ax0n.zk import artifacts, mlp
+
+LLM_MODEL, ZK_MODEL = "smollm2-135m", "mlp-devnet"
+TINY_MODEL = "tiny-llm"
+CLUSTER = "devnet"
+VALIDATORS = 4
+PRICE_PER_1K = 10**15  # wei per 1k tokens
+CLIENT_ESCROW = 100 * TOKEN
+REPO = Path(__file__).resolve().parents[2]
+SMOLLM2_DIR = REPO / ".cache" / "models" / "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True, slots=True)
+class LlmModel:
+    model_id: str
+    path: Path
+    commitment: bytes
+    param_count: int
+
+
+@dataclass
+class Provisioned:
+    """Where the provisioned files are, and what the services and the demo need to reach them."""
+
+    dir: Path
+    manifest: Manifest
+    llm: LlmModel
+    snapshot_block: int
+    node_key_file: Path
+    settler_key_file: Path
+    client_key_file: Path
+    bls_dir: Path
+    snapshots_dir: Path
+    registry_file: Path
+    deployment_file: Path
+
+
+def llm_model(state_dir: Path) -> LlmModel:
+    """SmolLM2-135M-Instruct if `make executor-models` converted it, else the executor's seeded tiny model."""
+    if (SMOLLM2_DIR / ".converted").exists():
+        root = commitment.commit(SMOLLM2_DIR)
+        return LlmModel(LLM_MODEL, SMOLLM2_DIR, root, 134_515_008)
+    tiny = state_dir / "models" / TINY_MODEL
+    if not (tiny / "config.json").exists():
+        from ax0n_executor import models  # torch; only when the tiny model has to be built
+
+        models.build_tiny(tiny)
+    return LlmModel(TINY_MODEL, tiny, commitment.commit(tiny), 10_000_000)
+
+
+def _secret(path: Path, value: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return path
+
+
+def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
+    """Deploy and register everything on `w3` (automine expected: one block per transaction)."""
+    keys = state_dir / "keys"
+    deployer = Signer.from_key(w3, funder_key)
+    llm = llm_model(state_dir)
+    zk = mlp.devnet_model()
+    zk_vk = artifacts.load(artifacts.MLP).vk_hash
+    models = (
+        ModelSpec(model_key(ZK_MODEL), zk.commitment_bytes(), "zk", zk.parameter_count(), zk_vk, PRICE_PER_1K),
+        ModelSpec(model_key(llm.model_id), llm.commitment, "llm", llm.param_count, b"\0" * 32, PRICE_PER_1K),
+    )
+    manifest = deploy(w3, funder_key, params=DEVNET, models=models)
+    token = manifest.contract(w3, "Ax0nToken")
+    nodes = manifest.contract(w3, "NodeRegistry")
+    settlement = manifest.contract(w3, "Settlement")
+
+    def account(name: str) -> tuple[str, Signer]:
+        key = "0x" + secrets.token_hex(32)
+        _secret(keys / f"{name}.key", key)
+        gas_money = {"from": deployer.address, "to": Account.from_key(key).address, "value": 10 * 10**18}
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(gas_money))  # anvil's unlocked dev account
+        return key, Signer.from_key(w3, key)
+
+    def stake_node(who: Signer, signing: str, model_ids: list[bytes]) -> None:
+        stake = DEVNET.min_node_stake
+        deployer.transact(token.functions.transfer(who.address, stake))
+        who.transact(token.functions.approve(nodes.address, stake))
+        who.transact(nodes.functions.register(stake, model_ids, "grpc://127.0.0.1", signing))
+
+    _, operator = account("operator")
+    node_key, _ = account("node")  # receipt signing key of the executor node (no funds needed, but harmless)
+    stake_node(operator, Account.from_key(node_key).address, [m.model_id for m in models])
+    bls_dir = keys / "bls"
+    validators: list[tuple[str, bls.SecretKey]] = []
+    for i in range(VALIDATORS):
+        _, v = account(f"validator-{i}")
+        stake_node(v, v.address, [])
+        sk = bls.keygen(secrets.token_bytes(32))
+        _secret(bls_dir / f"{v.address}.key", bytes(sk).hex())
+        v.transact(
+            nodes.functions.registerValidatorKey(
+                g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
+            )
+        )
+        validators.append((v.address, sk))
+    account("settler")
+    _, client = account("client")
+    deployer.transact(token.functions.transfer(client.address, CLIENT_ESCROW))
+    client.transact(token.functions.approve(settlement.address, CLIENT_ESCROW))
+    client.transact(settlement.functions.deposit(CLIENT_ESCROW))
+
+    # read back what the chain holds at the snapshot block
+    block = w3.eth.get_block("latest")
+    number = int(block["number"])
+    registry = manifest.contract(w3, "ModelRegistry")
+    commitments = {}
+    for m in (ZK_MODEL, llm.model_id):
+        info = registry.functions.model(model_key(m)).call(block_identifier=number)
+        commitments[m] = bytes(info[0])  # Model.commitment
+    op_info = nodes.functions.node(operator.address).call(block_identifier=number)
+    node = Node(
+        node_id=Web3.keccak(hexstr=operator.address),
+        operator=bytes.fromhex(operator.address[2:]),
+        stake=int(op_info[0]),  # Node.stake
+        cluster=CLUSTER,
+        models=(ZK_MODEL, llm.model_id),
+        stats=NodeStats(uptime_bps=10_000),
+    )
+    snapshot = Snapshot(number, bytes(block["hash"]), (node,))
+    signer_address = str(op_info[3])  # Node.signingKey
+    validator_docs = []
+    for address, sk in validators:
+        info = nodes.functions.node(address).call(block_identifier=number)
+        validator_docs.append(
+            {
+                "pubkey": bytes(bls.public_key(sk)).hex(),
+                "stake": str(info[0]),
+                "pop": bytes(bls.prove_possession(sk)).hex(),
+            }
+        )
+    snapshot_doc = json.loads(snapshot.to_json())
+    snapshots_dir = state_dir / "snapshots"
+    snapshots_dir.mkdir(parents=True, exist_ok=True)
+    (snapshots_dir / f"{number}.json").write_text(
+        json.dumps(
+            {
+                "block": number,
+                "block_hash": snapshot.block_hash.hex(),
+                "validators": validator_docs,
+                "node_signers": {node.node_id.hex(): str(signer_address)[2:].lower()},
+                "models": {m: c.hex() for m, c in commitments.items()},
+                "routing": snapshot_doc,
+            },
+            indent=2,
+        )
+    )
+    registry_file = state_dir / "registry.json"
+    registry_file.write_text(json.dumps({"models": [], "escrow": {}, "snapshot": snapshot_doc}, indent=2))
+    deployment_file = state_dir / "deployment.json"
+    manifest.save(deployment_file)
+    return Provisioned(
+        dir=state_dir,
+        manifest=manifest,
+        llm=llm,
+        snapshot_block=number,
+        node_key_file=keys / "node.key",
+        settler_key_file=keys / "settler.key",
+        client_key_file=keys / "client.key",
+        bls_dir=bls_dir,
+        snapshots_dir=snapshots_dir,
+        registry_file=registry_file,
+        deployment_file=deployment_file,
+    )

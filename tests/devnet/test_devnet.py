@@ -1,0 +1,97 @@
+"""The whole path on the one-machine devnet: redis-server, anvil with the contracts, and the five real services.
+
+SDK → router → executor (SmolLM2-135M when `make setup` converted it, else the seeded tiny model; the zk MLP) →
+prover (real Groth16) → validators (real BLS) → settler (real batch proof and submitBatch on anvil).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from ax0n.devnet import control, demo
+from ax0n.devnet.network import Devnet, DevnetState
+from ax0n.sdk import Ax0nClient
+from ax0n.v1 import types_pb2
+from ax0n.zk import mlp
+
+SETTLE_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetState]:
+    with Devnet(progress=False, state_dir=tmp_path_factory.mktemp("devnet")) as net:
+        assert net.state is not None
+        yield net.state
+
+
+@pytest.fixture(scope="module")
+def client(devnet: DevnetState) -> Iterator[Ax0nClient]:
+    with demo.client_for(devnet) as c:
+        yield c
+
+
+def test_zk_tier_infers_proves_certifies_and_settles(client: Ax0nClient, devnet: DevnetState) -> None:
+    result = client.infer(model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+    features = json.loads(demo.ZK_FEATURES)
+    assert result.output == mlp.devnet_model().forward(features).to_json()
+    assert isinstance(result.proof, bytes) and len(result.proof) == 288
+    assert result.verification is not None and {"proof", "certificate"} <= set(result.verification.checked)
+    assert result.certificate is not None and result.certificate.verdict == types_pb2.VERDICT_VALID
+    settled = client.check(client.wait_for_settlement(result, SETTLE_S))
+    assert settled.verification is not None and settled.verification.unchecked == ()
+    receipt = Web3(HTTPProvider(devnet.rpc_url)).eth.get_transaction_receipt(settled.tx_hash)
+    assert receipt["status"] == 1 and receipt["to"].lower() == devnet.settlement.lower()
+
+
+def test_llm_tier_infers_certifies_and_settles(client: Ax0nClient, devnet: DevnetState) -> None:
+    result = client.infer(
+        model=devnet.llm_model, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8
+    )
+    assert result.output and result.receipt.tier == types_pb2.TIER_LLM
+    assert isinstance(result.proof, types_pb2.Fingerprint) and len(result.proof.chunks) >= 1
+    assert result.verification is not None and {"fingerprint", "certificate"} <= set(result.verification.checked)
+    assert result.receipt.route.snapshot_block > 0  # routed on the provisioned snapshot, signed by the node
+    settled = client.check(client.wait_for_settlement(result, SETTLE_S))
+    assert settled.tx_hash and settled.verification is not None and "settlement" in settled.verification.checked
+    # what the SDK leaves to the certificate, and says so: re-running the model is the validators' job
+    assert settled.verification.unchecked == (
+        "fingerprint re-execution: attested by the certificate, not re-run locally",
+    )
+
+
+@pytest.mark.parametrize("tier", ["llm", "zk"])
+def test_stream_yields_deltas_then_a_verified_result(client: Ax0nClient, devnet: DevnetState, tier: str) -> None:
+    if tier == "llm":
+        stream = client.stream(
+            model=devnet.llm_model, messages=[{"role": "user", "content": "Count to three."}], max_tokens=8
+        )
+    else:
+        stream = client.stream(model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+    deltas = [chunk.delta for chunk in stream]
+    assert stream.result is not None and stream.result.verification is not None
+    assert "".join(deltas) == stream.result.output
+
+
+def test_executor_refusal_is_a_precise_error(client: Ax0nClient, devnet: DevnetState) -> None:
+    from ax0n.sdk import Ax0nError
+
+    with pytest.raises(Ax0nError, match="expected 16 features") as err:
+        client.infer(model=devnet.zk_model, prompt="[1, 2, 3]", max_tokens=1)
+    assert err.value.code == "INVALID_ARGUMENT"
+
+
+def test_devnet_up_status_down(tmp_path: Path) -> None:
+    state = control.up(tmp_path)
+    try:
+        rows = {component: health for component, _, health in control.status(tmp_path)}
+        assert {rows[f"ax0n-{name}"] for name in state.services} == {"SERVING"}
+        with pytest.raises(SystemExit, match="already running"):
+            control.up(tmp_path)
+    finally:
+        assert control.down(tmp_path) is True
+    assert control.status(tmp_path) == [] and control.down(tmp_path) is False
