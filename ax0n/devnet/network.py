@@ -57,8 +57,9 @@ class DevnetState:
 class Devnet:
     """Starts the devnet's processes; closing it stops them in reverse order."""
 
-    def __init__(self, *, progress: bool = True, state_dir: Path | None = None) -> None:
+    def __init__(self, *, progress: bool = True, state_dir: Path | None = None, otlp_endpoint: str = "") -> None:
         self.progress = progress
+        self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
         self.dir = state_dir or STATE_DIR
         self.http_port = free_port()
         self.provisioned: Provisioned | None = None
@@ -90,6 +91,8 @@ class Devnet:
                     log = self.dir / "logs" / f"{name}.log"
                     log.parent.mkdir(parents=True, exist_ok=True)
                     log.unlink(missing_ok=True)
+                    if self.otlp_endpoint:
+                        args += ["--otlp-endpoint", self.otlp_endpoint]
                     svc = ServiceProcess(name, self.redis.url, "--profile", "devnet", *args, env=env, log=log)
                     self.stack.callback(svc.terminate)
                     self.services[name] = svc.start()

@@ -7,24 +7,36 @@ prover (real Groth16) → validators (real BLS) → settler (real batch proof an
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from web3 import HTTPProvider, Web3
 
+from ax0n import telemetry
 from ax0n.devnet import control, demo
 from ax0n.devnet.network import Devnet, DevnetState
 from ax0n.sdk import Ax0nClient
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
+from tests.telemetry.receiver import Receiver, serve
 
 SETTLE_S = 120.0
 
 
 @pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetState]:
-    with Devnet(progress=False, state_dir=tmp_path_factory.mktemp("devnet")) as net:
+def collector() -> Iterator[tuple[Receiver, str]]:
+    """A real OTLP/gRPC receiver every devnet service exports its spans to."""
+    receiver = Receiver()
+    server, port = serve(receiver)
+    yield receiver, f"http://127.0.0.1:{port}"
+    server.stop(None)
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory, collector: tuple[Receiver, str]) -> Iterator[DevnetState]:
+    with Devnet(progress=False, state_dir=tmp_path_factory.mktemp("devnet"), otlp_endpoint=collector[1]) as net:
         assert net.state is not None
         yield net.state
 
@@ -83,6 +95,21 @@ def test_executor_refusal_is_a_precise_error(client: Ax0nClient, devnet: DevnetS
     with pytest.raises(Ax0nError, match="expected 16 features") as err:
         client.infer(model=devnet.zk_model, prompt="[1, 2, 3]", max_tokens=1)
     assert err.value.code == "INVALID_ARGUMENT"
+
+
+def test_one_trace_spans_sdk_router_executor_prover_validator_settler(
+    client: Ax0nClient, devnet: DevnetState, collector: tuple[Receiver, str]
+) -> None:
+    receiver, _ = collector
+    with telemetry.tracer().start_as_current_span("sdk: infer and settle") as span:
+        result = client.infer(model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+        client.wait_for_settlement(result, SETTLE_S)
+    trace_id = span.get_span_context().trace_id.to_bytes(16, "big")
+    want = {f"ax0n-{name}" for name in ("router", "executor", "prover", "validator", "settler")}
+    deadline = time.monotonic() + 30  # services export in batches every few seconds
+    while not want <= receiver.services_in_trace(trace_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert want <= receiver.services_in_trace(trace_id)
 
 
 def test_devnet_up_status_down(tmp_path: Path) -> None:

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent import futures
-
-import grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
 from ax0n import telemetry
-
-
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self) -> None:
-        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
-
-    def Export(self, request, context):
-        self.requests.append(request)
-        return trace_service_pb2.ExportTraceServiceResponse()
+from tests.telemetry.receiver import Receiver, serve
 
 
 def test_spans_are_exported_over_otlp_grpc() -> None:
     receiver = Receiver()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    server, port = serve(receiver)
     try:
         provider = telemetry.otlp_provider("ax0n-test", f"http://127.0.0.1:{port}")
         assert provider is not None
