@@ -25,9 +25,14 @@ TOKENS_TTL_S = 3_600  # a token stream is kept this long after the router read i
 
 
 async def tokens(pool: Mempool, request_id: bytes, timeout_s: float) -> AsyncIterator[types_pb2.TokenChunk]:
-    """Yield the request's token chunks in order until `done`; TimeoutError past `timeout_s` in total."""
+    """Yield the request's token chunks in order until `done`; TimeoutError past `timeout_s` in total.
+
+    When an executor dies mid-generation, another replica reclaims the request and streams it again from
+    index 0 (generation is deterministic): chunks below the next expected index are repeats and skipped.
+    """
     stream = tokens_stream(request_id)
     last = "0-0"
+    expected = 0
     async with asyncio.timeout(timeout_s):
         while True:
             reply = await pool.redis.xread({stream: last}, count=256, block=1_000)
@@ -39,6 +44,9 @@ async def tokens(pool: Mempool, request_id: bytes, timeout_s: float) -> AsyncIte
                     except MalformedEntry as exc:
                         log.warning("%s: skipping malformed entry %s: %s", stream, last, exc)
                         continue
+                    if chunk.index < expected and not chunk.done:
+                        continue
+                    expected = chunk.index + 1
                     yield chunk
                     if chunk.done:
                         await pool.redis.expire(stream, TOKENS_TTL_S)
