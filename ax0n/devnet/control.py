@@ -88,7 +88,7 @@ def rows(state: DevnetState) -> list[tuple[str, str, str]]:
         try:
             with grpc.insecure_channel(target) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=SERVICES[name]), timeout=2
+                    health_pb2.HealthCheckRequest(service=SERVICES[name.split("-")[0]]), timeout=2
                 )
             health = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
         except grpc.RpcError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from web3 import HTTPProvider, Web3
 
@@ -57,8 +58,8 @@ class SnapshotFiles:
         return out
 
 
-def client_for(state: DevnetState) -> Ax0nClient:
-    """A verifying SDK client of the devnet's router, paying from the provisioned demo client's escrow."""
+def client_options(state: DevnetState) -> dict[str, Any]:
+    """Options of a verifying SDK client of the devnet's router, paying from the provisioned client's escrow."""
     snapshots = SnapshotFiles(Path(state.snapshots_dir))
     operators = snapshots.operators()
     w3 = Web3(HTTPProvider(state.rpc_url))
@@ -68,16 +69,19 @@ def client_for(state: DevnetState) -> Ax0nClient:
         chain=ChainCheck(w3, state.settlement),
         operator_of=lambda node_id: operators.get(bytes(node_id), bytes(node_id)),
     )
-    key = Path(state.client_key_file).read_text().strip()
-    return Ax0nClient(
-        state.router_target,
-        private_key=key,
-        chain_id=state.chain_id,
-        verify=True,
-        verifier=verifier,
-        deadline_s=DEADLINE_S,
-        settler=state.settler_target,
-    )
+    return {
+        "private_key": Path(state.client_key_file).read_text().strip(),
+        "chain_id": state.chain_id,
+        "verify": True,
+        "verifier": verifier,
+        "deadline_s": DEADLINE_S,
+        "settler": state.settler_target,
+    }
+
+
+def client_for(state: DevnetState, **overrides: Any) -> Ax0nClient:
+    """A verifying blocking SDK client of the devnet (`AsyncAx0nClient` takes the same `client_options`)."""
+    return Ax0nClient(state.router_target, **{**client_options(state), **overrides})
 
 
 def _show(label: str, result: InferenceResult) -> None:

@@ -57,8 +57,11 @@ class DevnetState:
 class Devnet:
     """Starts the devnet's processes; closing it stops them in reverse order."""
 
-    def __init__(self, *, progress: bool = True, state_dir: Path | None = None, otlp_endpoint: str = "") -> None:
+    def __init__(
+        self, *, progress: bool = True, state_dir: Path | None = None, otlp_endpoint: str = "", executors: int = 1
+    ) -> None:
         self.progress = progress
+        self.executors = executors  # executor processes: replicas of the one node, consuming its cluster's stream
         self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
         self.dir = state_dir or STATE_DIR
         self.http_port = free_port()
@@ -71,7 +74,7 @@ class Devnet:
     def start(self) -> DevnetState:
         from ax0n.chain.anvil import Anvil
 
-        steps = ["redis-server", "anvil", "provision", *SERVICES]
+        steps = ["redis-server", "anvil", "provision", *self._instances()]
         with tqdm(total=len(steps), desc="devnet", unit="step", disable=not self.progress) as bar:
             try:
                 bar.set_postfix_str("redis-server")
@@ -85,17 +88,17 @@ class Devnet:
                 chain.web3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
                 chain.web3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
                 bar.update()
-                for name in SERVICES:
-                    bar.set_postfix_str(f"ax0n-{name}")
+                for label, name in self._instances().items():
+                    bar.set_postfix_str(f"ax0n-{label}")
                     args, env = self._service_args(name, chain.rpc_url, prov)
-                    log = self.dir / "logs" / f"{name}.log"
+                    log = self.dir / "logs" / f"{label}.log"
                     log.parent.mkdir(parents=True, exist_ok=True)
                     log.unlink(missing_ok=True)
                     if self.otlp_endpoint:
                         args += ["--otlp-endpoint", self.otlp_endpoint]
                     svc = ServiceProcess(name, self.redis.url, "--profile", "devnet", *args, env=env, log=log)
                     self.stack.callback(svc.terminate)
-                    self.services[name] = svc.start()
+                    self.services[label] = svc.start()
                     bar.update()
             except BaseException:
                 self.stack.close()
@@ -113,6 +116,16 @@ class Devnet:
             client_key_file=str(prov.client_key_file),
         )
         return self.state
+
+    def _instances(self) -> dict[str, str]:
+        """Process label → service, in start order: executors before the validator that re-executes on them."""
+        out = {}
+        for name in SERVICES:
+            if name == "executor":
+                out.update({"executor" if i == 0 else f"executor-{i + 1}": name for i in range(self.executors)})
+            else:
+                out[name] = name
+        return out
 
     def _service_args(self, name: str, rpc_url: str, prov: Provisioned) -> tuple[list[str], dict[str, str] | None]:
         """Flags (and secret environment variables) of service `name` from the provisioned files."""

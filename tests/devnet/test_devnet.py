@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,35 +15,13 @@ from web3 import HTTPProvider, Web3
 
 from ax0n import telemetry
 from ax0n.devnet import control, demo
-from ax0n.devnet.network import Devnet, DevnetState
+from ax0n.devnet.network import DevnetState
 from ax0n.sdk import Ax0nClient
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
-from tests.telemetry.receiver import Receiver, serve
+from tests.telemetry.receiver import Receiver
 
 SETTLE_S = 120.0
-
-
-@pytest.fixture(scope="module")
-def collector() -> Iterator[tuple[Receiver, str]]:
-    """A real OTLP/gRPC receiver every devnet service exports its spans to."""
-    receiver = Receiver()
-    server, port = serve(receiver)
-    yield receiver, f"http://127.0.0.1:{port}"
-    server.stop(None)
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory, collector: tuple[Receiver, str]) -> Iterator[DevnetState]:
-    with Devnet(progress=False, state_dir=tmp_path_factory.mktemp("devnet"), otlp_endpoint=collector[1]) as net:
-        assert net.state is not None
-        yield net.state
-
-
-@pytest.fixture(scope="module")
-def client(devnet: DevnetState) -> Iterator[Ax0nClient]:
-    with demo.client_for(devnet) as c:
-        yield c
 
 
 def test_zk_tier_infers_proves_certifies_and_settles(client: Ax0nClient, devnet: DevnetState) -> None:
