@@ -29,6 +29,7 @@ class Params:
     validator_quorum_size: int = 256  # validators sampled per request
     settlement_frequency: int = 25  # blocks between settlement batches (5 minutes)
     node_epoch_length: int = 7_200  # blocks; stake unbonding delay and stats epoch (1 day)
+    emission_rate_bps: int = 210  # 2.1 % a year on bonded stake, paid from NodeRegistry's funded reward pool
     governance_timelock_s: int = 7 * 24 * 3600  # delay between a passed proposal and its execution
     proof_constant_size: int = 288  # bytes: 256-byte ABI Groth16 proof + 32-byte public-input digest
     routing_rebuild_interval: int = 16  # blocks between routing-index rebuilds

@@ -88,4 +88,7 @@ class Signer:
         tx: dict[str, Any] = {"from": self.address}
         if gas is not None:
             tx["gas"] = gas
-        return self._send(fn.build_transaction(tx), label or fn.fn_name)
+        built = fn.build_transaction(tx)
+        if gas is None:  # web3 filled in its exact estimate; _send's margin covers gas that grows with block.timestamp
+            del built["gas"]
+        return self._send(built, label or fn.fn_name)

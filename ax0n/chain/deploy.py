@@ -31,6 +31,7 @@ ONCHAIN_PARAMS = (
     "validator_quorum_size",
     "settlement_frequency",
     "node_epoch_length",
+    "emission_rate_bps",
 )
 TIER = {"zk": 0, "llm": 1}
 
@@ -95,13 +96,15 @@ def deploy(
     verifier: str = "Batch16Verifier",
     zk_verifier: str = "MlpVerifier",
     models: tuple[ModelSpec, ...] = (),
+    reward_pool: int = 0,
 ) -> Manifest:
     """Deploy token, params, registries, verifier, settlement, timelock and governor, and wire them.
 
     `allocations` receive the token supply (node operators, team, ecosystem, treasury); default: the deployer.
     `verifier` names the generated batch verifier (`src/verifiers/<name>.sol`, written per machine by
     `make artifacts` from ProofCore's circuit over Settlement.N = 16 receipts); `zk_verifier` the zk-tier
-    verifier Settlement checks challenges with (`MlpVerifier`, same origin).
+    verifier Settlement checks challenges with (`MlpVerifier`, same origin). `reward_pool` tokens of the
+    node-operator allocation fund NodeRegistry's staking emission (only when the deployer holds that allocation).
     """
     signer = Signer.from_key(w3, deployer_key)
     me = signer.address
@@ -119,6 +122,13 @@ def deploy(
     zk = signer.deploy(zk_verifier, source=zk_verifier)
     signer.transact(settlement.functions.setZkVerifier(zk.address))
     signer.transact(nodes.functions.setSettlement(settlement.address))
+    if reward_pool:
+        if ops != me:
+            raise ValueError(
+                "reward_pool is funded from the node-operator allocation, which the deployer does not hold"
+            )
+        signer.transact(token.functions.approve(nodes.address, reward_pool))
+        signer.transact(nodes.functions.fundRewards(reward_pool))
     for m in models:
         signer.transact(
             model_registry.functions.register(

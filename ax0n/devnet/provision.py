@@ -41,6 +41,7 @@ CLUSTER = "devnet"
 VALIDATORS = 4
 PRICE_PER_1K = 10**15  # wei per 1k tokens
 CLIENT_ESCROW = 100 * TOKEN
+REWARD_POOL = 1_000_000 * TOKEN  # staking emission paid to the devnet's operators and validators
 REPO = Path(__file__).resolve().parents[2]
 SMOLLM2_DIR = REPO / ".cache" / "models" / "smollm2-135m-instruct"
 
@@ -102,7 +103,7 @@ def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
         ModelSpec(model_key(ZK_MODEL), zk.commitment_bytes(), "zk", zk.parameter_count(), zk_vk, PRICE_PER_1K),
         ModelSpec(model_key(llm.model_id), llm.commitment, "llm", llm.param_count, b"\0" * 32, PRICE_PER_1K),
     )
-    manifest = deploy(w3, funder_key, params=DEVNET, models=models)
+    manifest = deploy(w3, funder_key, params=DEVNET, models=models, reward_pool=REWARD_POOL)
     token = manifest.contract(w3, "Ax0nToken")
     nodes = manifest.contract(w3, "NodeRegistry")
     settlement = manifest.contract(w3, "Settlement")

@@ -3,14 +3,28 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {BLS} from "./BLS.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
 
 /// @title NodeRegistry
 /// @notice Executor nodes bond stake (≥ min_node_stake), declare served models, endpoint and signing key;
-///         unbonding takes node_epoch_length blocks; only Settlement can slash.
+///         unbonding takes node_epoch_length blocks; only Settlement can slash. Bonded stake earns the staking
+///         emission (ProtocolParams emission_rate_bps per 365-day year, 2.1 % by default), paid by pull
+///         (`claimRewards`) from a reward pool funded with `fundRewards`.
+/// @dev Emission is a reward-per-token index: it grows by rate · Δt / YEAR per bonded token (block.timestamp),
+///      and each node's reward is settled against it whenever its bonded stake changes (register, addStake,
+///      requestUnbond, slash) or it claims, so every action is O(1). Unbonding stake does not earn.
 contract NodeRegistry {
     using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    /// @notice The emission year: 365 days of block.timestamp seconds (emission_rate_bps is per such year).
+    uint256 public constant YEAR = 365 days;
+    uint256 internal constant BPS = 10_000;
+    /// @notice Fixed-point scale of `rewardPerToken` (1e27 = one reward token per bonded token), so flooring the
+    ///         index at each update costs a node less than 1 wei per update for any stake below the total supply.
+    uint256 public constant INDEX_SCALE = 1e27;
 
     struct Node {
         uint256 stake;
@@ -20,6 +34,19 @@ contract NodeRegistry {
         string endpoint;
         bytes32[] modelIds;
         bool registered;
+    }
+
+    /// @dev The global reward index, when it was last advanced, and the rate it advances at (one slot).
+    struct Emission {
+        uint128 rewardPerToken;
+        uint48 updatedAt;
+        uint16 rateBps;
+    }
+
+    /// @dev A node's reward index at its last settlement and what it had earned by then, unclaimed (one slot).
+    struct Rewards {
+        uint128 paidIndex;
+        uint128 owed;
     }
 
     IERC20 public immutable token;
@@ -37,6 +64,11 @@ contract NodeRegistry {
     uint256 public totalDeposited;
     uint256 public totalWithdrawn;
     uint256 public totalSlashed;
+    /// @notice Tokens funded for emission and not yet claimed (held here apart from stake).
+    uint256 public rewardPool;
+
+    Emission private _emission;
+    mapping(address operator => Rewards) private _rewards;
 
     error AlreadyRegistered(address operator);
     error NotRegistered(address operator);
@@ -53,6 +85,8 @@ contract NodeRegistry {
     error InvalidProofOfPossession();
     error NoBlsKey(address validator);
     error NoSigners();
+    error NothingToClaim();
+    error RewardPoolEmpty(uint256 owed);
 
     event NodeRegistered(address indexed operator, uint256 stake, address signingKey, string endpoint, bytes32[] modelIds);
     event StakeAdded(address indexed operator, uint256 amount);
@@ -60,11 +94,18 @@ contract NodeRegistry {
     event StakeWithdrawn(address indexed operator, uint256 amount);
     event Slashed(address indexed operator, uint256 amount);
     event ValidatorKeyRegistered(address indexed validator, bytes compressedKey);
+    event RewardsFunded(address indexed funder, uint256 amount);
+    /// @param stillOwed What the pool could not cover; it stays owed to `operator`.
+    event RewardsClaimed(address indexed operator, uint256 amount, uint256 stillOwed);
+    event EmissionRateChanged(uint256 rateBps);
 
     constructor(IERC20 token_, ProtocolParams params_) {
         token = token_;
         params = params_;
         deployer = msg.sender;
+        uint256 rate = params_.get(params_.EMISSION_RATE_BPS());
+        _emission = Emission(0, uint48(block.timestamp), rate.toUint16());
+        emit EmissionRateChanged(rate);
     }
 
     /// @notice Bind the Settlement contract, the only slasher (once, by the deployer).
@@ -107,6 +148,7 @@ contract NodeRegistry {
         uint256 remaining = n.stake - amount;
         uint256 minimum = params.get(params.MIN_NODE_STAKE());
         if (remaining != 0 && remaining < minimum) revert StakeTooLow(remaining, minimum);
+        _settle(msg.sender, n.stake);
         n.stake = remaining;
         n.unbonding += amount;
         n.unbondableAt = uint64(block.number + params.get(params.NODE_EPOCH_LENGTH()));
@@ -126,11 +168,13 @@ contract NodeRegistry {
         emit StakeWithdrawn(msg.sender, amount);
     }
 
-    /// @notice Slash up to `amount` of `operator`'s stake (bonded first, then unbonding) to Settlement.
+    /// @notice Slash up to `amount` of `operator`'s stake (bonded first, then unbonding) to Settlement. The slashed
+    ///         bonded stake stops earning emission now; rewards earned before the slash stay owed to the operator.
     /// @return slashed The amount actually taken.
     function slash(address operator, uint256 amount) external returns (uint256 slashed) {
         if (msg.sender != settlement) revert OnlySettlement();
         Node storage n = _node(operator);
+        _settle(operator, n.stake);
         uint256 fromStake = amount < n.stake ? amount : n.stake;
         n.stake -= fromStake;
         uint256 rest = amount - fromStake;
@@ -141,6 +185,58 @@ contract NodeRegistry {
         totalSlashed += slashed;
         if (slashed > 0) token.safeTransfer(settlement, slashed);
         emit Slashed(operator, slashed);
+    }
+
+    /// @notice Add `amount` tokens (approve first) to the reward pool that emission is paid from; anyone may fund
+    ///         it (the node-operator allocation, or the treasury through governance). Tokens sent here by plain
+    ///         transfer are not counted.
+    function fundRewards(uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        rewardPool += amount;
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit RewardsFunded(msg.sender, amount);
+    }
+
+    /// @notice Pay msg.sender the emission it has earned, as far as the reward pool covers it: it pays
+    ///         min(owed, rewardPool) and the rest stays owed for a later claim (RewardsClaimed.stillOwed).
+    /// @dev Reverts NothingToClaim when nothing is owed, RewardPoolEmpty(owed) when the pool is empty.
+    /// @return paid The amount transferred.
+    function claimRewards() external returns (uint256 paid) {
+        Rewards storage r = _settle(msg.sender, _nodes[msg.sender].stake);
+        uint256 owed = r.owed;
+        if (owed == 0) revert NothingToClaim();
+        uint256 pool = rewardPool;
+        if (pool == 0) revert RewardPoolEmpty(owed);
+        paid = owed < pool ? owed : pool;
+        r.owed = uint128(owed - paid);
+        rewardPool = pool - paid;
+        token.safeTransfer(msg.sender, paid);
+        emit RewardsClaimed(msg.sender, paid, owed - paid);
+    }
+
+    /// @notice Advance the reward index to now and adopt ProtocolParams' current emission_rate_bps. Every stake
+    ///         change and claim does this too; a governance change of the rate applies from the next such call,
+    ///         so a proposal that changes it should call this in the same operation.
+    function checkpointRewards() external {
+        _accrue();
+    }
+
+    /// @notice Emission earned by `operator` and not yet claimed, up to this block (whether or not the pool
+    ///         can pay it).
+    function pendingRewards(address operator) external view returns (uint256) {
+        Rewards memory r = _rewards[operator];
+        return r.owed + _nodes[operator].stake * (rewardPerToken() - r.paidIndex) / INDEX_SCALE;
+    }
+
+    /// @notice The reward index now: emission per bonded token since deployment, scaled by INDEX_SCALE.
+    function rewardPerToken() public view returns (uint256) {
+        return _indexAt(_emission);
+    }
+
+    /// @notice The emission rate in force, in basis points per YEAR (ProtocolParams' emission_rate_bps as of the
+    ///         last checkpoint).
+    function emissionRateBps() external view returns (uint256) {
+        return _emission.rateBps;
     }
 
     /// @notice Register msg.sender's (a staked node's) BLS validator key, checked by its proof of possession.
@@ -190,7 +286,33 @@ contract NodeRegistry {
         if (!n.registered) revert NotRegistered(operator);
     }
 
+    /// @dev The index `e` has reached by now at its rate (floored).
+    function _indexAt(Emission memory e) private view returns (uint256) {
+        return e.rewardPerToken + uint256(e.rateBps) * (block.timestamp - e.updatedAt) * INDEX_SCALE / (BPS * YEAR);
+    }
+
+    /// @dev Advance the index to now at the rate in force since the last update, then adopt the current
+    ///      emission_rate_bps (so a rate change never applies retroactively).
+    function _accrue() private returns (uint256 index) {
+        Emission memory e = _emission;
+        index = _indexAt(e);
+        uint256 rate = params.get(params.EMISSION_RATE_BPS());
+        if (e.updatedAt == block.timestamp && e.rateBps == rate) return index;
+        _emission = Emission(index.toUint128(), uint48(block.timestamp), rate.toUint16());
+        if (rate != e.rateBps) emit EmissionRateChanged(rate);
+    }
+
+    /// @dev Credit `operator` what `stake` (its bonded stake until now) earned since its last settlement.
+    function _settle(address operator, uint256 stake) private returns (Rewards storage r) {
+        uint256 index = _accrue();
+        r = _rewards[operator];
+        uint256 earned = stake * (index - r.paidIndex) / INDEX_SCALE;
+        r.owed = (r.owed + earned).toUint128();
+        r.paidIndex = uint128(index);
+    }
+
     function _deposit(Node storage n, uint256 amount) private {
+        _settle(msg.sender, n.stake);
         n.stake += amount;
         totalStake += amount;
         totalDeposited += amount;

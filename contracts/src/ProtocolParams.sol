@@ -19,6 +19,10 @@ contract ProtocolParams is Ownable {
     bytes32 public constant VALIDATOR_QUORUM_SIZE = "validator_quorum_size";
     bytes32 public constant SETTLEMENT_FREQUENCY = "settlement_frequency";
     bytes32 public constant NODE_EPOCH_LENGTH = "node_epoch_length";
+    /// @notice Staking emission per 365-day year, in basis points of bonded stake (NodeRegistry reads it).
+    bytes32 public constant EMISSION_RATE_BPS = "emission_rate_bps";
+    /// @notice emission_rate_bps when the constructor's `names` leave it out: 210 bps = 2.1 % a year.
+    uint256 public constant DEFAULT_EMISSION_RATE_BPS = 210;
 
     mapping(bytes32 name => uint256) private _values;
     mapping(bytes32 name => bool) public known;
@@ -29,10 +33,13 @@ contract ProtocolParams is Ownable {
     event ParamSet(bytes32 indexed name, uint256 value);
 
     /// @param owner_ The timelock (or the deployer, who hands ownership to the timelock).
-    /// @param names Parameter names (every constant above must be present).
+    /// @param names Parameter names (every name constant above must be present, except emission_rate_bps, which
+    ///        defaults to DEFAULT_EMISSION_RATE_BPS).
     /// @param values Initial values, index-aligned with `names`.
     constructor(address owner_, bytes32[] memory names, uint256[] memory values) Ownable(owner_) {
         require(names.length == values.length, "length mismatch");
+        known[EMISSION_RATE_BPS] = true;
+        _set(EMISSION_RATE_BPS, DEFAULT_EMISSION_RATE_BPS);
         for (uint256 i; i < names.length; ++i) {
             known[names[i]] = true;
             _set(names[i], values[i]);
@@ -56,7 +63,7 @@ contract ProtocolParams is Ownable {
         bool ok = true;
         if (name == OPERATOR_FEE_SHARE_BPS || name == VALIDATOR_FEE_SHARE_BPS) {
             ok = _values[OPERATOR_FEE_SHARE_BPS] + _values[VALIDATOR_FEE_SHARE_BPS] <= BPS;
-        } else if (name == BASE_FEE_RATE_BPS) {
+        } else if (name == BASE_FEE_RATE_BPS || name == EMISSION_RATE_BPS) {
             ok = value <= BPS;
         } else if (name == MAX_BATCH_SIZE || name == SETTLEMENT_FREQUENCY || name == VALIDATOR_QUORUM_SIZE) {
             ok = value > 0;
