@@ -1,0 +1,1 @@
+"""The `axon-node` operator CLI: keystore, stake, serve, status."""

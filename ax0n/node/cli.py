@@ -1,0 +1,201 @@
+"""`axon-node`: an executor operator's commands — init (encrypted keystore), stake, start, status."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
+
+from ax0n import keystore
+from ax0n.chain.deploy import Manifest, model_key
+from ax0n.node.registry import NodeError, Registry, fmt, parse_amount
+
+HOME = Path(os.environ.get("AX0N_NODE_HOME", Path.home() / ".ax0n" / "node"))
+CONFIG_FILE = "config.json"
+
+
+def _password(confirm: bool = False) -> str:
+    """The keystore password: $AX0N_KEYSTORE_PASSWORD, else asked for on the terminal."""
+    if secret := os.environ.get(keystore.PASSWORD_ENV):
+        return secret
+    if not sys.stdin.isatty():
+        raise NodeError(f"no terminal to ask for the keystore password: set {keystore.PASSWORD_ENV}")
+    first = getpass.getpass("keystore password: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise NodeError("the two passwords differ")
+    return first
+
+
+def _read_key() -> str:
+    """A private key to import, typed hidden on a terminal or piped on stdin (never a command-line argument)."""
+    key = getpass.getpass("private key (hex): ") if sys.stdin.isatty() else sys.stdin.readline()
+    return key.strip()
+
+
+def _config(home: Path) -> dict[str, str]:
+    path = home / CONFIG_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _registry(home: Path, rpc_url: str, deployment: str) -> Registry:
+    saved = _config(home)
+    rpc_url, deployment = rpc_url or saved.get("rpc_url", ""), deployment or saved.get("deployment", "")
+    if not rpc_url or not deployment:
+        raise NodeError("no chain configured: pass --rpc-url and --deployment (or give them to `axon-node init`)")
+    return Registry(rpc_url, Manifest.load(deployment))
+
+
+class Chain(BaseModel):
+    home: Path = Field(HOME, description="node directory: keystore and config ($AX0N_NODE_HOME)")
+    rpc_url: str = Field("", description="Ethereum JSON-RPC URL (default: the one saved by init)")
+    deployment: str = Field("", description="deployment manifest JSON (default: the one saved by init)")
+
+
+class Init(Chain):
+    """Create the node's encrypted keystore (scrypt; password from $AX0N_KEYSTORE_PASSWORD or the terminal)
+    and save the chain settings. With --key, import an existing private key, read from the terminal or stdin."""
+
+    key: bool = Field(False, description="import a private key (typed hidden, or piped on stdin) instead of a new one")
+    force: bool = Field(False, description="replace an existing keystore (its key is lost)")
+
+    def cli_cmd(self) -> None:
+        imported = _read_key() if self.key else None
+        account = keystore.create(self.home, _password(confirm=True), imported, force=self.force)
+        if self.rpc_url or self.deployment:
+            (self.home / CONFIG_FILE).write_text(json.dumps({"rpc_url": self.rpc_url, "deployment": self.deployment}))
+        print(f"keystore  {self.home / keystore.KEYSTORE_FILE} (encrypted)")
+        print(f"address   {account.address}")
+        print("next: fund it with ETH for gas and ax0n to stake, then `axon-node stake --amount <ax0n> --models <ids>`")
+
+
+class Stake(Chain):
+    """Stake ax0n: the first stake registers the node (≥ min_node_stake, with the models it serves and its
+    endpoint; the keystore's key signs receipts); later stakes add to it."""
+
+    amount: str = Field(description="ax0n to stake (decimal, e.g. 1000 or 1000.5)")
+    models: str = Field("", description="first stake only: comma-separated model ids the node serves")
+    endpoint: str = Field("grpc://127.0.0.1:50052", description="first stake only: the node's public endpoint")
+
+    def cli_cmd(self) -> None:
+        amount = parse_amount(self.amount)
+        reg = _registry(self.home, self.rpc_url, self.deployment)
+        account = keystore.unlock(self.home, _password())
+        model_ids = [m.strip() for m in self.models.split(",") if m.strip()]
+        done, record = reg.stake(account, amount, model_ids, self.endpoint)
+        print(f"{account.address}: {done}; stake now {fmt(record['stake'])}")
+
+
+class Start(Chain):
+    """Serve the registered models: checks the node is registered and active, takes each model's commitment
+    and price from ModelRegistry, and runs `ax0n-executor` in the foreground with the unlocked key."""
+
+    models: str = Field("", description="LLM-tier models, comma-separated MODEL_ID=DIR (Hugging Face layout)")
+    zk_models: str = Field("", description="zk-tier models, comma-separated MODEL_ID=devnet or MODEL_ID=FILE.json")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="the mempool's Redis")
+    cluster: str = Field("default", description="executor cluster whose request stream this node consumes")
+    grpc_port: int = Field(0, description="executor gRPC port (0: its default)")
+    profile: str = Field("mainnet", description="protocol parameter profile (mainnet or devnet)")
+
+    def cli_cmd(self) -> None:
+        reg = _registry(self.home, self.rpc_url, self.deployment)
+        account = keystore.unlock(self.home, _password())
+        record = reg.node(account.address)
+        if not record["registered"] or not reg.nodes.functions.isActive(account.address).call():
+            raise NodeError(f"{account.address} is not an active node: `axon-node stake --amount ... --models ...`")
+        registered = {bytes(k) for k in record["modelIds"]}
+        llm = dict(_pairs(self.models, "--models"))
+        zk = dict(_pairs(self.zk_models, "--zk-models"))
+        if not llm and not zk:
+            raise NodeError("nothing to serve: pass --models MODEL_ID=DIR and/or --zk-models MODEL_ID=devnet")
+        served, prices = [], []
+        for model_id, source in [*llm.items(), *zk.items()]:
+            if model_key(model_id) not in registered:
+                raise NodeError(f"this node did not register model {model_id!r}; it registered other models")
+            rec = reg.model(model_id)
+            if (rec.tier == "zk") != (model_id in zk):
+                raise NodeError(
+                    f"model {model_id!r} is {rec.tier}-tier: pass it with --{'zk-' * (rec.tier == 'zk')}models"
+                )
+            if rec.tier == "llm":
+                served.append(f"{model_id}={source}@0x{rec.commitment.hex()}")
+            prices.append(f"{model_id}={rec.price_per_1k}")
+        args = [str(Path(sys.executable).parent / "ax0n-executor"), "--redis-url", self.redis_url]
+        args += ["--cluster", self.cluster, "--profile", self.profile, "--prices", ",".join(prices)]
+        args += ["--models", ",".join(served)] if served else []
+        args += ["--zk-models", ",".join(f"{m}={s}" for m, s in zk.items())] if zk else []
+        args += ["--grpc-port", str(self.grpc_port)] if self.grpc_port else []
+        print(f"{account.address}: serving {', '.join([*llm, *zk])} in cluster {self.cluster}", flush=True)
+        env = {**os.environ, "AX0N_NODE_KEY": account.key.hex()}  # the key goes to the executor's environment only
+        os.execve(args[0], args, env)
+
+
+def _pairs(spec: str, flag: str) -> list[tuple[str, str]]:
+    out = []
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        key, sep, value = item.partition("=")
+        if not (sep and key and value):
+            raise NodeError(f"bad {flag} entry {item!r}: expected MODEL_ID=SOURCE")
+        out.append((key, value))
+    return out
+
+
+class Status(Chain):
+    """The node's address, balances and NodeRegistry record (no password needed)."""
+
+    def cli_cmd(self) -> None:
+        address = keystore.address(self.home)
+        reg = _registry(self.home, self.rpc_url, self.deployment)
+        eth, tokens = reg.balances(address)
+        record = reg.node(address)
+        print(f"address     {address}")
+        print(f"balances    {eth / 10**18:.4f} ETH, {fmt(tokens)}")
+        if not record["registered"]:
+            print("registered  no (`axon-node stake --amount ... --models ...` registers it)")
+            return
+        active = reg.nodes.functions.isActive(address).call()
+        models = [bytes(k).rstrip(b"\0").decode("utf-8", "replace") for k in record["modelIds"]]
+        print(f"registered  yes, {'active' if active else 'INACTIVE (stake below min_node_stake)'}")
+        print(f"stake       {fmt(record['stake'])}")
+        if record["unbonding"]:
+            print(f"unbonding   {fmt(record['unbonding'])} (withdrawable from block {record['unbondableAt']})")
+        print(f"models      {', '.join(models)}")
+        print(f"endpoint    {record['endpoint']}")
+        print(f"signs with  {record['signingKey']}")
+        print(f"rewards     {fmt(reg.nodes.functions.pendingRewards(address).call())} claimable (`axon-node claim`)")
+
+
+class Claim(Chain):
+    """Claim the staking emission accrued to this node (paid from NodeRegistry's reward pool)."""
+
+    def cli_cmd(self) -> None:
+        reg = _registry(self.home, self.rpc_url, self.deployment)
+        account = keystore.unlock(self.home, _password())
+        paid, left = reg.claim(account)
+        print(f"{account.address}: claimed {fmt(paid)}" + (f"; {fmt(left)} still owed (pool short)" if left else ""))
+
+
+class AxonNode(BaseSettings):
+    """axon-node: run an ax0n executor node (keystore, stake, serve, status)."""
+
+    model_config = SettingsConfigDict(cli_kebab_case=True, cli_implicit_flags=True, cli_prog_name="axon-node")
+
+    init: CliSubCommand[Init] = Field(description="create the encrypted keystore (--key imports a key)")
+    stake: CliSubCommand[Stake] = Field(description="stake ax0n; the first stake registers the node")
+    start: CliSubCommand[Start] = Field(description="serve the registered models (runs ax0n-executor)")
+    status: CliSubCommand[Status] = Field(description="address, balances and registry record")
+    claim: CliSubCommand[Claim] = Field(description="claim accrued staking rewards (2.1 % a year)")
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        CliApp.run(AxonNode, cli_args=argv)
+    except (NodeError, keystore.KeystoreError) as exc:
+        raise SystemExit(f"axon-node: {exc}") from None
