@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic
 
 from opentelemetry.trace import SpanKind
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ax0n import telemetry
 from ax0n.mempool import entry as wire
@@ -231,20 +231,31 @@ class Consumer(Generic[M]):
         task.add_done_callback(self._flushing.discard)
 
     async def _flush_commits(self) -> None:
-        """Send every queued commit in one pipeline; each script stays atomic on its own."""
+        """Send every queued commit in one pipeline; each script stays atomic on its own.
+
+        A Redis that restarted between the pipeline's script check and its EVALSHAs answers NOSCRIPT: those
+        scripts did not run, so they are sent again once (the pipeline loads the script first).
+        """
         batch, self._commits = self._commits, []
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys, args, _ in batch:
-                    await self._commit(keys=keys, args=args, client=pipe)
-                results = await pipe.execute(raise_on_error=False)
-        except Exception as exc:
-            results = [exc] * len(batch)
+        results = await self._send_commits(batch)
+        again = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if again:
+            for i, result in zip(again, await self._send_commits([batch[i] for i in again]), strict=True):
+                results[i] = result
         for (_, _, future), result in zip(batch, results, strict=True):
             if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(None)
+
+    async def _send_commits(self, batch: list[tuple[list[str], list[str | bytes | int], asyncio.Future[None]]]) -> list:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, args, _ in batch:
+                    await self._commit(keys=keys, args=args, client=pipe)
+                return list(await pipe.execute(raise_on_error=False))
+        except Exception as exc:
+            return [exc] * len(batch)
 
     async def _dead_letter(
         self,
