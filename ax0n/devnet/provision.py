@@ -7,13 +7,12 @@ of possession, and fund a demo client's escrow. Then export, under the devnet st
 
 - `deployment.json`: the deployment manifest (router `--deployment`);
 - `keys/`: every secret, mode 0600, never printed (node, settler, client, deployer keys; `bls/<address>.key`);
-- `snapshots/<block>.json`: the validator registry snapshot. Block, block hash, node and validator stakes,
-  signing keys and model commitments are read back from the chain (NodeRegistry, ModelRegistry) after
-  provisioning; the BLS public keys and proofs of possession are the ones registered (NodeRegistry stores
-  only the key); the node's cluster and its routing stats are devnet settings (NodeRegistry has no cluster
-  field, and no liveness probes have run yet, so every node starts at full uptime).
-- `registry.json`: the router's routing snapshot (the same snapshot); models and escrow the router reads
-  on-chain through `--rpc-url --deployment`.
+- `snapshots/<block>.json` and `registry.json`: the first registry snapshot (`ax0n.devnet.snapshots`, which
+  the devnet re-exports every 16 blocks). Stakes, active flags and signing keys are read from NodeRegistry;
+  the BLS public keys and proofs of possession are the ones registered (NodeRegistry stores only the key);
+  the node's cluster and its routing stats are devnet settings (NodeRegistry has no cluster field, and no
+  liveness statistics are gathered yet, so every node is at full uptime). The router reads models and
+  escrow on-chain through `--rpc-url --deployment`.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from ax0n import bls, commitment
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
+from ax0n.devnet.snapshots import export
 from ax0n.params import DEVNET, TOKEN
 from ax0n.routing import Node, NodeStats, Snapshot
 from ax0n.zk import artifacts, mlp
@@ -62,6 +62,7 @@ class Provisioned:
     manifest: Manifest
     llm: LlmModel
     snapshot_block: int
+    snapshot_template: dict
     node_key_file: Path
     settler_key_file: Path
     client_key_file: Path
@@ -143,53 +144,33 @@ def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
     client.transact(token.functions.approve(settlement.address, CLIENT_ESCROW))
     client.transact(settlement.functions.deposit(CLIENT_ESCROW))
 
-    # read back what the chain holds at the snapshot block
-    block = w3.eth.get_block("latest")
-    number = int(block["number"])
+    # the first snapshot: what the chain holds now (ax0n.devnet.snapshots re-reads it every 16 blocks)
+    number = w3.eth.block_number
     registry = manifest.contract(w3, "ModelRegistry")
-    commitments = {}
-    for m in (ZK_MODEL, llm.model_id):
-        info = registry.functions.model(model_key(m)).call(block_identifier=number)
-        commitments[m] = bytes(info[0])  # Model.commitment
-    op_info = nodes.functions.node(operator.address).call(block_identifier=number)
+    commitments = {m: bytes(registry.functions.model(model_key(m)).call()[0]) for m in (ZK_MODEL, llm.model_id)}
     node = Node(
         node_id=Web3.keccak(hexstr=operator.address),
         operator=bytes.fromhex(operator.address[2:]),
-        stake=int(op_info[0]),  # Node.stake
+        stake=0,  # read at each snapshot's block
         cluster=CLUSTER,
         models=(ZK_MODEL, llm.model_id),
         stats=NodeStats(uptime_bps=10_000),
     )
-    snapshot = Snapshot(number, bytes(block["hash"]), (node,))
-    signer_address = str(op_info[3])  # Node.signingKey
-    validator_docs = []
-    for address, sk in validators:
-        info = nodes.functions.node(address).call(block_identifier=number)
-        validator_docs.append(
+    template = {
+        "validators": [
             {
                 "pubkey": bytes(bls.public_key(sk)).hex(),
-                "stake": str(info[0]),
                 "pop": bytes(bls.prove_possession(sk)).hex(),
+                "address": address,
             }
-        )
-    snapshot_doc = json.loads(snapshot.to_json())
+            for address, sk in validators
+        ],
+        "models": {m: c.hex() for m, c in commitments.items()},
+        "routing": json.loads(Snapshot(number, b"\0" * 32, (node,)).to_json()),
+    }
+    export(w3, manifest, state_dir, template, number)
     snapshots_dir = state_dir / "snapshots"
-    snapshots_dir.mkdir(parents=True, exist_ok=True)
-    (snapshots_dir / f"{number}.json").write_text(
-        json.dumps(
-            {
-                "block": number,
-                "block_hash": snapshot.block_hash.hex(),
-                "validators": validator_docs,
-                "node_signers": {node.node_id.hex(): str(signer_address)[2:].lower()},
-                "models": {m: c.hex() for m, c in commitments.items()},
-                "routing": snapshot_doc,
-            },
-            indent=2,
-        )
-    )
     registry_file = state_dir / "registry.json"
-    registry_file.write_text(json.dumps({"models": [], "escrow": {}, "snapshot": snapshot_doc}, indent=2))
     deployment_file = state_dir / "deployment.json"
     manifest.save(deployment_file)
     return Provisioned(
@@ -197,6 +178,7 @@ def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
         manifest=manifest,
         llm=llm,
         snapshot_block=number,
+        snapshot_template=template,
         node_key_file=keys / "node.key",
         settler_key_file=keys / "settler.key",
         client_key_file=keys / "client.key",

@@ -4,6 +4,7 @@ REQUESTS_PREFIX = "ax0n:req:"  # one stream per executor cluster: ax0n:req:{clus
 EXECUTED = "ax0n:exec"  # executor -> prover
 PROVED = "ax0n:proved"  # prover -> validators
 FINAL = "ax0n:final"  # aggregator -> settler, router
+FAULTS = "ax0n:fault"  # prover (wrong zk outputs, with a counter-proof), aggregators (quorum INVALID) -> settler
 TOKENS_PREFIX = "ax0n:tok:"  # executor -> router, per request: ax0n:tok:{request_id hex}
 DEAD_LETTER_SUFFIX = ":dead"  # {stream}:dead holds entries that could not be handled, with the reason
 

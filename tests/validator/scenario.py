@@ -36,7 +36,8 @@ receipt_hash = receipts.receipt_hash
 def snapshot() -> routing.Snapshot:
     stats = routing.NodeStats(uptime_bps=10_000, p95_latency_ms=100, samples=10)
     nodes = tuple(
-        routing.Node(node_id, b"\x00" * 20, 10**22, f"c{i % 2}", (MODEL,), stats) for i, node_id in enumerate(NODE_KEYS)
+        routing.Node(node_id, hashlib.sha256(node_id).digest()[:20], 10**22, f"c{i % 2}", (MODEL,), stats)
+        for i, node_id in enumerate(NODE_KEYS)
     )
     return routing.Snapshot(SNAPSHOT_BLOCK, SNAPSHOT_HASH, nodes)
 
@@ -166,7 +167,8 @@ def write_snapshot(
     for i, (pubkey, pop) in enumerate(keys.registrations()):
         if i == bad_pop:
             pop = keys.registrations()[(i + 1) % len(keys)][1]  # another key's proof
-        validators.append({"pubkey": pubkey.hex(), "stake": str(32 * 10**18), "pop": pop.hex()})
+        address = "0x" + hashlib.sha256(pubkey).digest()[:20].hex()  # stands for its registered address
+        validators.append({"pubkey": pubkey.hex(), "stake": str(32 * 10**18), "pop": pop.hex(), "address": address})
     doc = {
         "block": SNAPSHOT_BLOCK,
         "block_hash": SNAPSHOT_HASH.hex(),

@@ -62,9 +62,14 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
         (tmp_path / "keys" / f"{i}.key").write_text(bytes(keys[pk]).hex())
     write_snapshot(tmp_path, keys)
     finalized = await finalize(keys, SnapshotDir(tmp_path), 2)
+    operators = {node.node_id: node.operator for node in snapshot().nodes}
+
+    def operator_of(receipt: types_pb2.Receipt) -> bytes:  # the settler credits the routed node's operator
+        return operators[bytes(receipt.route.node_id)]
+
     batch = types_pb2.Batch(
         batch_id=(5).to_bytes(32, "big"),
-        root=poseidon_root(DEVNET)(finalized),
+        root=poseidon_root(DEVNET, operator_of)(finalized),
         count=2,
         committee_snapshot_block=SNAPSHOT_BLOCK,
     )
@@ -87,6 +92,15 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
             signers, signature = qc.combine(list(reply.signatures), board.size)
             seats = qc.verify_batch_signature(board, batch.batch_id, batch.root, CHAIN_ID, signers, signature, DEVNET)
             assert seats == list(range(8))
+            snap = SnapshotDir(tmp_path).get(SNAPSHOT_BLOCK)
+            assert list(reply.committee) == [snap.addresses[m] for m in members]  # what Settlement checks
+
+            by_node_id = types_pb2.Batch()
+            by_node_id.CopyFrom(batch)
+            by_node_id.root = poseidon_root(DEVNET)(finalized)  # crediting the signing key, not the operator
+            with pytest.raises(grpc.aio.AioRpcError) as wrong_operator:
+                await stub.SignBatch(validator_pb2.SignBatchRequest(batch=by_node_id, receipts=finalized), timeout=30)
+            assert "root" in wrong_operator.value.details()
 
             forged = types_pb2.Batch()
             forged.CopyFrom(batch)

@@ -29,15 +29,19 @@ def tree_size(params: Params) -> int:
     return max(2, 1 << (params.max_batch_size - 1).bit_length())
 
 
-def poseidon_root(params: Params) -> BatchRoot:
-    """The batch circuit's root: leaf = Poseidon(request id, receipt hash, operator = node_id, client, fee, cap)."""
+OperatorOf = Callable[[types_pb2.Receipt], bytes]  # the registered operator credited for a receipt
+
+
+def poseidon_root(params: Params, operator_of: OperatorOf | None = None) -> BatchRoot:
+    """The batch circuit's root: leaf = Poseidon(request id, receipt hash, operator, client, fee, cap), where
+    the operator is `operator_of(receipt)` (as the settler credits it), by default the receipt's node id."""
 
     def root(receipts: Sequence[types_pb2.FinalizedReceipt]) -> bytes:
         leaves = [
             circuit.Leaf(
                 request_id=bytes(f.receipt.request_id),
                 receipt_hash=receipt_hash(f.receipt),
-                operator=bytes(f.receipt.node_id),
+                operator=operator_of(f.receipt) if operator_of else bytes(f.receipt.node_id),
                 client=bytes(f.receipt.client),
                 fee=int(f.receipt.fee or 0),
                 fee_cap=int(f.receipt.fee_cap or 0),

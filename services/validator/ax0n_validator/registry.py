@@ -3,7 +3,8 @@
 One JSON file per snapshot block (`<dir>/<block>.json`):
 
     {"block": 4096, "block_hash": "<32 bytes hex>",
-     "validators": [{"pubkey": "<48 bytes hex>", "stake": "<wei>", "pop": "<96 bytes hex>"}, ...],
+     "validators": [{"pubkey": "<48 bytes hex>", "stake": "<wei>", "pop": "<96 bytes hex>",
+                     "address": "<0x registered address, needed to sign batches>"}, ...],
      "node_signers": {"<routing node id hex>": "<20-byte signing address hex>"},
      "models": {"<model id>": "<32-byte commitment hex>"},
      "routing": <ax0n.routing.Snapshot JSON>}
@@ -34,24 +35,33 @@ class RegistrySnapshot:
     node_signers: dict[bytes, bytes]
     models: dict[str, bytes]
     routing: routing.RoutingIndex
+    addresses: tuple[str, ...]  # each validator's registered address ("" when the snapshot does not say)
+    operators: dict[bytes, bytes]  # routing node id -> its registered operator
+
+    def operator_of(self, node_id: bytes) -> bytes | None:
+        return self.operators.get(node_id)
 
 
 def parse(text: str) -> RegistrySnapshot:
     doc = json.loads(text)
-    validators = []
+    validators, addresses = [], []
     for i, v in enumerate(doc["validators"]):
         pubkey = bytes.fromhex(v["pubkey"])
         if not bls.verify_possession(pubkey, bytes.fromhex(v["pop"])):
             log.warning("snapshot %s: validator %d has no valid proof of possession; left out", doc["block"], i)
             continue
         validators.append(Validator(pubkey, int(v["stake"])))
+        addresses.append(v.get("address", ""))
+    snapshot = routing.Snapshot.from_json(json.dumps(doc["routing"]))
     return RegistrySnapshot(
         block=int(doc["block"]),
         block_hash=bytes.fromhex(doc["block_hash"]),
         validators=tuple(validators),
         node_signers={bytes.fromhex(k): bytes.fromhex(a) for k, a in doc["node_signers"].items()},
         models={m: bytes.fromhex(c) for m, c in doc.get("models", {}).items()},
-        routing=routing.build_index(routing.Snapshot.from_json(json.dumps(doc["routing"]))),
+        routing=routing.build_index(snapshot),
+        addresses=tuple(addresses),
+        operators={node.node_id: node.operator for node in snapshot.nodes},
     )
 
 

@@ -49,19 +49,33 @@ class BatchSigner:
 
     def sign(
         self, batch: types_pb2.Batch, receipts: Sequence[types_pb2.FinalizedReceipt]
-    ) -> tuple[types_pb2.Attestation | None, str]:
-        """(this process's signature for its committee seats or None, "") or (None, why it will not sign)."""
-        known = self.snapshots.validator_set(batch.committee_snapshot_block)
-        if known is None:
-            return None, f"no registry snapshot at block {batch.committee_snapshot_block}"
+    ) -> tuple[types_pb2.Attestation | None, list[str], str]:
+        """(this process's signature for its seats or None, the committee's addresses by seat, "") or
+        (None, [], why it will not sign)."""
+        snap = self.snapshots.get(batch.committee_snapshot_block)
+        if snap is None:
+            return None, [], f"no registry snapshot at block {batch.committee_snapshot_block}"
         params = self.quorums.params
-        finding = check_batch(batch, receipts, self.quorums, receipt_hash, poseidon_root(params), self.chain_id)
+        root = poseidon_root(params, self._operator)
+        finding = check_batch(batch, receipts, self.quorums, receipt_hash, root, self.chain_id)
         if not finding.ok:
-            return None, finding.reason
-        block_hash, validators = known
-        members = committee.batch_committee(validators, block_hash, batch.batch_id, params.validator_quorum_size)
-        board = Committee.draw(validators, members, batch.committee_snapshot_block)
-        return sign_batch(self.keys, board, batch, self.chain_id), ""
+            return None, [], finding.reason
+        members = committee.batch_committee(
+            snap.validators, snap.block_hash, batch.batch_id, params.validator_quorum_size
+        )
+        addresses = [snap.addresses[m] for m in members]
+        if not all(addresses):
+            return None, [], f"snapshot {snap.block} lacks validator addresses: Settlement cannot check this committee"
+        board = Committee.draw(snap.validators, members, batch.committee_snapshot_block)
+        return sign_batch(self.keys, board, batch, self.chain_id), addresses, ""
+
+    def _operator(self, receipt: types_pb2.Receipt) -> bytes:
+        """The operator the settler credits: the routed node's registered operator, from its snapshot."""
+        snap = self.snapshots.get(receipt.route.snapshot_block)
+        operator = snap.operator_of(bytes(receipt.route.node_id)) if snap else None
+        if operator is None:
+            raise ValueError(f"receipt {bytes(receipt.request_id).hex()}: routed node unknown at its snapshot")
+        return operator
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
@@ -94,10 +108,10 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         """This process's batch-committee signature over the batch root, after checking every receipt."""
         if self.batch_signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
-        attestation, reason = self.batch_signer.sign(request.batch, list(request.receipts))
+        attestation, members, reason = self.batch_signer.sign(request.batch, list(request.receipts))
         if reason:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"will not sign this batch: {reason}")
-        return validator_pb2.SignBatchResponse(signatures=[attestation] if attestation else [])
+        return validator_pb2.SignBatchResponse(signatures=[attestation] if attestation else [], committee=members)
 
 
 def build(settings: ValidatorSettings) -> service.ServiceSpec:

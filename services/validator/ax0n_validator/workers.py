@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool import streams as names
+from ax0n.mempool.streams import FAULTS
 from ax0n.v1 import types_pb2
 from ax0n_validator.aggregator import MAX_OPEN, Aggregator
 from ax0n_validator.client import ValidatorClient
 
 ATTESTATIONS = "ax0n:att"  # validators -> aggregators (and LLM-tier members waiting on their sub-committee)
-FAULTS = "ax0n:fault"  # aggregators -> settler: receipts a quorum certified INVALID, for slashing
 _READ = {"batch": 256, "block_ms": 200, "concurrency": 64}  # a quorum's attestations arrive in bursts
 
 
