@@ -130,10 +130,8 @@ def run(state: DevnetState) -> dict[str, str]:
             print(
                 f"settlement   tx {settled.tx_hash} (batch {s.batch_seq}, block {s.block_number}, leaf {s.leaf_index})"
             )
-            print(
-                "committee    batch root BLS-signed on-chain-verified; on this devnet the settler holds the validators'"
-            )
-            print("             BLS keys and signs as their committee (the validators' SignBatch is not wired yet)")
+            print("committee    the validators checked every receipt's certificate and BLS-signed the batch root;")
+            print("             Settlement verified their aggregate signature and the batch proof on-chain")
             v = settled.verification
             if v is not None and v.unchecked:
                 print(f"not checked  {'; '.join(v.unchecked)}")

@@ -14,6 +14,7 @@ from ax0n.devnet.ports import free_port
 from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
 from ax0n.devnet.redis import RedisServer
 from ax0n.devnet.services import SERVICES, ServiceProcess
+from ax0n.devnet.snapshots import Refresher
 
 STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0n" / "devnet"))
 BLOCK_TIME_S = 1  # devnet block period after provisioning: settlement_frequency (5 blocks) is then ~5 s
@@ -61,7 +62,8 @@ class Devnet:
         self, *, progress: bool = True, state_dir: Path | None = None, otlp_endpoint: str = "", executors: int = 1
     ) -> None:
         self.progress = progress
-        self.executors = executors  # executor processes: replicas of the one node, consuming its cluster's stream
+        # executor processes: replicas of the one node, consuming its cluster's stream (0: the caller brings its own)
+        self.executors = executors
         self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
         self.dir = state_dir or STATE_DIR
         self.http_port = free_port()
@@ -87,6 +89,9 @@ class Devnet:
                 self.provisioned = prov = provision(chain.web3, chain.accounts[0].key, self.dir)
                 chain.web3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
                 chain.web3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
+                refresher = Refresher(chain.web3, prov.manifest, self.dir, prov.snapshot_template, prov.snapshot_block)
+                self.stack.callback(refresher.stop)
+                refresher.start()
                 bar.update()
                 for label, name in self._instances().items():
                     bar.set_postfix_str(f"ax0n-{label}")
@@ -157,12 +162,14 @@ class Devnet:
         if name == "prover":
             return ["--prove-concurrency", "1"], None
         if name == "validator":
-            executor = self.services["executor"].target
-            args = ["--snapshots-dir", str(prov.snapshots_dir), "--keys-dir", str(prov.bls_dir)]
-            return [*args, "--executor-target", executor, *chain_id], None
+            args = ["--snapshots-dir", str(prov.snapshots_dir), "--keys-dir", str(prov.bls_dir), *chain_id]
+            if "executor" in self.services:  # executors=0 (a test runs its own): LLM-tier re-execution abstains
+                args += ["--executor-target", self.services["executor"].target]
+            return args, None
         if name == "settler":
             args = ["--rpc-url", rpc_url, "--settlement-address", prov.manifest.addresses["Settlement"]]
-            args += ["--settler-key-file", str(prov.settler_key_file), "--committee-keys-dir", str(prov.bls_dir)]
+            args += ["--settler-key-file", str(prov.settler_key_file)]
+            args += ["--validator-targets", self.services["validator"].target]
             return [*args, "--confirmations", "1", "--tick-s", "1"], None
         raise ValueError(f"unknown service {name!r}")
 

@@ -526,6 +526,13 @@ def test_service_specific_settings_are_wired(render) -> None:
     assert validator["AX0N_AGGREGATE"] == "true"
     settler = env(rendered.component("Deployment", "settler"))
     assert settler["AX0N_SETTLEMENT_ADDRESS"] == address
+    three = render({"validator": {"replicas": 3}})
+    sts = three.component("StatefulSet", "validator")
+    pods = [f"{sts['metadata']['name']}-{i}.{sts['spec']['serviceName']}.{NAMESPACE}.svc" for i in range(3)]
+    port = DEFAULT_PORTS["validator"]
+    assert env(three.component("Deployment", "settler"))["AX0N_VALIDATOR_TARGETS"] == ",".join(
+        f"{pod}:{port}" for pod in pods
+    )  # every validator pod signs batches for the keys it holds
     defaults = render({})
     assert "AX0N_REGISTRY_FILE" not in env(defaults.component("Deployment", "router"))
     volumes = defaults.component("Deployment", "prover")["spec"]["template"]["spec"]["volumes"]

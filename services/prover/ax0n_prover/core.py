@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ax0n import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import batch
 from ax0n.zk.artifacts import Artifacts, ProofError
 from ax0n.zk.mlp import Prediction, QuantizedMLP, input_hash, output_hash, parse_features
 from ax0n.zk.poseidon import to_bytes32
 
+WRONG_OUTPUT = "the receipt's output is not what the committed model computes"
+
 
 class ProvingFailure(ValueError):
     """The receipt cannot be proven (its claims are wrong or its model is unknown); never retried."""
+
+
+class OutputFault(ProvingFailure):
+    """A node signed a zk-tier receipt whose output hash the committed model does not compute on its input.
+
+    `record` is the evidence for Settlement.challengeZkOutput: the signed receipt, a proof of the true output
+    for the receipt's model commitment and input hash, and that true output hash."""
+
+    def __init__(self, record: types_pb2.FaultRecord) -> None:
+        super().__init__(record.reason)
+        self.record = record
 
 
 def _public(words: Sequence[int]) -> list[bytes]:
@@ -27,7 +41,10 @@ class ReceiptProver:
         self.models = dict(models)
 
     def prove(self, executed: types_pb2.ExecutedReceipt) -> types_pb2.ProvedReceipt:
-        """zk tier: re-run the model, check the receipt's hashes, prove; LLM tier: forward unchanged."""
+        """zk tier: re-run the model, check the receipt's hashes, prove; LLM tier: forward unchanged.
+
+        Raises OutputFault (with a counter-proof) when the receipt's node signed a wrong output hash, and
+        ProvingFailure for anything else that cannot be proven (unknown model, malformed or unsigned claims)."""
         receipt = executed.receipt
         proved = types_pb2.ProvedReceipt(receipt=receipt, request=executed.request, output=executed.output)
         if receipt.tier != types_pb2.TIER_ZK:
@@ -37,27 +54,47 @@ class ReceiptProver:
             raise ProvingFailure(f"no zk-tier model with commitment {receipt.model_commitment.hex()}")
         try:
             x = parse_features(executed.request.prompt)
+            prediction = model.forward(x)
+        except (ValueError, TypeError) as exc:
+            raise ProvingFailure(f"malformed zk-tier input: {exc}") from exc
+        if receipt.input_hash != to_bytes32(input_hash(x)):
+            raise ProvingFailure("receipt input hash does not match the request")
+        inputs = model.circuit_inputs(x, prediction)
+        if receipt.output_hash != to_bytes32(output_hash(prediction)):
+            raise self._fault(receipt, inputs, prediction)
+        try:
             claimed = Prediction.from_json(executed.output)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ProvingFailure(f"malformed zk-tier input or output: {exc}") from exc
-        prediction = model.forward(x)
+            raise ProvingFailure(f"malformed zk-tier output: {exc}") from exc
         if prediction != claimed:
-            raise ProvingFailure("the receipt's output is not what the committed model computes")
-        if receipt.input_hash != to_bytes32(input_hash(x)) or receipt.output_hash != to_bytes32(
-            output_hash(prediction)
-        ):
-            raise ProvingFailure("receipt input/output hashes do not match the request and output")
-        inputs = model.circuit_inputs(x, prediction)
+            raise ProvingFailure(WRONG_OUTPUT)
+        proved.proof.CopyFrom(self._proof(inputs))
+        return proved
+
+    def _fault(self, receipt: types_pb2.Receipt, inputs: dict[str, object], truth: Prediction) -> ProvingFailure:
+        """OutputFault with a proof of the true output when `receipt` carries its node's signature; otherwise
+        a plain ProvingFailure: an unsigned claim binds nobody and is no evidence."""
+        try:
+            receipts.verify(receipt)
+        except ValueError as exc:  # InvalidSignature, or fields a receipt cannot have (nothing to hash)
+            return ProvingFailure(f"{WRONG_OUTPUT}, and it is not signed by its node ({exc}): no fault evidence")
+        return OutputFault(
+            types_pb2.FaultRecord(
+                receipt=receipt,
+                reason=f"zk output: {WRONG_OUTPUT} (node 0x{bytes(receipt.node_id).hex()} signed it)",
+                counter_proof=self._proof(inputs),
+                true_output_hash=to_bytes32(output_hash(truth)),
+            )
+        )
+
+    def _proof(self, inputs: dict[str, object]) -> types_pb2.Proof:
         try:
             envelope = self.mlp.prove(inputs)
         except ProofError as exc:
             raise ProvingFailure(str(exc)) from exc
-        proved.proof.CopyFrom(
-            types_pb2.Proof(
-                envelope=envelope, circuit_id=self.mlp.spec.name, public_inputs=_public(self.mlp.public_inputs(inputs))
-            )
+        return types_pb2.Proof(
+            envelope=envelope, circuit_id=self.mlp.spec.name, public_inputs=_public(self.mlp.public_inputs(inputs))
         )
-        return proved
 
 
 def prove_batch(art: Artifacts, batch_id: int, leaves: Sequence[batch.Leaf], size: int) -> types_pb2.Proof:

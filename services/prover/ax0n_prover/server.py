@@ -16,8 +16,8 @@ from ax0n.receipt import receipt_hash
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
 from ax0n.zk import artifacts, batch, envelope
 from ax0n.zk.mlp import QuantizedMLP, devnet_model
-from ax0n_prover.core import ProvingFailure, ReceiptProver, prove_batch
-from ax0n_prover.settings import ProverSettings
+from ax0n_prover.core import OutputFault, ProvingFailure, ReceiptProver, prove_batch
+from ax0n_prover.settings import FAULTS, ProverSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,14 @@ def load_models(paths: list[str]) -> dict[bytes, QuantizedMLP]:
 class ExecutedConsumer:
     """The ax0n:exec consumer: one proof per zk-tier receipt, `prove_concurrency` at a time, off the event loop.
 
-    Unprovable receipts (ProvingFailure) are dead-lettered at once with the reason; other errors are retried
-    by the consumer group and dead-lettered past its delivery limit. Nothing is dropped silently."""
+    A zk-tier receipt whose node signed a wrong output hash is not proved: its fault evidence (the receipt, a
+    proof of the true output) goes to the faults stream for the settler's challenge watcher, and the entry is
+    acknowledged. Other unprovable receipts (ProvingFailure) are dead-lettered at once with the reason; other
+    errors are retried by the consumer group and dead-lettered past its delivery limit. Nothing is dropped
+    silently."""
 
-    def __init__(self, pool: Mempool, prover: ReceiptProver, name: str, concurrency: int) -> None:
-        self.prover = prover
+    def __init__(self, pool: Mempool, prover: ReceiptProver, name: str, concurrency: int, faults: str = FAULTS) -> None:
+        self.prover, self.faults = prover, faults
         self.consumer = Consumer(
             pool,
             streams.EXECUTED,
@@ -50,6 +53,10 @@ class ExecutedConsumer:
     async def handle(self, item: Entry[types_pb2.ExecutedReceipt]) -> list[Outbound]:
         try:
             proved = await asyncio.to_thread(self.prover.prove, item.message)
+        except OutputFault as fault:
+            record = fault.record
+            log.warning("request %s: %s; fault evidence published", record.receipt.request_id.hex(), record.reason)
+            return [Outbound(self.faults, record, key=f"zk-output:{receipt_hash(record.receipt).hex()}")]
         except ProvingFailure as exc:
             raise MalformedEntry(f"cannot prove: {exc}") from exc
         return [Outbound(streams.PROVED, proved, key=item.key)]
@@ -140,6 +147,7 @@ def build(settings: ServiceSettings) -> service.ServiceSpec:
         ReceiptProver(mlp_art, load_models(prover_settings.zk_models)),
         service.instance_name(settings),
         prover_settings.prove_concurrency,
+        prover_settings.faults_stream,
     )
     servicer = ProverServicer(prover_settings, batch_art, mlp_art)
     return service.ServiceSpec(

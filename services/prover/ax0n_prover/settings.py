@@ -7,6 +7,7 @@ import os
 from pydantic import Field
 
 from ax0n.config import ServiceSettings
+from ax0n.mempool.streams import FAULTS
 
 
 class ProverSettings(ServiceSettings):
@@ -15,3 +16,6 @@ class ProverSettings(ServiceSettings):
     )
     batch_size: int = Field(16, description="leaves of the batch-settlement circuit (a power of two)")
     prove_concurrency: int = Field(os.cpu_count() or 1, description="receipts proven at once (bounded by the cores)")
+    faults_stream: str = Field(
+        FAULTS, description="stream for fault evidence (zk-tier receipts signed with a wrong output)"
+    )

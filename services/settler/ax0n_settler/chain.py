@@ -40,18 +40,19 @@ _STALE_CERTIFICATE = {
 }
 
 
-def _error_data(exc: ContractCustomError) -> bytes:
+def error_data(exc: ContractCustomError) -> bytes:
+    """The revert data of a custom error: 4-byte selector, then the ABI-encoded arguments."""
     return bytes.fromhex(str(exc.data).removeprefix("0x")) if exc.data else b""
 
 
 def stale_certificate(exc: ContractCustomError) -> bool:
     """Whether submitBatch reverted on the committee certificate."""
-    return _error_data(exc)[:4] in _STALE_CERTIFICATE
+    return error_data(exc)[:4] in _STALE_CERTIFICATE
 
 
 def unpayable(exc: ContractCustomError) -> tuple[str, bytes] | None:
     """("operator" | "client", address) when submitBatch reverted because of that account, else None."""
-    data = _error_data(exc)
+    data = error_data(exc)
     found = _UNPAYABLE.get(data[:4])
     if found is None:
         return None

@@ -3,33 +3,81 @@
 Settlement takes `Certificate(committee, signers, signature)`: min(validator_quorum_size, registered validator
 keys) distinct registered validators in ascending address order, a signer bitmap over them (≥ 2/3 set) and
 the aggregate signature (EIP-2537 G2 encoding) over `batch_signing_root(batch_id, root, chain_id)`
-(`ax0n.certificate`, docs/meshsync.md). The production source of certificates is the validators' SignBatch
-(MeshSync), which is not served yet; `LocalCommittee` signs with validator keys this process holds.
+(`ax0n.certificate`, docs/meshsync.md). `ValidatorCommittee` asks the validators' `SignBatch`, which check
+every receipt's certificate and the root before signing; `LocalCommittee` signs with validator keys this
+process holds (tests only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+import grpc
 from eth_utils import to_checksum_address
 
 from ax0n import bls
+from ax0n import certificate as qc
 from ax0n.certificate import batch_signing_root
 from ax0n.chain.batch import certificate_args
+from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n_settler.chain import Certificate
 from ax0n_settler.plan import batch_id
 
 
 class BatchCommittee(Protocol):
-    def certify(self, seq: int, root: int, chain_id: int) -> Certificate:
-        """The committee's certificate for batch `seq` with `root` on chain `chain_id`."""
+    def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
+        """The committee's certificate for batch `seq` with `root` over `finals` on chain `chain_id`."""
+
+
+class CommitteeUnavailable(Exception):
+    """Too few of the batch committee signed (yet); the settler asks again on its next pass."""
+
+
+class ValidatorCommittee:
+    """Collects the batch committee's signatures from validator processes (`ax0n-validator`, SignBatch)."""
+
+    def __init__(self, targets: Sequence[str], timeout_s: float = 60.0) -> None:
+        if not targets:
+            raise ValueError("a validator committee needs at least one validator address")
+        self.targets, self.timeout_s = list(targets), timeout_s
+
+    def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
+        snapshot = max(f.receipt.route.snapshot_block for f in finals)  # the newest registry any receipt used
+        batch = types_pb2.Batch(
+            batch_id=batch_id(seq), root=root.to_bytes(32, "big"), count=len(finals), committee_snapshot_block=snapshot
+        )
+        request = validator_pb2.SignBatchRequest(batch=batch, receipts=list(finals))
+        attestations, members, refusals = [], None, []
+        for target in self.targets:
+            try:
+                with grpc.insecure_channel(target) as channel:
+                    reply = validator_pb2_grpc.ValidatorStub(channel).SignBatch(request, timeout=self.timeout_s)
+            except grpc.RpcError as exc:
+                refusals.append(f"{target}: {exc.code().name}: {exc.details()}")
+                continue
+            if members is not None and list(reply.committee) != members:
+                refusals.append(f"{target}: names another committee")
+                continue
+            members = list(reply.committee)
+            attestations += list(reply.signatures)
+        if not members:
+            raise CommitteeUnavailable(f"batch {seq}: no validator signed ({'; '.join(refusals)})")
+        try:
+            signers, signature = qc.combine(attestations, len(members))
+        except qc.InvalidCertificate as exc:
+            raise CommitteeUnavailable(f"batch {seq}: {exc}") from None
+        seats = qc.decode_bitmap(signers, len(members))
+        if len(seats) * 3 < len(members) * 2:
+            raise CommitteeUnavailable(f"batch {seq}: {len(seats)} of {len(members)} signed ({'; '.join(refusals)})")
+        committee, bitmap, sig = certificate_args(members, seats, signature)
+        return list(committee), bitmap, sig
 
 
 class LocalCommittee:
-    """Signs as a committee of validators whose BLS secret keys this process holds (devnet and tests only: a
-    settler holding the committee's keys makes the committee's check meaningless)."""
+    """Signs as a committee of validators whose BLS secret keys this process holds, checking nothing (tests
+    only: a settler holding the committee's keys makes the committee's check meaningless)."""
 
     def __init__(self, keys: Mapping[str, bls.SecretKey]) -> None:
         if not keys:
@@ -42,7 +90,9 @@ class LocalCommittee:
         files = sorted(Path(path).glob("*.key"))
         return cls({f.stem: bls.secret_from_bytes(bytes.fromhex(f.read_text().strip())) for f in files})
 
-    def certify(self, seq: int, root: int, chain_id: int) -> Certificate:
+    def certify(
+        self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt] = ()
+    ) -> Certificate:
         message = batch_signing_root(batch_id(seq), root.to_bytes(32, "big"), chain_id)
         members = list(self.keys)
         signature = bls.sign_many(list(self.keys.values()), message)

@@ -16,6 +16,7 @@ transaction that may be in flight. Keys (prefix P, default `ax0n:settler`):
     P:batch:{seq}        hash: state, root, leaves (JSON), proof, circuit_id, cert (JSON), txs (JSON), block, block_hash
     P:open               sorted set of batch seqs not yet confirmed
     P:receipt:{rid hex}  "seq:index" of the batch leaf that settles a request
+    P:final:{rid hex}    the batched FinalizedReceipt (with its certificate) for the batch committee, until retired
     P:rejected           stream of receipts no batch can take: `request_id`, `reason` (and the receipt as `data`)
 """
 
@@ -157,6 +158,17 @@ class Journal:
     def _receipt(self, request_id: bytes) -> str:
         return f"{self.p}:receipt:{request_id.hex()}"
 
+    def _final(self, request_id: bytes) -> str:
+        return f"{self.p}:final:{request_id.hex()}"
+
+    def finals(self, request_ids: list[bytes]) -> list[types_pb2.FinalizedReceipt]:
+        """The finalized receipts (with their certificates) batched under `request_ids`, in that order."""
+        raw = self.r.mget([self._final(r) for r in request_ids])
+        missing = [r.hex() for r, data in zip(request_ids, raw, strict=True) if data is None]
+        if missing:
+            raise LookupError(f"journal holds no finalized receipt for {missing[:3]}")
+        return [types_pb2.FinalizedReceipt.FromString(data) for data in raw]
+
     def bind(self, chain_id: int, settlement: str, first_seq: int) -> None:
         """Tie the journal to one chain and contract (refusing another), starting sequence numbers at `first_seq`."""
         meta = {"chain_id": str(chain_id), "settlement": settlement.lower()}
@@ -216,8 +228,10 @@ class Journal:
                                 "txs": "[]",
                             },
                         )
+                        finals = {bytes(q.receipt.receipt.request_id): q.receipt for q in entries}
                         for i, leaf in enumerate(taken.leaves):
                             pipe.set(self._receipt(leaf.request_id), f"{seq}:{i}")
+                            pipe.set(self._final(leaf.request_id), finals[leaf.request_id].SerializeToString())
                         pipe.set(seq_key, seq + 1)
                         pipe.zadd(f"{self.p}:open", {str(seq): seq})
                     pipe.execute()
@@ -307,7 +321,7 @@ class Journal:
         and its seq reused. Only for the newest batch, before any transaction of it exists."""
         with self.r.pipeline() as pipe:
             for leaf, reason in dropped:
-                pipe.delete(self._receipt(leaf.request_id))
+                pipe.delete(self._receipt(leaf.request_id), self._final(leaf.request_id))
                 pipe.xadd(f"{self.p}:rejected", {"request_id": leaf.request_id.hex(), "reason": reason})
             if leaves:
                 fields = {
@@ -335,5 +349,11 @@ class Journal:
             pipe.execute()
 
     def retire(self, seq: int) -> None:
-        """Stop watching a confirmed batch (past the reorg horizon)."""
-        self.r.zrem(f"{self.p}:watch", str(seq))
+        """Stop watching a confirmed batch (past the reorg horizon); its receipts' certificates are no longer
+        needed (the batch committee signed, and the leaves stay for inclusion proofs)."""
+        rec = self.get(seq)
+        with self.r.pipeline() as pipe:
+            pipe.zrem(f"{self.p}:watch", str(seq))
+            for leaf in rec.leaves if rec else ():
+                pipe.delete(self._final(leaf.request_id))
+            pipe.execute()

@@ -10,3 +10,9 @@ BATCH_EVENTS = Counter(
 )
 RECEIPTS = Counter("ax0n_settler_receipts_total", "Receipts taken into batches or rejected", ["outcome"])
 PROVE_SECONDS = Histogram("ax0n_settler_prove_seconds", "Time to prove one batch", buckets=(1, 2, 5, 10, 20, 60, 120))
+CHALLENGES = Counter(
+    "ax0n_settler_challenges_total",
+    "Fault records handled by the challenge watcher: slashed, already_challenged, window_closed, not_disputed, "
+    "no_operator, not_challengeable (quorum faults), refused (dead-lettered), retry",
+    ["outcome"],
+)

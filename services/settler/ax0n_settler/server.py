@@ -1,4 +1,5 @@
-"""The Settler gRPC service: intake from `ax0n:final`, the settlement loop, and settlement lookups."""
+"""The Settler gRPC service: intake from `ax0n:final`, the settlement loop, settlement lookups, and the challenge
+watcher on `ax0n:fault`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from ax0n.params import PROFILES
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_settler import intake, lookup
 from ax0n_settler.chain import SettlementChain
-from ax0n_settler.committee import LocalCommittee
+from ax0n_settler.challenges import ChallengeWatcher, ZkChallenger
+from ax0n_settler.committee import BatchCommittee, LocalCommittee, ValidatorCommittee
 from ax0n_settler.journal import Journal
 from ax0n_settler.plan import tree_size
 from ax0n_settler.prover import CircuitBatchProver
@@ -64,6 +66,12 @@ class IntakeComponent:
         await self.pool.close()
 
 
+def settlement_chain(s: SettlerSettings) -> SettlementChain:
+    """Settlement on `rpc_url`, driven by the settler's account (reads the chain: call off the event loop)."""
+    w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": 30}))
+    return SettlementChain(w3, s.settlement_address, Path(s.settler_key_file).read_text().strip())
+
+
 class SettlementLoop:
     """Runs Settler.tick() in a worker thread every `tick_s` (web3 and the journal are synchronous)."""
 
@@ -76,14 +84,16 @@ class SettlementLoop:
 
     def _settler(self) -> Settler:
         s = self.settings
-        w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": 30}))
-        key = Path(s.settler_key_file).read_text().strip()
-        chain = SettlementChain(w3, s.settlement_address, key)
+        chain = settlement_chain(s)
         params = PROFILES[s.profile]
         prover = CircuitBatchProver(tree_size(params.max_batch_size), build=False)  # `make artifacts` builds them
-        if not s.committee_keys_dir:
-            raise RuntimeError("no batch committee: SignBatch is not served yet; set committee_keys_dir (devnet)")
-        committee = LocalCommittee.from_dir(s.committee_keys_dir)
+        committee: BatchCommittee
+        if s.validator_targets:
+            committee = ValidatorCommittee([t.strip() for t in s.validator_targets.split(",") if t.strip()])
+        elif s.committee_keys_dir:
+            committee = LocalCommittee.from_dir(s.committee_keys_dir)
+        else:
+            raise RuntimeError("no batch committee: set validator_targets (the validators' gRPC addresses)")
         return Settler(self.journal, chain, prover, committee, params, s.policy())
 
     async def start(self) -> None:
@@ -128,6 +138,16 @@ def build(settings: service.ServiceSettings) -> service.ServiceSpec:
     loop = SettlementLoop(s, journal) if s.rpc_url else None
     if loop:
         components.append(loop)
+        components.append(
+            ChallengeWatcher(
+                Mempool(connect(s.redis_url)),
+                lambda: ZkChallenger(settlement_chain(s)),
+                service.instance_name(s),
+                stream=s.faults_stream,
+                retry_s=s.challenge_retry_s,
+                max_attempts=s.challenge_max_attempts,
+            )
+        )
     servicer = SettlerServicer(s, journal, loop)
     return service.ServiceSpec(
         name="settler",

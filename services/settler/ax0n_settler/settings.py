@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ax0n.config import ServiceSettings
+from ax0n_settler.challenges import FAULTS
 from ax0n_settler.journal import DEFAULT_PREFIX
 from ax0n_settler.settler import Policy
 
@@ -15,8 +16,11 @@ class SettlerSettings(ServiceSettings):
     rpc_url: str = Field("", description="Ethereum JSON-RPC URL (empty: take receipts in, settle nothing)")
     settlement_address: str = Field("", description="Settlement contract address")
     settler_key_file: str = Field("", description="file holding the settlement account's private key (hex)")
+    validator_targets: str = Field(
+        "", description="comma-separated validator gRPC addresses whose SignBatch certifies each batch"
+    )
     committee_keys_dir: str = Field(
-        "", description="devnet only: <validator address>.key BLS secret keys to sign batches as their committee"
+        "", description="tests only, instead of validator_targets: <validator address>.key BLS keys signing unchecked"
     )
     journal_prefix: str = Field(DEFAULT_PREFIX, description="Redis key prefix of the batch journal")
     confirmations: int = Field(
@@ -28,6 +32,11 @@ class SettlerSettings(ServiceSettings):
     reorg_horizon: int = Field(_P.reorg_horizon, description="blocks a confirmed batch is watched for reorgs")
     tick_s: float = Field(2.0, description="seconds between settlement passes")
     lease_s: float = Field(30.0, description="single-writer lease; a standby instance takes over after this")
+    faults_stream: str = Field(FAULTS, description="fault evidence the challenge watcher reads (needs rpc_url)")
+    challenge_retry_s: float = Field(10.0, description="retry a fault record whose challenge failed after this long")
+    challenge_max_attempts: int = Field(
+        360, description="deliveries of one fault record before it is dead-lettered (transport errors)"
+    )
 
     def policy(self) -> Policy:
         return Policy(

@@ -21,7 +21,7 @@ from ax0n.chain.batch import Batch
 from ax0n.params import Params
 from ax0n.zk.batch import Leaf
 from ax0n_settler.chain import Fees, SettlementChain, stale_certificate, unpayable
-from ax0n_settler.committee import BatchCommittee
+from ax0n_settler.committee import BatchCommittee, CommitteeUnavailable
 from ax0n_settler.journal import BatchRecord, Journal, Queued, SentTx, State, Taken
 from ax0n_settler.leaves import leaf_of
 from ax0n_settler.metrics import BATCH_EVENTS, PROVE_SECONDS, RECEIPTS
@@ -157,7 +157,12 @@ class Settler:
             with telemetry.tracer().start_as_current_span(
                 "settler certify batch", attributes={"ax0n.batch_seq": rec.seq}
             ):
-                rec.cert = self.committee.certify(rec.seq, rec.root, self.chain.chain_id)
+                finals = self.journal.finals([leaf.request_id for leaf in rec.leaves])
+                try:
+                    rec.cert = self.committee.certify(rec.seq, rec.root, self.chain.chain_id, finals)
+                except CommitteeUnavailable as exc:
+                    log.warning("%s; asking again next pass", exc)
+                    return False
             self.journal.signed(rec.seq, rec.cert)
             BATCH_EVENTS.labels("signed").inc()
             self.crash("signed", rec.seq)

@@ -313,3 +313,14 @@ spec:
     - {name: grpc, port: {{ .port }}, targetPort: grpc, protocol: TCP, appProtocol: grpc}
     - {name: metrics, port: {{ .root.Values.metricsPort }}, targetPort: metrics, protocol: TCP}
 {{- end -}}
+
+{{/* Every validator pod's gRPC address (the settler asks each for its batch-committee signature):
+(dict "root" $ "name" "<release>-ax0n-validator") */}}
+{{- define "ax0n.validatorTargets" -}}
+{{- $root := .root -}}
+{{- $targets := list -}}
+{{- range $i := until (int $root.Values.validator.replicas) -}}
+{{- $targets = append $targets (printf "%s-%d.%s-headless.%s.svc:%v" $.name $i $.name $root.Release.Namespace $root.Values.validator.port) -}}
+{{- end -}}
+{{- join "," $targets -}}
+{{- end -}}

@@ -1,0 +1,251 @@
+"""The challenge watcher: fault evidence from the faults stream to Settlement's challenge entry points.
+
+It consumes `ax0n:fault` in a consumer group of its own (`challengers`). A `FaultRecord` with a counter-proof is
+the prover's evidence that a node signed a zk-tier receipt whose output hash is not what the committed model
+computes on the receipt's input. It becomes `Settlement.challengeZkOutput`, sent from the settler's account:
+the receipt's signing key is mapped to its registered operator (NodeRegistry events), the call is estimated
+(a revert no retry can cure ends the record: acknowledged when it means there is nothing left to do,
+dead-lettered when Settlement refuses the evidence itself), then signed, broadcast and awaited. Transport
+errors and unmined transactions are retried by the consumer group; Settlement slashes each receipt once,
+so a retry after an unseen success reverts with `AlreadyChallenged` and ends there.
+
+A fault certified INVALID by a validator quorum (a certificate, no counter-proof) has no on-chain entry
+point yet: it is logged and acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from ax0n import receipt as receipts
+from ax0n.chain.challenge import receipt_words, route_words
+from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool
+from ax0n.mempool.streams import FAULTS
+from ax0n.v1 import types_pb2
+from ax0n_settler.chain import SettlementChain, abi, error_data
+from ax0n_settler.metrics import CHALLENGES
+
+log = logging.getLogger(__name__)
+
+CHALLENGER_GROUP = "challengers"
+
+
+def _selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
+
+
+# Reverts meaning there is nothing (left) to challenge: the record is done.
+_FINAL = {
+    _selector("AlreadyChallenged(bytes32)"): "already_challenged",
+    _selector("ChallengeWindowClosed(uint256)"): "window_closed",
+    _selector("OutputNotDisputed()"): "not_disputed",
+}
+
+
+def _error_names() -> dict[bytes, str]:
+    names = {}
+    for item in abi("Settlement"):
+        if item.get("type") == "error":
+            inputs = cast(list[dict[str, str]], item.get("inputs", []))
+            signature = f"{item['name']}({','.join(i['type'] for i in inputs)})"
+            names[_selector(signature)] = signature
+    return names
+
+
+class Refused(ValueError):
+    """Evidence Settlement would never take (malformed, not the operator's, an invalid proof): dead-lettered."""
+
+
+class Unresolved(RuntimeError):
+    """The challenge transaction did not land (reverted, replaced, dropped or still pending): retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: str  # slashed | already_challenged | window_closed | not_disputed | no_operator | not_challengeable
+    detail: str
+    tx_hash: str = ""
+    gas_used: int = 0
+    slashed: int = 0
+    reward: int = 0
+
+
+class ZkChallenger:
+    """Turns fault records into challengeZkOutput transactions from the settler's account (synchronous, web3)."""
+
+    def __init__(self, chain: SettlementChain, *, receipt_timeout_s: float = 60.0, poll_s: float = 0.5) -> None:
+        self.chain = chain
+        self.receipt_timeout_s, self.poll_s = receipt_timeout_s, poll_s
+        self._sent: dict[bytes, tuple[str, int]] = {}  # receipt digest -> (tx hash, nonce) awaiting its receipt
+        self._errors = _error_names()
+
+    def challenge(self, fault: types_pb2.FaultRecord) -> Outcome:
+        """Challenge `fault` on-chain; raises Refused (never retry) or anything else (retry)."""
+        if not fault.HasField("counter_proof"):
+            return Outcome("not_challengeable", "quorum-certified fault: Settlement has no entry point for it yet")
+        r = fault.receipt
+        try:
+            digest, signer = receipts.receipt_hash(r), receipts.recover(r)
+        except ValueError as exc:
+            raise Refused(f"malformed receipt: {exc}") from exc
+        proof = bytes(fault.counter_proof.envelope)
+        if r.tier != types_pb2.TIER_ZK or len(fault.true_output_hash) != 32 or len(proof) < 256:
+            raise Refused("not zk-output evidence: a zk-tier receipt, a 32-byte output hash and a proof are needed")
+        if digest in self._sent:  # sent by an earlier delivery: see it through first
+            return self._wait(digest)
+        if self.chain.contract.functions.challenged(digest).call():
+            return Outcome("already_challenged", f"receipt 0x{digest.hex()} was challenged before")
+        operator = self.chain.operator_of(signer)
+        if operator is None:
+            return Outcome("no_operator", f"no single active operator registered signing key 0x{signer.hex()}")
+        call = self.chain.contract.functions.challengeZkOutput(
+            Web3.to_checksum_address(operator),
+            receipt_words(r),
+            route_words(r),
+            bytes(r.signature),
+            proof[:256],
+            int.from_bytes(fault.true_output_hash, "big"),
+        )
+        account = self.chain.account
+        try:
+            gas = call.estimate_gas({"from": account.address})
+        except ContractCustomError as exc:
+            data = error_data(exc)
+            kind = _FINAL.get(data[:4])
+            name = self._errors.get(data[:4], f"0x{data.hex()}")
+            if kind is None:
+                raise Refused(f"Settlement refuses the challenge: {name}") from exc
+            return Outcome(kind, f"Settlement: {name}")
+        except ContractLogicError as exc:
+            raise Refused(f"Settlement refuses the challenge: {exc}") from exc
+        fees, nonce = self.chain.fees(), self.chain.nonce("pending")
+        tx = call.build_transaction(
+            {
+                "from": account.address,
+                "nonce": nonce,
+                "gas": gas * 6 // 5,
+                "maxFeePerGas": fees.max_fee,
+                "maxPriorityFeePerGas": fees.tip,
+                "chainId": self.chain.chain_id,
+            }
+        )
+        signed = account.sign_transaction(tx)
+        self._sent[digest] = (signed.hash.to_0x_hex(), nonce)
+        log.info("challenging 0x%s (operator 0x%s): tx %s", digest.hex(), operator.hex(), signed.hash.to_0x_hex())
+        self.chain.broadcast(signed.raw_transaction.to_0x_hex())
+        return self._wait(digest)
+
+    def _receipt(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            return self.chain.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def _wait(self, digest: bytes) -> Outcome:
+        tx_hash, nonce = self._sent[digest]
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while True:
+            mined = self._receipt(tx_hash)
+            if mined is None and self.chain.nonce("latest") > nonce:
+                mined = self._receipt(tx_hash)  # it may have been mined between the two reads
+                if mined is None:
+                    del self._sent[digest]
+                    raise Unresolved(f"nonce {nonce} went to another transaction; challenging again")
+            if mined is not None:
+                del self._sent[digest]
+                if mined["status"] != 1:
+                    raise Unresolved(f"challenge transaction {tx_hash} reverted; estimating again")
+                return self._outcome(mined)
+            if not self.chain.known(tx_hash):
+                del self._sent[digest]
+                raise Unresolved(f"the node dropped challenge transaction {tx_hash}; challenging again")
+            if time.monotonic() >= deadline:
+                raise Unresolved(f"challenge transaction {tx_hash} unmined after {self.receipt_timeout_s:.0f}s")
+            time.sleep(self.poll_s)
+
+    def _outcome(self, mined: TxReceipt) -> Outcome:
+        events = self.chain.contract.events.ZkOutputChallenged().process_receipt(mined, errors=DISCARD)
+        args = events[0]["args"]
+        return Outcome(
+            "slashed",
+            f"operator {args['operator']} slashed {args['slashed']}, reward {args['reward']} to {args['challenger']}",
+            tx_hash=mined["transactionHash"].to_0x_hex(),
+            gas_used=int(mined["gasUsed"]),
+            slashed=int(args["slashed"]),
+            reward=int(args["reward"]),
+        )
+
+
+class ChallengeWatcher:
+    """The service component: a consumer of the faults stream (on `pool`, closed at stop) handing each record to
+    a ZkChallenger.
+
+    `make_challenger` runs on a worker thread at the first record (it reads the chain), and again after a
+    failure to build it."""
+
+    def __init__(
+        self,
+        pool: Mempool,
+        make_challenger: Callable[[], ZkChallenger],
+        name: str,
+        *,
+        stream: str = FAULTS,
+        retry_s: float = 10.0,
+        max_attempts: int = 360,
+        block_ms: int = 1_000,
+    ) -> None:
+        self.pool, self.make_challenger = pool, make_challenger
+        self.challenger: ZkChallenger | None = None
+        self.consumer = Consumer(
+            pool,
+            stream,
+            CHALLENGER_GROUP,
+            name,
+            types_pb2.FaultRecord,
+            self.handle,
+            block_ms=block_ms,
+            min_idle_ms=round(retry_s * 1000),
+            max_deliveries=max_attempts,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def _challenge(self, fault: types_pb2.FaultRecord) -> Outcome:
+        if self.challenger is None:
+            self.challenger = self.make_challenger()
+        return self.challenger.challenge(fault)
+
+    async def handle(self, entry: Entry[types_pb2.FaultRecord]) -> None:
+        request = entry.message.receipt.request_id.hex()
+        try:
+            outcome = await asyncio.to_thread(self._challenge, entry.message)
+        except Refused as exc:
+            CHALLENGES.labels("refused").inc()
+            raise MalformedEntry(f"not challengeable: {exc}") from exc
+        except Exception:
+            CHALLENGES.labels("retry").inc()
+            raise
+        CHALLENGES.labels(outcome.kind).inc()
+        if outcome.kind == "slashed":
+            log.warning("request %s: %s (tx %s, gas %d)", request, outcome.detail, outcome.tx_hash, outcome.gas_used)
+        else:
+            log.info("request %s: fault not challenged (%s): %s", request, outcome.kind, outcome.detail)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.consumer.run(), name="challenge-watcher")
+
+    async def stop(self) -> None:
+        self.consumer.stop()
+        if self._task:
+            await self._task
+        await self.pool.close()

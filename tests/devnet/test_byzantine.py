@@ -1,0 +1,156 @@
+"""A byzantine executor on the real devnet: its tampered zk-tier output is never finalized, and it ends slashed.
+
+The devnet runs without executors; the executor here is the real stream worker (`StreamWorker`, the cluster's
+request stream, the executor consumer group, token chunks and the ExecutedReceipt as the service publishes
+them) around a byzantine execution: it computes the devnet MLP, changes the label, and signs the receipt
+for the changed output with the provisioned node key. The devnet's prover proves the true output instead and
+publishes the evidence; the settler's challenge watcher calls Settlement.challengeZkOutput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from ax0n_executor import zk
+from ax0n_executor.engine import OnText
+from ax0n_executor.worker import Run, StreamWorker
+from eth_account import Account
+from web3 import HTTPProvider, Web3
+
+from ax0n import receipt as receipts
+from ax0n.devnet import demo
+from ax0n.devnet.network import Devnet
+from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K
+from ax0n.devnet.snapshots import export
+from ax0n.mempool import Mempool, streams
+from ax0n.mempool.entry import decode
+from ax0n.mempool.streams import FAULTS
+from ax0n.params import DEVNET
+from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
+from ax0n.v1 import router_pb2_grpc, types_pb2
+from ax0n.zk import artifacts, mlp
+from ax0n.zk.poseidon import to_bytes32
+
+DEADLINE_S = 15  # the client's signed deadline: the router answers DEADLINE_EXCEEDED then
+SLASH_WAIT_S = 60
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    with Devnet(progress=False, state_dir=tmp_path_factory.mktemp("byzantine"), executors=0) as devnet:
+        yield devnet
+
+
+def byzantine(node_key: str, seen: list[types_pb2.InferenceRequest]) -> Run:
+    """An executor run (`ax0n_executor.worker.Run`) that serves the devnet MLP with the label changed."""
+    model = zk.load("devnet")
+
+    async def run(req: types_pb2.InferenceRequest, on_text: OnText) -> tuple[types_pb2.Receipt, str]:
+        seen.append(req)
+        honest, output = zk.execute(model, req, PRICE_PER_1K, node_key)
+        truth = mlp.Prediction.from_json(output)
+        lie = mlp.Prediction((truth.label + 1) % len(truth.logits), truth.logits)
+        honest.output_hash = to_bytes32(mlp.output_hash(lie))
+        on_text(0, lie.to_json(), [])
+        return receipts.sign(honest, node_key), lie.to_json()
+
+    return run
+
+
+def refresh_snapshot(net: Devnet, w3: Web3) -> int:
+    """Export a snapshot at the current block now, rather than wait for the devnet's next 16-block rebuild: a
+    receipt can be challenged only for `slash_window` (20) blocks after its route's snapshot block."""
+    prov = net.provisioned
+    assert prov is not None
+    return export(w3, prov.manifest, prov.dir, prov.snapshot_template)
+
+
+async def _router_snapshot(target: str) -> int:
+    async with grpc.aio.insecure_channel(target) as channel:
+        status = await router_pb2_grpc.RouterStub(channel).Status(types_pb2.StatusRequest(), timeout=10)
+    return int(status.details["snapshot_block"])
+
+
+def _metric(port: int | None, sample: str) -> float:
+    """One sample (name and labels, as exposed) from a service's Prometheus endpoint; 0 when absent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.timeout(400)
+async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(net: Devnet) -> None:
+    state, prov = net.state, net.provisioned
+    assert state is not None and prov is not None
+    keys = prov.node_key_file.parent
+    node_key = prov.node_key_file.read_text().strip()
+    operator = Account.from_key((keys / "operator.key").read_text().strip()).address
+    settler = Account.from_key(prov.settler_key_file.read_text().strip()).address
+    w3 = Web3(HTTPProvider(state.rpc_url))
+    nodes = prov.manifest.contract(w3, "NodeRegistry")
+    settlement = prov.manifest.contract(w3, "Settlement")
+    stake_before = nodes.functions.node(operator).call()[0]
+    credits_before = settlement.functions.credits(settler).call()
+    assert stake_before >= DEVNET.min_node_stake and nodes.functions.isActive(operator).call()
+
+    seen: list[types_pb2.InferenceRequest] = []
+    pool = Mempool.from_url(state.redis_url)
+    worker = StreamWorker(byzantine(node_key, seen), pool, CLUSTER, "byzantine")
+    worker_task = asyncio.create_task(worker.run())
+    try:
+        block = refresh_snapshot(net, w3)
+        async with asyncio.timeout(30):
+            while await _router_snapshot(state.router_target) != block:
+                await asyncio.sleep(0.5)
+        options = demo.client_options(state) | {"deadline_s": DEADLINE_S}
+        async with AsyncAx0nClient(state.router_target, **options) as client:
+            with pytest.raises(Ax0nTimeoutError) as timed_out:
+                await client.infer(state.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+        assert timed_out.value.code == "DEADLINE_EXCEEDED"
+        async with asyncio.timeout(SLASH_WAIT_S):
+            while not (events := settlement.events.ZkOutputChallenged().get_logs(from_block=block)):
+                await asyncio.sleep(1)
+    finally:
+        worker.stop()
+        await worker_task
+
+    [req] = seen
+    assert req.route.snapshot_block == block
+    rid = bytes(req.request_id)
+    [event] = events
+    args = event["args"]
+    assert (args["operator"], args["challenger"]) == (operator, settler)
+    slashed = args["slashed"]
+    assert slashed == DEVNET.min_node_stake
+    assert nodes.functions.node(operator).call()[0] == stake_before - slashed
+    assert not nodes.functions.isActive(operator).call()
+    assert settlement.functions.credits(settler).call() == credits_before + args["reward"]
+    assert args["reward"] == slashed * settlement.functions.CHALLENGER_REWARD_BPS().call() // 10_000 > 0
+
+    # the evidence: the signed receipt of the tampered output and a valid proof of the true one
+    [(_, fields)] = await pool.redis.xrange(FAULTS)
+    fault = decode(FAULTS, "0-0", fields, types_pb2.FaultRecord).message
+    assert fault.receipt.request_id == rid and args["receiptHash"] == receipts.receipt_hash(fault.receipt)
+    truth = mlp.devnet_model().forward(mlp.parse_features(demo.ZK_FEATURES))
+    assert fault.true_output_hash == to_bytes32(mlp.output_hash(truth)) != fault.receipt.output_hash
+    public = [int.from_bytes(w, "big") for w in fault.counter_proof.public_inputs]
+    assert artifacts.load(artifacts.MLP).verify(fault.counter_proof.envelope, public)
+
+    # never proved, never certified, never queued for settlement; the prover dead-lettered nothing
+    for stream in (streams.PROVED, streams.FINAL):
+        assert not [f for _, f in await pool.redis.xrange(stream) if f[b"key"] == rid.hex().encode()]
+    assert not await pool.redis.xlen(streams.dead_letter_stream(streams.EXECUTED))
+    await pool.close()
+
+    gas = w3.eth.get_transaction_receipt(event["transactionHash"])["gasUsed"]
+    print(f"\nchallengeZkOutput gas used on the devnet: {gas}")
+    assert _metric(state.services["settler"]["metrics"], 'ax0n_settler_challenges_total{outcome="slashed"}') == 1
+    log = (Path(prov.dir) / "logs" / "settler.log").read_text()
+    assert f"request {rid.hex()}: operator {operator} slashed" in log
