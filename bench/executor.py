@@ -1,6 +1,8 @@
 """Executor benchmark: tokens/s of the executor path (generation + fingerprint + signed receipt) against plain
 transformers `generate` on the same model and thread count, and fingerprint verification (one prefill +
-checks) against generation time. Prints, last, the executor / transformers tokens/s ratio (goal ≥ 0.95).
+checks) against generation time, per output length (decoding costs a full weight read per token, one prefill
+costs compute for all of them, so the ratio grows with the output). Prints, last, the executor / transformers
+tokens/s ratio (goal ≥ 0.95).
 
 Uses SmolLM2-135M-Instruct when `make executor-models` has converted it, else the seeded tiny model.
 """
@@ -26,12 +28,13 @@ from ax0n.v1 import types_pb2
 
 SMOLLM2 = Path(__file__).resolve().parents[1] / ".cache" / "models" / "smollm2-135m-instruct"
 PROMPT = "Explain in a few sentences why verifiable inference matters for a decentralized network."
+LONG_PROMPT = "Write a detailed, multi-paragraph essay on the history of cryptography, from Caesar to today."
 
 
-def _request(model_id: str, max_tokens: int, nonce: int) -> types_pb2.InferenceRequest:
+def _request(model_id: str, max_tokens: int, nonce: int, prompt: str = PROMPT) -> types_pb2.InferenceRequest:
     req = types_pb2.InferenceRequest(
         model_id=model_id,
-        prompt=PROMPT,
+        prompt=prompt,
         max_tokens=max_tokens,
         nonce=nonce,
         chain_id=31337,
@@ -91,6 +94,17 @@ def main() -> None:
         print(f"executor (+receipt)   : {m:8.1f} tokens/s ({receipt.timings.output_tokens} tokens)")
         print(f"fingerprint           : {chunk_bytes:.0f} bytes per {receipt.fingerprint.chunk_tokens} tokens")
         print(f"generation {g * 1000:.0f} ms, verification {v * 1000:.0f} ms: verification {g / v:.1f}x faster")
+        for length in (128, 256) if args.quick else (128, 256, 512):
+            req = _request("m", length, 1_000 + length, LONG_PROMPT)
+            started = time.perf_counter()
+            receipt, output = executor.execute(req)
+            g = time.perf_counter() - started
+            started = time.perf_counter()
+            if not verify(engine, req, receipt, output).valid:
+                raise SystemExit("honest receipt failed verification")
+            v = time.perf_counter() - started
+            tokens = receipt.timings.output_tokens
+            print(f"  {tokens:4d} tokens: generation {g * 1000:6.0f} ms, verification {v * 1000:5.0f} ms: {g / v:.1f}x")
         print(f"tokens/s ratio executor/transformers: {m / b:.3f}")
 
 

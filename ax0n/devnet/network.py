@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ax0n.devnet.ports import free_port
 from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
 from ax0n.devnet.redis import RedisServer
-from ax0n.devnet.services import SERVICES, ServiceProcess
+from ax0n.devnet.services import ServiceProcess
 from ax0n.devnet.snapshots import Refresher
 
 STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0n" / "devnet"))
@@ -123,14 +123,10 @@ class Devnet:
         return self.state
 
     def _instances(self) -> dict[str, str]:
-        """Process label → service, in start order: executors before the validator that re-executes on them."""
-        out = {}
-        for name in SERVICES:
-            if name == "executor":
-                out.update({"executor" if i == 0 else f"executor-{i + 1}": name for i in range(self.executors)})
-            else:
-                out[name] = name
-        return out
+        """Process label → service, in start order: each after the services it calls (the validator re-executes
+        on the executor, the settler asks the validator, the router asks the settler)."""
+        out = {"executor" if i == 0 else f"executor-{i + 1}": "executor" for i in range(self.executors)}
+        return out | {name: name for name in ("prover", "validator", "settler", "router")}
 
     def _service_args(self, name: str, rpc_url: str, prov: Provisioned) -> tuple[list[str], dict[str, str] | None]:
         """Flags (and secret environment variables) of service `name` from the provisioned files."""
@@ -143,6 +139,8 @@ class Devnet:
                 str(prov.deployment_file),
                 "--http-port",
                 str(self.http_port),
+                "--settler-target",
+                self.services["settler"].target,
                 *chain_id,
             ], None
         if name == "executor":

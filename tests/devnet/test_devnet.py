@@ -53,6 +53,13 @@ def test_llm_tier_infers_certifies_and_settles(client: Ax0nClient, devnet: Devne
     )
 
 
+def test_router_results_carry_the_settlement(devnet: DevnetState) -> None:
+    with demo.client_for(devnet, settler=None) as routed_only:  # no settler address: the router's GetResult
+        result = routed_only.infer(model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+        settled = routed_only.check(routed_only.wait_for_settlement(result, SETTLE_S))
+    assert settled.tx_hash and settled.verification is not None and "settlement" in settled.verification.checked
+
+
 @pytest.mark.parametrize("tier", ["llm", "zk"])
 def test_stream_yields_deltas_then_a_verified_result(client: Ax0nClient, devnet: DevnetState, tier: str) -> None:
     if tier == "llm":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -13,10 +14,10 @@ import grpc
 import uvicorn
 from web3 import Web3
 
-from ax0n import service
+from ax0n import service, telemetry
 from ax0n.chain.deploy import Manifest
 from ax0n.mempool import Mempool
-from ax0n.v1 import router_pb2, router_pb2_grpc, types_pb2
+from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_router import errors, mesh
 from ax0n_router.admission import Admission
 from ax0n_router.core import RouterCore
@@ -28,6 +29,9 @@ from ax0n_router.settings import RouterSettings
 T = TypeVar("T")
 
 
+log = logging.getLogger(__name__)
+
+
 async def _abort(context: grpc.aio.ServicerContext, rej: Rejection) -> None:
     trailing = (("retry-after", str(rej.retry_after_s)),) if rej.retry_after_s is not None else ()
     await context.abort(rej.code, rej.message, trailing_metadata=trailing)
@@ -36,6 +40,24 @@ async def _abort(context: grpc.aio.ServicerContext, rej: Rejection) -> None:
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, core: RouterCore, settings: RouterSettings) -> None:
         self.core, self.settings = core, settings
+        self._settler: settler_pb2_grpc.SettlerStub | None = None  # made on the server's event loop, at first use
+
+    async def _with_settlement(self, result: types_pb2.InferenceResult) -> types_pb2.InferenceResult:
+        """`result` with its L1 settlement when the settler knows it (its batch is built), else unchanged."""
+        if not self.settings.settler_target:
+            return result
+        if self._settler is None:
+            self._settler = settler_pb2_grpc.SettlerStub(telemetry.channel(self.settings.settler_target))
+        try:
+            found = await self._settler.GetSettlement(
+                settler_pb2.GetSettlementRequest(request_id=result.request_id), timeout=5
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                log.warning("settler at %s: %s", self.settings.settler_target, exc.details())
+            return result
+        result.settlement.CopyFrom(found)
+        return result
 
     async def _call(self, context: grpc.aio.ServicerContext, fn: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -61,7 +83,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if request.wait:
             remaining = context.time_remaining()
             wait = remaining if remaining is not None else 60.0
-        return await self._call(context, lambda: self.core.get_result(bytes(request.request_id), wait))
+        result = await self._call(context, lambda: self.core.get_result(bytes(request.request_id), wait))
+        return await self._with_settlement(result)
 
     async def ListModels(self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext):
         return router_pb2.ListModelsResponse(models=self.core.admission.registry.models())

@@ -24,6 +24,9 @@ class RouterSettings(ServiceSettings):
         "", description='JSON {"sha256(api key) hex": "escrow account private key hex"} for unsigned HTTP clients'
     )
     chain_id: int = Field(31337, description="chain id requests must be signed for")
+    settler_target: str = Field(
+        "", description="Settler gRPC address: GetResult then carries the settlement once the request is batched"
+    )
     max_backlog: int = Field(_L.max_backlog, description="per-cluster stream backlog past which requests get 429")
     max_tokens: int = Field(_L.max_tokens, description="largest max_tokens a request may ask for")
     max_prompt_bytes: int = Field(_L.max_prompt_bytes, description="largest prompt (UTF-8 bytes)")
