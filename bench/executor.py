@@ -31,10 +31,12 @@ PROMPT = "Explain in a few sentences why verifiable inference matters for a dece
 LONG_PROMPT = "Write a detailed, multi-paragraph essay on the history of cryptography, from Caesar to today."
 
 
-def _request(model_id: str, max_tokens: int, nonce: int, prompt: str = PROMPT) -> types_pb2.InferenceRequest:
+def _request(model_id: str, max_tokens: int, nonce: int, chat: str = "") -> types_pb2.InferenceRequest:
+    """A greedy request: the plain PROMPT, or one `chat` message through the model's chat template."""
     req = types_pb2.InferenceRequest(
         model_id=model_id,
-        prompt=prompt,
+        prompt="" if chat else PROMPT,
+        messages=[types_pb2.ChatMessage(role="user", content=chat)] if chat else [],
         max_tokens=max_tokens,
         nonce=nonce,
         chain_id=31337,
@@ -95,7 +97,7 @@ def main() -> None:
         print(f"fingerprint           : {chunk_bytes:.0f} bytes per {receipt.fingerprint.chunk_tokens} tokens")
         print(f"generation {g * 1000:.0f} ms, verification {v * 1000:.0f} ms: verification {g / v:.1f}x faster")
         for length in (128, 256) if args.quick else (128, 256, 512):
-            req = _request("m", length, 1_000 + length, LONG_PROMPT)
+            req = _request("m", length, 1_000 + length, chat=LONG_PROMPT)
             started = time.perf_counter()
             receipt, output = executor.execute(req)
             g = time.perf_counter() - started
