@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 
 from ax0n import fingerprint as fp
+from ax0n import params
 from ax0n import receipt as receipts
 from ax0n import request as requests
 from ax0n.v1 import types_pb2
@@ -131,11 +132,8 @@ class Executor:
         self, req: types_pb2.InferenceRequest, engine: Engine, gen: Generation, batch_size: int, queued_s: float = 0.0
     ) -> types_pb2.Receipt:
         """The signed receipt of one generation."""
-        price = self.prices.get(req.model_id, 0)
         tokens = len(gen.prompt_ids) + len(gen.token_ids)
-        fee = price * tokens // 1000
-        if req.fee_cap:
-            fee = min(fee, int(req.fee_cap))
+        fee = params.fee(self.prices.get(req.model_id, 0), tokens, req.fee_cap)
         r = types_pb2.Receipt(
             request_id=req.request_id,
             model_id=req.model_id,

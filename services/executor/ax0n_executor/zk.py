@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ax0n import params
 from ax0n import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
@@ -40,9 +41,6 @@ def execute(
         raise InvalidRequest(f"bad zk-tier input: {exc}") from exc
     prediction = model.forward(x)
     output = prediction.to_json()
-    fee = price_per_1k * ZK_TOKENS // 1000
-    if req.fee_cap:
-        fee = min(fee, int(req.fee_cap))
     r = types_pb2.Receipt(
         request_id=req.request_id,
         model_id=req.model_id,
@@ -52,7 +50,7 @@ def execute(
         output_hash=to_bytes32(mlp.output_hash(prediction)),
         route=req.route,
         timings=types_pb2.Timings(output_tokens=ZK_TOKENS),
-        fee=str(fee),
+        fee=str(params.fee(price_per_1k, ZK_TOKENS, req.fee_cap)),
         client=req.client,
         fee_cap=req.fee_cap,
         chain_id=req.chain_id,
