@@ -7,6 +7,7 @@ import time
 import grpc
 import openai
 import pytest
+from ax0n_router.admission import reservations_key
 
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import requests_stream
@@ -204,10 +205,13 @@ async def test_no_output_within_max_latency_is_deadline_exceeded_504(router: Rou
 
 
 async def test_executor_refusal_reaches_the_client_with_its_status(router: RouterUnderTest) -> None:
+    refused = make_request(prompt="refuse this one")
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await grpc_infer(router, make_request(prompt="refuse this one"))
+        await grpc_infer(router, refused)
     assert err.value.code() == grpc.StatusCode.OUT_OF_RANGE
     assert "does not fit the context" in (err.value.details() or "")
+    reserved = await router.pool.redis.hkeys(reservations_key(bytes(refused.client)))
+    assert bytes(refused.request_id) not in reserved  # its fee-cap reservation is released at once
     client = openai.AsyncOpenAI(base_url=router.http_url + "/v1", api_key="unused", max_retries=0)
     with pytest.raises(openai.APIStatusError) as http_err:
         await client.post(

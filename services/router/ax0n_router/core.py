@@ -88,6 +88,7 @@ class RouterCore:
             try:
                 async for chunk in mesh.tokens(self.pool, rid, max(budget, 0.001)):
                     if chunk.done and (refused := errors.executor_refused(chunk.finish_reason)):
+                        await self.admission.release_escrow(req)  # no receipt will ever charge it
                         raise refused
                     yield router_pb2.StreamChunk(chunk=chunk)
             except TimeoutError:
