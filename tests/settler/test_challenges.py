@@ -9,7 +9,7 @@ import pytest
 import redis
 from ax0n_prover.core import OutputFault, ReceiptProver
 from ax0n_settler.chain import SettlementChain
-from ax0n_settler.challenges import CHALLENGER_GROUP, ChallengeWatcher, ZkChallenger
+from ax0n_settler.challenges import CHALLENGER_GROUP, ChallengeWatcher, Refused, ZkChallenger
 from prometheus_client import REGISTRY
 from web3 import Web3
 
@@ -178,3 +178,35 @@ async def test_unreachable_chain_is_retried_not_dropped(redis_url: str, rclient:
     [pending] = rclient.xpending_range(stream, CHALLENGER_GROUP, "-", "+", 10)
     assert pending["times_delivered"] >= 3
     assert not rclient.xlen(f"{stream}:dead")
+
+
+def test_equivocation_evidence_slashes_the_operator_once(anvil: Anvil) -> None:
+    w3 = anvil.web3
+    deployer, settler, operator, signing, stranger = anvil.accounts[:5]
+    manifest = deploy(w3, deployer.key, params=DEVNET)
+    register(w3, manifest, deployer, operator, signing.address)
+    nodes, settlement = manifest.contract(w3, "NodeRegistry"), manifest.contract(w3, "Settlement")
+    token, stake = manifest.contract(w3, "Ax0nToken"), DEVNET.min_node_stake
+    Signer.from_key(w3, deployer.key).transact(token.functions.transfer(operator.address, stake))
+    as_operator = Signer.from_key(w3, operator.key)
+    as_operator.transact(token.functions.approve(nodes.address, stake))
+    as_operator.transact(nodes.functions.addStake(stake))  # 2 x min: still active after one slash
+    first = executed(signing.key, w3.eth.block_number, request=11).receipt
+    second = types_pb2.Receipt()
+    second.CopyFrom(first)
+    second.fee = "999"
+    second = receipts.sign(second, signing.key)
+    challenger = ZkChallenger(SettlementChain(w3, settlement.address, settler.key), poll_s=0.05)
+
+    with pytest.raises(Refused, match="not an equivocation"):
+        challenger.challenge(types_pb2.FaultRecord(receipt=first, conflicting=first))
+    with pytest.raises(Refused, match="not an equivocation"):
+        challenger.challenge(types_pb2.FaultRecord(receipt=first, conflicting=receipts.sign(second, stranger.key)))
+    outcome = challenger.challenge(types_pb2.FaultRecord(receipt=first, conflicting=second, reason="equivocation"))
+    assert outcome.kind == "slashed" and outcome.slashed == DEVNET.min_node_stake
+    [event] = settlement.events.EquivocationChallenged().get_logs(from_block=0)
+    assert (event["args"]["operator"], event["args"]["challenger"]) == (operator.address, settler.address)
+    assert nodes.functions.node(operator.address).call()[0] == stake
+    assert settlement.functions.credits(settler.address).call() == outcome.reward == stake // 2
+    again = challenger.challenge(types_pb2.FaultRecord(receipt=second, conflicting=first))
+    assert again.kind == "already_challenged"  # each (operator, request) is slashed once

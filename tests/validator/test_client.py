@@ -242,3 +242,29 @@ async def test_subcommittee_verdicts_must_be_signed_by_their_seats(validators: V
     assert subcommittee.verdict(quorum, sub, item.receipt.request_id, rh, wrong_seat, CHAIN_ID) is None
     signed = per_seat(registry, item, sub[:3], qc.INVALID)
     assert subcommittee.verdict(quorum, sub, item.receipt.request_id, rh, signed, CHAIN_ID) == qc.INVALID
+
+
+async def test_a_second_receipt_signed_for_a_request_is_equivocation_evidence(validators: Validators) -> None:
+    agg = aggregator(validators)
+    first = proved_receipt(rid("equivocated"))
+    final = run_aggregator(agg, first, await attest_all(clients(validators), first))
+    assert isinstance(final, types_pb2.FinalizedReceipt)  # the first receipt finalizes as usual
+
+    second = types_pb2.ProvedReceipt()
+    second.CopyFrom(first)
+    second.receipt.fee = "999"  # another receipt for the same request, by the same node key
+    second.receipt.CopyFrom(receipts.sign(second.receipt, NODE_KEYS[first.receipt.route.node_id]))
+    record = agg.add_receipt(second)
+    assert isinstance(record, types_pb2.FaultRecord) and "equivocation" in record.reason
+    assert (record.receipt, record.conflicting) == (first.receipt, second.receipt)
+
+    assert agg.add_receipt(first) is None  # the same receipt again is no evidence
+    forged = types_pb2.ProvedReceipt()
+    forged.CopyFrom(second)
+    forged.receipt.fee = "998"  # changed after signing: binds nobody
+    assert agg.add_receipt(forged) is None
+    other_node = types_pb2.ProvedReceipt()
+    other_node.CopyFrom(second)
+    other_key = next(k for nid, k in NODE_KEYS.items() if nid != first.receipt.route.node_id)
+    other_node.receipt.CopyFrom(receipts.sign(second.receipt, other_key))
+    assert agg.add_receipt(other_node) is None  # another key's receipt is not this node's equivocation

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from ax0n import receipt as receipts
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
 from ax0n.v1 import types_pb2
@@ -93,4 +94,7 @@ class StreamWorker:
         finish = "length" if receipt.timings.output_tokens >= req.max_tokens else "stop"
         done = types_pb2.TokenChunk(request_id=rid, index=index, done=True, finish_reason=finish)
         executed = types_pb2.ExecutedReceipt(receipt=receipt, request=req, output=output)
-        return [Outbound(EXECUTED, executed, key), Outbound(stream, done, key)]
+        # keyed by the receipt's hash: a retried publish of this receipt is handled once downstream, but a
+        # second, different receipt for the request (an equivocation) is not hidden from the validators
+        receipt_key = receipts.receipt_hash(receipt).hex()
+        return [Outbound(EXECUTED, executed, receipt_key), Outbound(stream, done, key)]

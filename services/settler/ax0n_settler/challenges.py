@@ -9,8 +9,10 @@ dead-lettered when Settlement refuses the evidence itself), then signed, broadca
 errors and unmined transactions are retried by the consumer group; Settlement slashes each receipt once,
 so a retry after an unseen success reverts with `AlreadyChallenged` and ends there.
 
-A fault certified INVALID by a validator quorum (a certificate, no counter-proof) has no on-chain entry
-point yet: it is logged and acknowledged.
+A `FaultRecord` with a `conflicting` receipt is the validators' aggregators' evidence that one node key signed two
+different receipts for one request: it becomes `Settlement.challengeEquivocation` the same way. A fault certified
+INVALID by a validator quorum (a certificate, no counter-proof) has no on-chain entry point yet: it is logged and
+acknowledged.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
+from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
@@ -92,6 +95,8 @@ class ZkChallenger:
 
     def challenge(self, fault: types_pb2.FaultRecord) -> Outcome:
         """Challenge `fault` on-chain; raises Refused (never retry) or anything else (retry)."""
+        if fault.HasField("conflicting"):
+            return self._equivocation(fault.receipt, fault.conflicting)
         if not fault.HasField("counter_proof"):
             return Outcome("not_challengeable", "quorum-certified fault: Settlement has no entry point for it yet")
         r = fault.receipt
@@ -117,6 +122,38 @@ class ZkChallenger:
             proof[:256],
             int.from_bytes(fault.true_output_hash, "big"),
         )
+        return self._submit(call, digest, f"0x{digest.hex()} (operator 0x{operator.hex()})")
+
+    def _equivocation(self, first: types_pb2.Receipt, second: types_pb2.Receipt) -> Outcome:
+        """challengeEquivocation: one node key signed `first` and `second`, two receipts for one request."""
+        try:
+            signer, other = receipts.recover(first), receipts.recover(second)
+            digests = receipts.receipt_hash(first), receipts.receipt_hash(second)
+        except ValueError as exc:
+            raise Refused(f"malformed receipt: {exc}") from exc
+        if signer != other or first.request_id != second.request_id or digests[0] == digests[1]:
+            raise Refused("not an equivocation: two different receipts of one request signed by one key are needed")
+        key = b"equivocation" + bytes(first.request_id)
+        if key in self._sent:
+            return self._wait(key)
+        operator = self.chain.operator_of(signer)
+        if operator is None:
+            return Outcome("no_operator", f"no single active operator registered signing key 0x{signer.hex()}")
+        slashed_key = Web3.keccak(abi_encode(["address", "bytes32"], [operator, bytes(first.request_id)]))
+        if self.chain.contract.functions.challenged(slashed_key).call():
+            return Outcome("already_challenged", f"operator 0x{operator.hex()} was slashed for this request before")
+        call = self.chain.contract.functions.challengeEquivocation(
+            Web3.to_checksum_address(operator),
+            receipt_words(first),
+            route_words(first),
+            bytes(first.signature),
+            receipt_words(second),
+            bytes(second.signature),
+        )
+        return self._submit(call, key, f"request 0x{bytes(first.request_id).hex()} (operator 0x{operator.hex()})")
+
+    def _submit(self, call: Any, key: bytes, what: str) -> Outcome:
+        """Estimate `call` (final and refused reverts end here), then sign, broadcast and await it."""
         account = self.chain.account
         try:
             gas = call.estimate_gas({"from": account.address})
@@ -141,10 +178,10 @@ class ZkChallenger:
             }
         )
         signed = account.sign_transaction(tx)
-        self._sent[digest] = (signed.hash.to_0x_hex(), nonce)
-        log.info("challenging 0x%s (operator 0x%s): tx %s", digest.hex(), operator.hex(), signed.hash.to_0x_hex())
+        self._sent[key] = (signed.hash.to_0x_hex(), nonce)
+        log.info("challenging %s: tx %s", what, signed.hash.to_0x_hex())
         self.chain.broadcast(signed.raw_transaction.to_0x_hex())
-        return self._wait(digest)
+        return self._wait(key)
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
@@ -175,8 +212,9 @@ class ZkChallenger:
             time.sleep(self.poll_s)
 
     def _outcome(self, mined: TxReceipt) -> Outcome:
-        events = self.chain.contract.events.ZkOutputChallenged().process_receipt(mined, errors=DISCARD)
-        args = events[0]["args"]
+        events = self.chain.contract.events
+        found = events.ZkOutputChallenged().process_receipt(mined, errors=DISCARD)
+        args = (found or events.EquivocationChallenged().process_receipt(mined, errors=DISCARD))[0]["args"]
         return Outcome(
             "slashed",
             f"operator {args['operator']} slashed {args['slashed']}, reward {args['reward']} to {args['challenger']}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ax0n import bls
 from ax0n import certificate as qc
+from ax0n import receipt as receipts
 from ax0n.certificate import INVALID, VALID, Committee
 from ax0n.params import has_quorum
 from ax0n.v1 import types_pb2
@@ -70,7 +71,9 @@ class Aggregator:
 
     def add_receipt(self, item: types_pb2.ProvedReceipt) -> Outcome | None:
         req = self._request(item.receipt.request_id)
-        if req.item is not None or req.done:
+        if req.item is not None:
+            return self._equivocation(req.item.receipt, item.receipt)
+        if req.done:
             return None
         drawn = self.quorums(item.receipt)
         if drawn is None:
@@ -81,6 +84,20 @@ class Aggregator:
         for att in buffered:
             outcome = outcome or self.add_attestation(att)
         return outcome
+
+    def _equivocation(self, first: types_pb2.Receipt, second: types_pb2.Receipt) -> types_pb2.FaultRecord | None:
+        """Evidence when one node key signed two different receipts for one request (each can be slashed once)."""
+        if self.receipt_hash(first) == self.receipt_hash(second):
+            return None
+        try:
+            receipts.verify(first)
+            receipts.verify(second)
+        except ValueError:
+            return None  # an unsigned or forged copy binds nobody
+        if bytes(first.node_id) != bytes(second.node_id):
+            return None
+        reason = f"equivocation: node 0x{bytes(first.node_id).hex()} signed two receipts for this request"
+        return types_pb2.FaultRecord(receipt=first, conflicting=second, reason=reason)
 
     def add_attestation(self, att: types_pb2.Attestation) -> Outcome | None:
         """Record one attestation; returns the outcome when it completes a certificate."""

@@ -91,6 +91,8 @@ class AggregatorWorker(_Worker):
         if outcome is None:
             return []
         request_id = outcome.receipt.request_id
+        if isinstance(outcome, types_pb2.FaultRecord) and outcome.HasField("conflicting"):
+            return [Outbound(self.streams.faults, outcome, f"equivocation:{request_id.hex()}")]
         self.certificates[request_id] = outcome.certificate
         while len(self.certificates) > MAX_OPEN:
             self.certificates.popitem(last=False)
