@@ -36,13 +36,13 @@ def up(state_dir: Path = STATE_DIR, timeout: float = 180.0) -> DevnetState:
             raise SystemExit(f"a devnet is already running (supervisor pid {state.supervisor_pid}); `ax0n devnet down`")
         state_path.unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
-    log = (state_dir / LOG_FILE).open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ax0n.devnet.supervisor", str(state_path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (state_dir / LOG_FILE).open("w") as log:  # the supervisor keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ax0n.devnet.supervisor", str(state_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     with tqdm(desc="starting devnet", unit="s", bar_format="{desc}: {elapsed}") as bar:
         while not state_path.exists():

@@ -33,7 +33,7 @@ class ServiceProcess:
         self, name: str, redis_url: str, *extra: str, env: dict[str, str] | None = None, log: Path | None = None
     ) -> None:
         self.name = name
-        self.log = log  # also append the service's output here
+        self.log = log.open("a", buffering=1) if log is not None else None  # also append the output here
         self.env = None if env is None else {**os.environ, **env}  # secrets go here, never on the command line
         self.grpc_port = free_port()
         self.metrics_port: int | None = None
@@ -74,8 +74,7 @@ class ServiceProcess:
     def _keep(self, line: str) -> None:
         self.output.append(line)
         if self.log is not None:
-            with self.log.open("a") as f:
-                f.write(line)
+            self.log.write(line)
 
     def healthy(self, timeout: float = 5.0) -> bool:
         with grpc.insecure_channel(self.target) as channel:
@@ -95,4 +94,6 @@ class ServiceProcess:
             self.proc.wait()
         if self._drainer is not None:
             self._drainer.join(5)  # the pipe is at EOF once the process is gone
+        if self.log is not None and not (self._drainer and self._drainer.is_alive()):
+            self.log.close()  # left to the garbage collector while a child of the service still holds the pipe
         return self.proc.returncode

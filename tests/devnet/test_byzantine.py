@@ -14,7 +14,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from ax0n_executor import zk
 from ax0n_executor.engine import OnText
@@ -26,15 +25,15 @@ from ax0n import receipt as receipts
 from ax0n.devnet import demo
 from ax0n.devnet.network import Devnet
 from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K
-from ax0n.devnet.snapshots import export
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
 from ax0n.mempool.streams import FAULTS
 from ax0n.params import DEVNET
 from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
-from ax0n.v1 import router_pb2_grpc, types_pb2
+from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32
+from tests.devnet.helpers import route_on_fresh_snapshot
 
 DEADLINE_S = 15  # the client's signed deadline: the router answers DEADLINE_EXCEEDED then
 SLASH_WAIT_S = 60
@@ -60,20 +59,6 @@ def byzantine(node_key: str, seen: list[types_pb2.InferenceRequest]) -> Run:
         return receipts.sign(honest, node_key), lie.to_json()
 
     return run
-
-
-def refresh_snapshot(net: Devnet, w3: Web3) -> int:
-    """Export a snapshot at the current block now, rather than wait for the devnet's next 16-block rebuild: a
-    receipt can be challenged only for `slash_window` (20) blocks after its route's snapshot block."""
-    prov = net.provisioned
-    assert prov is not None
-    return export(w3, prov.manifest, prov.dir, prov.snapshot_template)
-
-
-async def _router_snapshot(target: str) -> int:
-    async with grpc.aio.insecure_channel(target) as channel:
-        status = await router_pb2_grpc.RouterStub(channel).Status(types_pb2.StatusRequest(), timeout=10)
-    return int(status.details["snapshot_block"])
 
 
 def _metric(port: int | None, sample: str) -> float:
@@ -105,10 +90,7 @@ async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(n
     worker = StreamWorker(byzantine(node_key, seen), pool, CLUSTER, "byzantine")
     worker_task = asyncio.create_task(worker.run())
     try:
-        block = refresh_snapshot(net, w3)
-        async with asyncio.timeout(30):
-            while await _router_snapshot(state.router_target) != block:
-                await asyncio.sleep(0.5)
+        block = await route_on_fresh_snapshot(net, w3)
         options = demo.client_options(state) | {"deadline_s": DEADLINE_S}
         async with AsyncAx0nClient(state.router_target, **options) as client:
             with pytest.raises(Ax0nTimeoutError) as timed_out:

@@ -26,7 +26,7 @@ from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, toke
 from ax0n.params import DEVNET
 from ax0n.sdk import AsyncAx0nClient
 from ax0n.v1 import types_pb2
-from tests.devnet.test_byzantine import _router_snapshot, refresh_snapshot
+from tests.devnet.helpers import route_on_fresh_snapshot
 
 SLASH_WAIT_S = 60
 
@@ -79,10 +79,7 @@ async def test_an_equivocating_node_serves_once_and_ends_slashed(net: Devnet) ->
     executor = equivocating(pool, prov.node_key_file.read_text().strip())
     task = asyncio.create_task(executor.run())
     try:
-        block = refresh_snapshot(net, w3)  # inside the challenge window from the start
-        async with asyncio.timeout(30):
-            while await _router_snapshot(state.router_target) != block:
-                await asyncio.sleep(0.5)
+        block = await route_on_fresh_snapshot(net, w3)
         async with AsyncAx0nClient(state.router_target, **demo.client_options(state)) as client:
             result = await client.infer(state.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
         assert result.certificate is not None and result.verification is not None  # served as usual
