@@ -57,7 +57,7 @@ class Bench:
             node = Signer(self.w3, acct)
             self.owner.transact(self.token.functions.transfer(node.address, PARAMS.min_node_stake))
             node.transact(self.token.functions.approve(self.nodes.address, PARAMS.min_node_stake))
-            node.transact(self.nodes.functions.register(PARAMS.min_node_stake, [], "grpc://n", node.address))
+            node.transact(self.nodes.functions.register(PARAMS.min_node_stake, [], "grpc://n", node.address, "default"))
             out.append(node.address)
         return out
 

@@ -1,9 +1,9 @@
-"""Compressed BLS12-381 points (48-byte G1 keys, 96-byte G2 signatures) to EIP-2537 precompile encoding."""
+"""BLS12-381 points between compressed form (48-byte G1 keys, 96-byte G2 signatures) and EIP-2537 encoding."""
 
 from __future__ import annotations
 
-from py_ecc.bls.point_compression import decompress_G1, decompress_G2
-from py_ecc.optimized_bls12_381 import normalize
+from py_ecc.bls.point_compression import compress_G1, decompress_G1, decompress_G2
+from py_ecc.optimized_bls12_381 import FQ, normalize
 
 
 def _fp(value: int) -> bytes:
@@ -14,6 +14,15 @@ def g1_uncompressed(pubkey: bytes) -> bytes:
     """A 48-byte compressed G1 point as the 128-byte x ‖ y encoding (each 64-byte big-endian)."""
     x, y = normalize(decompress_G1(int.from_bytes(pubkey, "big")))
     return _fp(x.n) + _fp(y.n)
+
+
+def g1_compressed(point: bytes) -> bytes:
+    """A 128-byte EIP-2537 G1 encoding (x ‖ y, each 64-byte big-endian) as the 48-byte compressed point; the point
+    is not checked to be on the curve (NodeRegistry stores only keys whose proof of possession verified)."""
+    if len(point) != 128:
+        raise ValueError(f"an EIP-2537 G1 point is 128 bytes, not {len(point)}")
+    x, y = int.from_bytes(point[:64], "big"), int.from_bytes(point[64:], "big")
+    return compress_G1((FQ(x), FQ(y), FQ.one())).to_bytes(48, "big")
 
 
 def g2_uncompressed(signature: bytes) -> bytes:

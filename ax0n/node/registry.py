@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,6 +15,8 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, model_key, param_name
 from ax0n.params import TOKEN
+
+CLUSTER_NAME = re.compile(r"[0-9A-Za-z._-]{1,64}")  # what NodeRegistry accepts (it names ax0n:req:{cluster})
 
 
 class NodeError(Exception):
@@ -79,8 +82,11 @@ class Registry:
         """(ETH wei for gas, ax0n wei)."""
         return self.w3.eth.get_balance(address), self.token.functions.balanceOf(address).call()
 
-    def stake(self, account: LocalAccount, amount: int, model_ids: list[str], endpoint: str) -> tuple[str, dict]:
-        """Register with `amount` (first time) or add it to the stake; returns (what was done, the new record)."""
+    def stake(
+        self, account: LocalAccount, amount: int, model_ids: list[str], endpoint: str, cluster: str
+    ) -> tuple[str, dict]:
+        """Register with `amount` in `cluster` (first time) or add it to the stake; returns (what was done, the new
+        record)."""
         who = Signer(self.w3, account)
         record = self.node(account.address)
         eth, tokens = self.balances(account.address)
@@ -91,6 +97,8 @@ class Registry:
         if not record["registered"]:
             if not model_ids:
                 raise NodeError("the first stake registers the node: pass --models with the model ids it serves")
+            if not CLUSTER_NAME.fullmatch(cluster):
+                raise NodeError(f"--cluster {cluster!r} must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
             minimum = self.min_stake()
             if amount < minimum:
                 raise NodeError(f"the first stake must be at least min_node_stake = {fmt(minimum)}")
@@ -102,8 +110,9 @@ class Registry:
             done = f"added {fmt(amount)} to the stake"
         else:
             keys = [model_key(m) for m in model_ids]
-            self._send(who, self.nodes.functions.register(amount, keys, endpoint, account.address), "register")
-            done = f"registered with {fmt(amount)} staked, serving {', '.join(model_ids)}"
+            register = self.nodes.functions.register(amount, keys, endpoint, account.address, cluster)
+            self._send(who, register, "register")
+            done = f"registered with {fmt(amount)} staked in cluster {cluster}, serving {', '.join(model_ids)}"
         return done, self.node(account.address)
 
     def claim(self, account: LocalAccount) -> tuple[int, int]:

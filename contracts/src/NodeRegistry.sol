@@ -8,8 +8,10 @@ import {BLS} from "./BLS.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
 
 /// @title NodeRegistry
-/// @notice Executor nodes bond stake (≥ min_node_stake), declare served models, endpoint and signing key;
-///         unbonding takes node_epoch_length blocks; only Settlement can slash. Bonded stake earns the staking
+/// @notice Executor nodes bond stake (≥ min_node_stake), declare served models, endpoint, signing key and the
+///         executor cluster whose request stream they consume; unbonding takes node_epoch_length blocks; only
+///         Settlement can slash. Every operator ever registered and every validator key are enumerable
+///         (`operatorAt`, `validatorAt`), so the routing snapshot at any block is read from here alone. Bonded stake earns the staking
 ///         emission (ProtocolParams emission_rate_bps per 365-day year, 2.1 % by default), paid by pull
 ///         (`claimRewards`) from a reward pool funded with `fundRewards`.
 /// @dev Emission is a reward-per-token index: it grows by rate · Δt / YEAR per bonded token (block.timestamp),
@@ -25,7 +27,13 @@ contract NodeRegistry {
     /// @notice Fixed-point scale of `rewardPerToken` (1e27 = one reward token per bonded token), so flooring the
     ///         index at each update costs a node less than 1 wei per update for any stake below the total supply.
     uint256 public constant INDEX_SCALE = 1e27;
+    /// @notice The longest cluster name, in bytes (it names the Redis stream `ax0n:req:{cluster}`).
+    uint256 public constant MAX_CLUSTER_LENGTH = 64;
+    /// @notice The longest endpoint, in bytes.
+    uint256 public constant MAX_ENDPOINT_LENGTH = 256;
 
+    /// @dev Fields after `registered` were appended later (readers destructure the leading ones by position);
+    ///      `registeredAt` shares `registered`'s storage slot.
     struct Node {
         uint256 stake;
         uint256 unbonding;
@@ -34,6 +42,10 @@ contract NodeRegistry {
         string endpoint;
         bytes32[] modelIds;
         bool registered;
+        /// @dev The block the node registered in.
+        uint64 registeredAt;
+        /// @dev The executor cluster: 1..MAX_CLUSTER_LENGTH bytes of [0-9A-Za-z._-].
+        string cluster;
     }
 
     /// @dev The global reward index, when it was last advanced, and the rate it advances at (one slot).
@@ -55,10 +67,12 @@ contract NodeRegistry {
     address public settlement;
 
     mapping(address operator => Node) private _nodes;
+    /// @dev Every operator ever registered, in registration order (never removed).
+    address[] private _operators;
     /// @notice A validator's BLS12-381 public key (EIP-2537 uncompressed G1 encoding, 128 bytes).
     mapping(address validator => bytes) public blsKey;
-    /// @notice How many validator keys are registered.
-    uint256 public validatorCount;
+    /// @dev Every address with a registered validator key, in registration order (keys are never removed).
+    address[] private _validators;
     /// @notice Bonded plus unbonding stake held for all nodes.
     uint256 public totalStake;
     uint256 public totalDeposited;
@@ -87,8 +101,16 @@ contract NodeRegistry {
     error NoSigners();
     error NothingToClaim();
     error RewardPoolEmpty(uint256 owed);
+    error InvalidClusterLength(uint256 length, uint256 maxLength);
+    error InvalidClusterCharacter(uint256 index);
+    error InvalidEndpointLength(uint256 length, uint256 maxLength);
+    error InvalidEndpointCharacter(uint256 index);
+    error IndexOutOfRange(uint256 index, uint256 count);
 
-    event NodeRegistered(address indexed operator, uint256 stake, address signingKey, string endpoint, bytes32[] modelIds);
+    event NodeRegistered(
+        address indexed operator, uint256 stake, address signingKey, string endpoint, bytes32[] modelIds, string cluster
+    );
+    event ClusterChanged(address indexed operator, string cluster);
     event StakeAdded(address indexed operator, uint256 amount);
     event UnbondRequested(address indexed operator, uint256 amount, uint64 unbondableAt);
     event StakeWithdrawn(address indexed operator, uint256 amount);
@@ -116,20 +138,69 @@ contract NodeRegistry {
     }
 
     /// @notice Register msg.sender as an executor node, bonding `stake` tokens (approve first).
-    function register(uint256 stake, bytes32[] calldata modelIds, string calldata endpoint, address signingKey)
-        external
-    {
+    /// @param modelIds ModelRegistry ids of the models the node serves.
+    /// @param endpoint The node's public endpoint: 1 to MAX_ENDPOINT_LENGTH bytes of printable ASCII without spaces
+    ///        (reverts InvalidEndpointLength / InvalidEndpointCharacter), so every registry reader can decode it.
+    /// @param signingKey The address whose signatures on receipts are this node's.
+    /// @param cluster The executor cluster the node consumes requests for (`ax0n:req:{cluster}`): 1 to
+    ///        MAX_CLUSTER_LENGTH bytes of [0-9A-Za-z._-] (reverts InvalidClusterLength / InvalidClusterCharacter).
+    function register(
+        uint256 stake,
+        bytes32[] calldata modelIds,
+        string calldata endpoint,
+        address signingKey,
+        string calldata cluster
+    ) external {
         Node storage n = _nodes[msg.sender];
         if (n.registered) revert AlreadyRegistered(msg.sender);
         if (signingKey == address(0)) revert ZeroSigningKey();
+        _checkCluster(cluster);
+        _checkEndpoint(endpoint);
         uint256 minimum = params.get(params.MIN_NODE_STAKE());
         if (stake < minimum) revert StakeTooLow(stake, minimum);
         n.registered = true;
+        n.registeredAt = uint64(block.number);
         n.signingKey = signingKey;
         n.endpoint = endpoint;
         n.modelIds = modelIds;
+        n.cluster = cluster;
+        _operators.push(msg.sender);
         _deposit(n, stake);
-        emit NodeRegistered(msg.sender, stake, signingKey, endpoint, modelIds);
+        emit NodeRegistered(msg.sender, stake, signingKey, endpoint, modelIds, cluster);
+    }
+
+    /// @notice Move msg.sender's (a registered node's) executor cluster to `cluster` (same rules as `register`);
+    ///         routing snapshots taken from the next block on send its requests to `ax0n:req:{cluster}`.
+    function setCluster(string calldata cluster) external {
+        Node storage n = _node(msg.sender);
+        _checkCluster(cluster);
+        n.cluster = cluster;
+        emit ClusterChanged(msg.sender, cluster);
+    }
+
+    /// @notice How many operators have ever registered (slashed, unbonded and inactive ones included).
+    function operatorCount() external view returns (uint256) {
+        return _operators.length;
+    }
+
+    /// @notice The `index`-th operator to register (0-based, registration order); `isActive` says whether it
+    ///         is active now. Reverts IndexOutOfRange when `index` ≥ operatorCount().
+    function operatorAt(uint256 index) external view returns (address) {
+        if (index >= _operators.length) revert IndexOutOfRange(index, _operators.length);
+        return _operators[index];
+    }
+
+    /// @notice How many validator keys are registered.
+    function validatorCount() external view returns (uint256) {
+        return _validators.length;
+    }
+
+    /// @notice The `index`-th address to register a validator key (0-based, registration order); its key is
+    ///         `blsKey(address)` and its stake that of its node record. Reverts IndexOutOfRange when `index` ≥
+    ///         validatorCount().
+    function validatorAt(uint256 index) external view returns (address) {
+        if (index >= _validators.length) revert IndexOutOfRange(index, _validators.length);
+        return _validators[index];
     }
 
     /// @notice Bond `amount` more tokens.
@@ -247,7 +318,7 @@ contract NodeRegistry {
         if (blsKey[msg.sender].length != 0) revert ValidatorKeySet(msg.sender);
         if (!BLS.verifyPossession(pubkey, pop)) revert InvalidProofOfPossession();
         blsKey[msg.sender] = pubkey;
-        ++validatorCount;
+        _validators.push(msg.sender);
         emit ValidatorKeyRegistered(msg.sender, BLS.compressG1(pubkey));
     }
 
@@ -284,6 +355,30 @@ contract NodeRegistry {
     function _node(address operator) private view returns (Node storage n) {
         n = _nodes[operator];
         if (!n.registered) revert NotRegistered(operator);
+    }
+
+    /// @dev A cluster name is 1..MAX_CLUSTER_LENGTH bytes of [0-9A-Za-z._-]: safe inside a Redis stream name
+    ///      (no `:` separator, no `{}` hash tag, no whitespace) and plain ASCII for every reader.
+    function _checkCluster(string calldata cluster) private pure {
+        bytes calldata b = bytes(cluster);
+        if (b.length == 0 || b.length > MAX_CLUSTER_LENGTH) revert InvalidClusterLength(b.length, MAX_CLUSTER_LENGTH);
+        for (uint256 i; i < b.length; ++i) {
+            bytes1 c = b[i];
+            bool ok = (c >= "0" && c <= "9") || (c >= "A" && c <= "Z") || (c >= "a" && c <= "z") || c == "-" || c == "_"
+                || c == ".";
+            if (!ok) revert InvalidClusterCharacter(i);
+        }
+    }
+
+    /// @dev An endpoint is 1..MAX_ENDPOINT_LENGTH bytes in 0x21..0x7e: a string no reader fails to decode.
+    function _checkEndpoint(string calldata endpoint) private pure {
+        bytes calldata b = bytes(endpoint);
+        if (b.length == 0 || b.length > MAX_ENDPOINT_LENGTH) {
+            revert InvalidEndpointLength(b.length, MAX_ENDPOINT_LENGTH);
+        }
+        for (uint256 i; i < b.length; ++i) {
+            if (b[i] < 0x21 || b[i] > 0x7e) revert InvalidEndpointCharacter(i);
+        }
     }
 
     /// @dev The index `e` has reached by now at its rate (floored).

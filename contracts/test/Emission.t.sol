@@ -267,7 +267,7 @@ contract EmissionHandler is Test {
         stake = bound(stake, MIN, 100 * MIN);
         vm.startPrank(a);
         token.approve(address(nodes), stake);
-        nodes.register(stake, new bytes32[](0), "e", a);
+        nodes.register(stake, new bytes32[](0), "e", a, "default");
         vm.stopPrank();
         ++calls;
     }
@@ -393,7 +393,7 @@ contract EmissionGasTest is EmissionBase {
 
     function test_gas_register() public {
         vm.prank(OP2);
-        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", OP2);
+        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", OP2, "default");
         vm.assertEq(nodes.pendingRewards(OP2), 0, "starts at 0");
     }
 

@@ -168,7 +168,7 @@ contract StakeHandler is Test {
         stake = bound(stake, MIN, 10 * MIN);
         vm.startPrank(a);
         token.approve(address(nodes), stake);
-        nodes.register(stake, new bytes32[](0), "e", a);
+        nodes.register(stake, new bytes32[](0), "e", a, "default");
         vm.stopPrank();
     }
 
@@ -231,5 +231,22 @@ contract StakeInvariants is Deployed {
             sum += n.stake + n.unbonding;
         }
         vm.assertEq(sum, total, "per-node sum");
+    }
+
+    /// @dev The operator list holds each registered actor exactly once, whatever was slashed or unbonded since.
+    function invariant_operatorsEnumerated() public view {
+        uint256 registered;
+        for (uint256 i; i < 4; ++i) {
+            if (registry.node(handler.actor(i)).registered) ++registered;
+        }
+        uint256 count = registry.operatorCount();
+        vm.assertEq(count, registered, "count");
+        for (uint256 i; i < count; ++i) {
+            address op = registry.operatorAt(i);
+            vm.assertTrue(registry.node(op).registered, "listed operator is registered");
+            for (uint256 j; j < i; ++j) {
+                vm.assertTrue(registry.operatorAt(j) != op, "listed once");
+            }
+        }
     }
 }

@@ -10,13 +10,116 @@ contract NodeRegistryTest is Deployed {
     address internal constant OP = address(0xA11CE);
 
     function test_register() public {
-        registerNode(OP, 2 * MIN_STAKE);
+        vm.roll(42);
+        registerNode(OP, 2 * MIN_STAKE, "eu-west.gpu_1");
         NodeRegistry.Node memory n = nodes.node(OP);
         vm.assertEq(n.stake, 2 * MIN_STAKE, "stake");
         vm.assertEq(n.signingKey, OP, "signing key");
         vm.assertTrue(n.registered, "registered");
+        vm.assertEq(keccak256(bytes(n.cluster)), keccak256("eu-west.gpu_1"), "cluster");
+        vm.assertEq(uint256(n.registeredAt), 42, "registered at");
         vm.assertTrue(nodes.isActive(OP), "active");
         vm.assertEq(nodes.totalStake(), 2 * MIN_STAKE, "total");
+    }
+
+    function test_revert_registerBadEndpoint() public {
+        fund(OP, MIN_STAKE);
+        vm.startPrank(OP);
+        token.approve(address(nodes), MIN_STAKE);
+        bytes32[] memory none = new bytes32[](0);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointLength.selector, 0, 256));
+        nodes.register(MIN_STAKE, none, "", OP, "c");
+        bytes memory long257 = new bytes(257);
+        for (uint256 i; i < 257; ++i) {
+            long257[i] = "a";
+        }
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointLength.selector, 257, 256));
+        nodes.register(MIN_STAKE, none, string(long257), OP, "c");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointCharacter.selector, 4));
+        nodes.register(MIN_STAKE, none, "grpc host", OP, "c");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointCharacter.selector, 1));
+        nodes.register(MIN_STAKE, none, string(bytes(hex"61ff")), OP, "c"); // not UTF-8: web3 could not decode node()
+        nodes.register(MIN_STAKE, none, "grpc://10.0.0.1:50052", OP, "c");
+        vm.stopPrank();
+        vm.assertEq(keccak256(bytes(nodes.node(OP).endpoint)), keccak256("grpc://10.0.0.1:50052"), "endpoint kept");
+    }
+
+    function test_revert_registerBadCluster() public {
+        fund(OP, MIN_STAKE);
+        vm.startPrank(OP);
+        token.approve(address(nodes), MIN_STAKE);
+        bytes32[] memory none = new bytes32[](0);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterLength.selector, 0, 64));
+        nodes.register(MIN_STAKE, none, "e", OP, "");
+        string memory long65 = string(abi.encodePacked(bytes32(0), bytes32(0), bytes1(0)));
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterLength.selector, 65, 64));
+        nodes.register(MIN_STAKE, none, "e", OP, long65);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 3));
+        nodes.register(MIN_STAKE, none, "e", OP, "abc:d");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 0));
+        nodes.register(MIN_STAKE, none, "e", OP, "{a}");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 1));
+        nodes.register(MIN_STAKE, none, "e", OP, "a b");
+        string memory max64 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.";
+        nodes.register(MIN_STAKE, none, "e", OP, max64); // exactly 64 bytes of the allowed characters
+        vm.stopPrank();
+        vm.assertEq(keccak256(bytes(nodes.node(OP).cluster)), keccak256(bytes(max64)), "longest name kept");
+    }
+
+    function test_setCluster() public {
+        registerNode(OP, MIN_STAKE, "a");
+        vm.expectEmit();
+        emit NodeRegistry.ClusterChanged(OP, "b-2");
+        vm.prank(OP);
+        nodes.setCluster("b-2");
+        vm.assertEq(keccak256(bytes(nodes.node(OP).cluster)), keccak256("b-2"), "moved");
+        vm.assertEq(nodes.node(OP).stake, MIN_STAKE, "stake untouched");
+    }
+
+    function test_revert_setCluster() public {
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.NotRegistered.selector, address(this)));
+        nodes.setCluster("a");
+        registerNode(OP, MIN_STAKE, "a");
+        vm.startPrank(OP);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterLength.selector, 0, 64));
+        nodes.setCluster("");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 1));
+        nodes.setCluster("a/b");
+        vm.stopPrank();
+        vm.assertEq(keccak256(bytes(nodes.node(OP).cluster)), keccak256("a"), "unchanged");
+    }
+
+    function test_operatorEnumeration() public {
+        vm.assertEq(nodes.operatorCount(), 0, "none");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.IndexOutOfRange.selector, 0, 0));
+        nodes.operatorAt(0);
+        address other = address(0xB0B);
+        registerNode(OP, 2 * MIN_STAKE, "a");
+        registerNode(other, MIN_STAKE, "b");
+        vm.prank(address(settlement));
+        nodes.slash(other, MIN_STAKE); // slashed to nothing: inactive, still listed
+        vm.prank(OP);
+        nodes.requestUnbond(2 * MIN_STAKE); // fully unbonding: inactive, still listed
+        vm.assertEq(nodes.operatorCount(), 2, "count");
+        vm.assertEq(nodes.operatorAt(0), OP, "first");
+        vm.assertEq(nodes.operatorAt(1), other, "second");
+        vm.assertFalse(nodes.isActive(other), "slashed is inactive");
+        vm.assertFalse(nodes.isActive(OP), "unbonded is inactive");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.IndexOutOfRange.selector, 2, 2));
+        nodes.operatorAt(2);
+    }
+
+    function test_validatorEnumeration() public {
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.IndexOutOfRange.selector, 0, 0));
+        nodes.validatorAt(0);
+        registerNode(OP, MIN_STAKE); // a node without a validator key is not a validator
+        registerValidators();
+        address[3] memory vals = Batches16.validators();
+        vm.assertEq(nodes.validatorCount(), 3, "count");
+        for (uint256 i; i < 3; ++i) vm.assertEq(nodes.validatorAt(i), vals[i], "registration order");
+        vm.assertEq(nodes.operatorCount(), 4, "validators are operators too");
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.IndexOutOfRange.selector, 3, 3));
+        nodes.validatorAt(3);
     }
 
     function test_revert_registerLowStake() public {
@@ -24,7 +127,7 @@ contract NodeRegistryTest is Deployed {
         vm.startPrank(OP);
         token.approve(address(nodes), MIN_STAKE);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.StakeTooLow.selector, MIN_STAKE - 1, MIN_STAKE));
-        nodes.register(MIN_STAKE - 1, new bytes32[](0), "e", OP);
+        nodes.register(MIN_STAKE - 1, new bytes32[](0), "e", OP, "a");
         vm.stopPrank();
     }
 
@@ -32,13 +135,13 @@ contract NodeRegistryTest is Deployed {
         registerNode(OP, MIN_STAKE);
         vm.prank(OP);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.AlreadyRegistered.selector, OP));
-        nodes.register(MIN_STAKE, new bytes32[](0), "e", OP);
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", OP, "a");
     }
 
     function test_revert_zeroSigningKey() public {
         vm.prank(OP);
         vm.expectRevert(NodeRegistry.ZeroSigningKey.selector);
-        nodes.register(MIN_STAKE, new bytes32[](0), "e", address(0));
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", address(0), "a");
     }
 
     function test_addStake() public {

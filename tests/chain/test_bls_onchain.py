@@ -27,7 +27,7 @@ def test_register_keys_and_verify_aggregate(anvil: Anvil, manifest: Manifest) ->
     for signer, sk in zip(validators, secrets, strict=True):
         deployer.transact(token.functions.transfer(signer.address, stake))
         signer.transact(token.functions.approve(nodes.address, stake))
-        signer.transact(nodes.functions.register(stake, [], "grpc://validator", signer.address))
+        signer.transact(nodes.functions.register(stake, [], "grpc://validator", signer.address, "default"))
         pk, pop = g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
         if signer is validators[0]:  # a PoP of another key is refused
             wrong = g2_uncompressed(bls.prove_possession(secrets[1]))

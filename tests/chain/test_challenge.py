@@ -62,7 +62,7 @@ def test_wrong_zk_output_is_slashed(anvil: Anvil, manifest: Manifest, truth: tup
     owner.transact(token.functions.transfer(operator.address, stake))
     op = Signer.from_key(w3, operator.key)
     op.transact(token.functions.approve(nodes.address, stake))
-    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", node_key.address))
+    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", node_key.address, "default"))
 
     right, proof = truth
     block = w3.eth.block_number
@@ -113,7 +113,7 @@ def test_equivocation_is_slashed(anvil: Anvil, manifest: Manifest) -> None:
     Signer.from_key(w3, deployer.key).transact(token.functions.transfer(operator.address, stake))
     op = Signer.from_key(w3, operator.key)
     op.transact(token.functions.approve(nodes.address, stake))
-    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7002", node_key.address))
+    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7002", node_key.address, "default"))
 
     block = w3.eth.block_number
     first, second = (_receipt(node_key.key, out, block, request=9) for out in (1, 2))  # one request, two outputs

@@ -59,7 +59,7 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     validator_sk = bls.keygen(b"validator-0".ljust(32, b"\0"))
     deployer.transact(token.functions.transfer(validator.address, stake))
     validator.transact(token.functions.approve(nodes.address, stake))
-    validator.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7101", validator.address))
+    validator.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7101", validator.address, "default"))
     validator.transact(
         nodes.functions.registerValidatorKey(
             g1_uncompressed(bls.public_key(validator_sk)), g2_uncompressed(bls.prove_possession(validator_sk))
@@ -67,7 +67,7 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     )
     deployer.transact(token.functions.transfer(client.address, escrow))
     node.transact(token.functions.approve(nodes.address, stake))
-    node.transact(nodes.functions.register(stake, [b"\x01" * 32], "grpc://127.0.0.1:7001", node.address))
+    node.transact(nodes.functions.register(stake, [b"\x01" * 32], "grpc://127.0.0.1:7001", node.address, "default"))
     assert nodes.functions.isActive(node.address).call()
     client.transact(token.functions.approve(settlement.address, escrow))
     client.transact(settlement.functions.deposit(escrow))

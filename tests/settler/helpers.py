@@ -78,7 +78,7 @@ def deploy(chain: Anvil, *, frequency: int = DEVNET.settlement_frequency, verifi
         signer.transact(token.functions.transfer(op.address, stake))
         as_op = Signer.from_key(w3, op.key)
         as_op.transact(token.functions.approve(nodes.address, stake))
-        as_op.transact(nodes.functions.register(stake, [], "grpc://node:7001", key.address))
+        as_op.transact(nodes.functions.register(stake, [], "grpc://node:7001", key.address, "default"))
     committee = {v.address: bls.keygen(f"validator {v.address}".encode().ljust(32, b"\0")) for v in validators}
     for v in validators:
         sk = committee[v.address]

@@ -207,7 +207,7 @@ def test_certificate_for_an_outdated_validator_set_is_replaced(
     Signer.from_key(d.w3, d.deployer.key).transact(token.functions.transfer(newcomer.address, stake))
     as_new = Signer.from_key(d.w3, newcomer.key)
     as_new.transact(token.functions.approve(d.nodes, stake))
-    as_new.transact(nodes.functions.register(stake, [], "grpc://node:7009", newcomer.address))
+    as_new.transact(nodes.functions.register(stake, [], "grpc://node:7009", newcomer.address, "default"))
     sk = bls.keygen(b"newcomer".ljust(32, b"\0"))
     pk, pop = g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
     as_new.transact(nodes.functions.registerValidatorKey(pk, pop))

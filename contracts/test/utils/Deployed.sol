@@ -80,10 +80,14 @@ abstract contract Deployed is Test, Fixtures {
     }
 
     function registerNode(address operator, uint256 stake) internal {
+        registerNode(operator, stake, "default");
+    }
+
+    function registerNode(address operator, uint256 stake, string memory cluster) internal {
         fund(operator, stake);
         vm.startPrank(operator);
         token.approve(address(nodes), stake);
-        nodes.register(stake, new bytes32[](0), "grpc://node:7001", operator);
+        nodes.register(stake, new bytes32[](0), "grpc://node:7001", operator, cluster);
         vm.stopPrank();
     }
 

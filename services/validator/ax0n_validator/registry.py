@@ -1,4 +1,4 @@
-"""Public registry data a validator needs, read from snapshot files until the chain reader provides it.
+"""Public registry data a validator needs: from snapshot files (`parse`) or from the chain (`from_chain`).
 
 One JSON file per snapshot block (`<dir>/<block>.json`):
 
@@ -17,11 +17,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from web3 import Web3
+
 from ax0n import bls, routing
+from ax0n.chain.snapshot import ChainState
 from ax0n.committee import Validator
 
 log = logging.getLogger(__name__)
@@ -52,29 +56,61 @@ def parse(text: str) -> RegistrySnapshot:
             continue
         validators.append(Validator(pubkey, int(v["stake"])))
         addresses.append(v.get("address", ""))
-    snapshot = routing.Snapshot.from_json(json.dumps(doc["routing"]))
+    return _assemble(
+        int(doc["block"]),
+        bytes.fromhex(doc["block_hash"]),
+        validators,
+        addresses,
+        {bytes.fromhex(k): bytes.fromhex(a) for k, a in doc["node_signers"].items()},
+        {m: bytes.fromhex(c) for m, c in doc.get("models", {}).items()},
+        routing.Snapshot.from_json(json.dumps(doc["routing"])),
+    )
+
+
+def from_chain(state: ChainState, snapshot: routing.Snapshot) -> RegistrySnapshot:
+    """The registry snapshot of `state` (read from the chain by `ax0n.chain.snapshot.read_state`) and the routing
+    snapshot built from it at the same block. Every validator key is taken as is, without a proof-of-possession
+    check: NodeRegistry.registerValidatorKey verified each key's proof of possession on-chain before storing it."""
+    if (snapshot.block, snapshot.block_hash) != (state.block, state.block_hash):
+        raise ValueError(f"routing snapshot is of block {snapshot.block}, the chain state of block {state.block}")
+    return _assemble(
+        state.block,
+        state.block_hash,
+        [Validator(v.pubkey, v.stake) for v in state.validators],
+        [Web3.to_checksum_address(v.address) for v in state.validators],
+        {n.node_id: n.signing_key for n in state.nodes},
+        dict(state.models),
+        snapshot,
+    )
+
+
+def _assemble(
+    block: int,
+    block_hash: bytes,
+    validators: Sequence[Validator],
+    addresses: Sequence[str],
+    node_signers: dict[bytes, bytes],
+    models: dict[str, bytes],
+    snapshot: routing.Snapshot,
+) -> RegistrySnapshot:
     return RegistrySnapshot(
-        block=int(doc["block"]),
-        block_hash=bytes.fromhex(doc["block_hash"]),
+        block=block,
+        block_hash=block_hash,
         validators=tuple(validators),
-        node_signers={bytes.fromhex(k): bytes.fromhex(a) for k, a in doc["node_signers"].items()},
-        models={m: bytes.fromhex(c) for m, c in doc.get("models", {}).items()},
+        node_signers=node_signers,
+        models=models,
         routing=routing.build_index(snapshot),
         addresses=tuple(addresses),
         operators={node.node_id: node.operator for node in snapshot.nodes},
     )
 
 
-class SnapshotDir:
-    """Snapshots by block from a directory, parsed on first use and kept."""
+class SnapshotSource(ABC):
+    """Registry snapshots by block (`get`), and the lookups the checks make on them."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @functools.lru_cache(maxsize=64)  # noqa: B019 - one long-lived instance per process
+    @abstractmethod
     def get(self, block: int) -> RegistrySnapshot | None:
-        file = self.path / f"{block}.json"
-        return parse(file.read_text()) if file.exists() else None
+        """The snapshot of rebuild block `block`, or None when there is none."""
 
     def validator_set(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
         snap = self.get(block)
@@ -91,3 +127,15 @@ class SnapshotDir:
     def model_commitment(self, block: int, model_id: str) -> bytes | None:
         snap = self.get(block)
         return None if snap is None else snap.models.get(model_id)
+
+
+class SnapshotDir(SnapshotSource):
+    """Snapshots by block from a directory, parsed on first use and kept."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one long-lived instance per process
+    def get(self, block: int) -> RegistrySnapshot | None:
+        file = self.path / f"{block}.json"
+        return parse(file.read_text()) if file.exists() else None
