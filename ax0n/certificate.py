@@ -9,8 +9,11 @@ with object roots
 
     attestation: sha256(request_id || receipt_hash || uint8(verdict) || uint64_be(snapshot_block))
     batch:       sha256(batch_id || batch_root)
+    fault:       sha256(receipt_hash)
 
-so the Settlement contract reproduces a batch committee's message with the SHA-256 precompile alone.
+so the Settlement contract reproduces a batch committee's message (batchSigningRoot) and a fault committee's
+(faultSigningRoot: the receipt's quorum attests on-chain that the receipt was certified INVALID) with the SHA-256
+precompile alone; each kind has its own domain type, so no signature of one kind verifies as another.
 A certificate holds an aggregate signature and a bitmap over committee seats (seat i is bit i % 8 of
 byte i // 8); each seat weighs one, so it is final once `has_quorum(signers, committee size)`.
 """
@@ -28,6 +31,7 @@ from ax0n.v1 import types_pb2
 
 DOMAIN_ATTESTATION = b"AXAT"
 DOMAIN_BATCH = b"AXBT"
+DOMAIN_FAULT = b"AXFT"
 VALID = types_pb2.VERDICT_VALID
 INVALID = types_pb2.VERDICT_INVALID
 
@@ -82,6 +86,14 @@ def batch_signing_root(batch_id: bytes, batch_root: bytes, chain_id: int) -> byt
     if len(batch_id) != 32 or len(batch_root) != 32:
         raise ValueError("batch id and root must be 32 bytes")
     return compute_signing_root(sha256(batch_id + batch_root).digest(), compute_domain(DOMAIN_BATCH, chain_id))
+
+
+def fault_signing_root(receipt_hash: bytes, chain_id: int) -> bytes:
+    """What a fault committee signs for Settlement.challengeQuorumFault: the receipt (by its EIP-712 digest) was
+    certified INVALID by its quorum."""
+    if len(receipt_hash) != 32:
+        raise ValueError("receipt hash must be 32 bytes")
+    return compute_signing_root(sha256(receipt_hash).digest(), compute_domain(DOMAIN_FAULT, chain_id))
 
 
 def certificate_signing_root(cert: types_pb2.QuorumCertificate, chain_id: int) -> bytes:

@@ -15,7 +15,9 @@ import {ProtocolParams} from "./ProtocolParams.sol";
 ///         circuits/batch.circom), the 78/12/10 fee split floored per receipt, and pull withdrawals. Batches
 ///         settle in sequence (ids 1, 2, ...), at most once per settlement_frequency blocks, and never twice.
 ///         A node that signed a wrong zk-tier output (challengeZkOutput: a zk proof of the right one) or two
-///         receipts for one request (challengeEquivocation) is slashed, and the challenger rewarded.
+///         receipts for one request (challengeEquivocation), or whose receipt a validator supermajority certified
+///         INVALID (challengeQuorumFault: the committee's aggregate signature over faultSigningRoot) is slashed,
+///         and the challenger rewarded.
 /// @dev One deployment serves one circuit size N (here 16 receipts, 16 operator and 16 client slots); a larger N
 ///      needs its own circuit, verifier and a Settlement compiled with that N.
 contract Settlement {
@@ -65,9 +67,10 @@ contract Settlement {
         uint256[N] clientAmounts;
     }
 
-    /// @notice The batch committee's certificate: members in ascending address order (the seats), a signer
+    /// @notice A validator committee's certificate: members in ascending address order (the seats), a signer
     ///         bitmap (seat i is bit i % 8 of byte i / 8) and their aggregate BLS signature (EIP-2537 G2 encoding)
-    ///         over batchSigningRoot(batchId, root).
+    ///         over batchSigningRoot(batchId, root) (submitBatch) or faultSigningRoot(receiptHash)
+    ///         (challengeQuorumFault).
     struct Certificate {
         address[] committee;
         bytes signers;
@@ -89,7 +92,8 @@ contract Settlement {
     address public immutable deployer;
     /// @notice The zk-tier (MLP) verifier challenges are checked with; set once by the deployer.
     IZkVerifier public zkVerifier;
-    /// @notice Challenged receipt hashes (wrong zk output) and keccak256(operator, requestId) (equivocation).
+    /// @notice Challenged receipt hashes (wrong zk output, quorum fault) and keccak256(operator, requestId)
+    ///         (equivocation).
     mapping(bytes32 key => bool) public challenged;
 
     mapping(address client => uint256) public escrow;
@@ -137,6 +141,9 @@ contract Settlement {
         address indexed operator, bytes32 indexed requestId, address indexed challenger, uint256 slashed, uint256 reward
     );
     event ZkOutputChallenged(
+        address indexed operator, bytes32 indexed receiptHash, address indexed challenger, uint256 slashed, uint256 reward
+    );
+    event QuorumFaultChallenged(
         address indexed operator, bytes32 indexed receiptHash, address indexed challenger, uint256 slashed, uint256 reward
     );
     /// @notice `validators` is the amount paid to the signers; `treasury` includes the validator-share dust.
@@ -205,6 +212,27 @@ contract Settlement {
         emit EquivocationChallenged(operator, first[1], msg.sender, slashed, reward);
     }
 
+    /// @notice Challenge a receipt a validator committee certified INVALID (e.g. an LLM-tier fingerprint outside
+    ///         tolerance): `receipt`, `route` and `signature` as in challengeZkOutput (any tier), and `cert` the
+    ///         committee's certificate over faultSigningRoot(receipt hash), checked as submitBatch checks a batch
+    ///         certificate (min(validator_quorum_size, registered validator keys) distinct registered validators
+    ///         in ascending order, ≥ 2/3 of them signed). Slashed and rewarded as challengeZkOutput, open for
+    ///         slash_window blocks after the receipt's routing snapshot block; each receipt can be slashed once,
+    ///         whichever challenge comes first (the same `challenged` entry as challengeZkOutput).
+    /// @dev Which validators sit on the committee (off-chain: the receipt's request quorum) is not re-derived here.
+    function challengeQuorumFault(
+        address operator,
+        bytes32[17] calldata receipt,
+        bytes32[6] calldata route,
+        bytes calldata signature,
+        Certificate calldata cert
+    ) external {
+        bytes32 digest = _openReceipt(operator, receipt, route, signature);
+        _checkCertificate(faultSigningRoot(digest), cert);
+        (uint256 slashed, uint256 reward) = _slash(operator, digest);
+        emit QuorumFaultChallenged(operator, digest, msg.sender, slashed, reward);
+    }
+
     /// @notice The EIP-712 digest (ax0n.receipt.receipt_hash) of a receipt given as its 17 encodeData words.
     function receiptHash(bytes32[17] calldata receipt) public view returns (bytes32) {
         bytes32 domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("ax0n"), keccak256("1"), block.chainid));
@@ -253,7 +281,7 @@ contract Settlement {
     function submitBatch(Batch calldata b, bytes calldata proof, Certificate calldata cert) external {
         _checkShape(b);
         _verify(b, proof);
-        address[] memory signers = _checkCertificate(b.batchId, b.root, cert);
+        address[] memory signers = _checkCertificate(batchSigningRoot(b.batchId, b.root), cert);
         uint256 opSum = _settleSlots(b);
         uint256 perSigner = b.validatorTotal / signers.length;
         for (uint256 i; i < signers.length; ++i) {
@@ -296,6 +324,15 @@ contract Settlement {
         return sha256(abi.encodePacked(sha256(abi.encode(uint256(batchId), root)), domain));
     }
 
+    /// @notice The message a validator committee BLS-signs to attest that the receipt with EIP-712 digest
+    ///         `digest` is INVALID (ax0n.certificate.fault_signing_root): sha256(sha256(digest) ‖ "AXFT" ‖
+    ///         sha256(chainid)[:28]). Its domain tag differs from batchSigningRoot's, so no batch signature is a
+    ///         fault attestation, nor the reverse.
+    function faultSigningRoot(bytes32 digest) public view returns (bytes32) {
+        bytes32 domain = bytes32(bytes4("AXFT")) | (sha256(abi.encode(block.chainid)) >> 32);
+        return sha256(abi.encodePacked(sha256(abi.encode(digest)), domain));
+    }
+
     function _checkShape(Batch calldata b) private view {
         uint64 expected = lastBatchId + 1;
         if (b.batchId != expected) revert WrongBatchId(expected, b.batchId);
@@ -317,8 +354,9 @@ contract Settlement {
         if (debited != b.feeTotal || credited != b.feeTotal) revert SplitMismatch(b.feeTotal, debited, credited);
     }
 
-    /// @dev Checks the certificate and returns the committee members that signed.
-    function _checkCertificate(uint64 batchId, bytes32 root, Certificate calldata cert)
+    /// @dev Checks that `cert` carries ≥ 2/3 of a committee's signatures over `message`; returns the members that
+    ///      signed.
+    function _checkCertificate(bytes32 message, Certificate calldata cert)
         private
         view
         returns (address[] memory signers)
@@ -341,7 +379,7 @@ contract Settlement {
         }
         if (size % 8 != 0 && uint8(cert.signers[size / 8]) >> (size % 8) != 0) revert BadSignerBitmap();
         if (signed * 3 < size * 2) revert NoQuorum(signed, size);
-        if (!BLS.verify(aggregate, abi.encodePacked(batchSigningRoot(batchId, root)), cert.signature, BLS.SIG_DST)) {
+        if (!BLS.verify(aggregate, abi.encodePacked(message), cert.signature, BLS.SIG_DST)) {
             revert InvalidCommitteeSignature();
         }
         assembly ("memory-safe") {

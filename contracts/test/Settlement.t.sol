@@ -367,7 +367,7 @@ contract SettlementTest is Deployed {
         fund(op, MIN_STAKE);
         vm.startPrank(op);
         token.approve(address(nodes), MIN_STAKE);
-        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY));
+        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default");
         vm.stopPrank();
         (bytes32[17] memory a, bytes32[6] memory route, bytes memory sigA) = signedReceipt("req", "out A");
         (bytes32[17] memory b,, bytes memory sigB) = signedReceipt("req", "out B");
@@ -397,6 +397,179 @@ contract SettlementTest is Deployed {
         vm.roll(block.number + 21); // slash_window = 20
         vm.expectRevert(abi.encodeWithSelector(Settlement.ChallengeWindowClosed.selector, block.number - 1));
         settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
+    }
+
+    // Quorum faults (challengeQuorumFault). The committee is the fixture validators (Batches16: 0xB1..0xB3, BLS
+    // secrets keygen(bytes([0xB1 + i]) * 32)); their signatures over the LLM-tier receipt below were made with
+    // ax0n.bls and ax0n.certificate.fault_signing_root (chain 31337) and are fixed here, as BLS signing is
+    // deterministic.
+
+    uint256 internal constant FAULT_BLOCK = 1_000;
+    bytes32 internal constant FAULT_RECEIPT = 0x2de1cabdbda936354e91a01863ddbf21ab15de8dc509c816b233b966e4b94ab1;
+
+    /// @dev An LLM-tier receipt by NODE_KEY (request "fault req", output "bad out") routed at FAULT_BLOCK.
+    function faultyReceipt() internal returns (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) {
+        vm.roll(FAULT_BLOCK);
+        (w, route,) = signedReceipt("fault req", "bad out");
+        w[4] = bytes32(uint256(2)); // LLM tier
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(NODE_KEY, settlement.receiptHash(w));
+        sig = abi.encodePacked(r, s, v);
+    }
+
+    /// @dev The fixture validators as a committee, `signers` the bitmap, `signature` their EIP-2537 aggregate.
+    function faultCert(bytes memory signers, bytes memory signature) internal pure returns (Settlement.Certificate memory c) {
+        address[3] memory vals = Batches16.validators();
+        c.committee = new address[](3);
+        for (uint256 k; k < 3; ++k) c.committee[k] = vals[k];
+        c.signers = signers;
+        c.signature = signature;
+    }
+
+    /// @dev All three fixture validators' aggregate over faultSigningRoot(FAULT_RECEIPT).
+    function allSigned() internal pure returns (bytes memory) {
+        return bytes.concat(
+            hex"0000000000000000000000000000000006d0c34328e87492e2a4e41ca2fbfd6fafcf042445b35e0bac53f8d229a7afb4d7292e3d4773a8860a8b0e981fe1103c00000000000000000000000000000000066f8bee0e1ec9d1dc24e9a7fc5e11411043892dbb01965ee3d581146960852609a58c783d2beedb4f6984336211a8eb",
+            hex"000000000000000000000000000000000e8cdf0dd5c68a2bc0362c97e1870b9d6f1a85a07addb04be1472b35cc28033e86edca6402833cb4211946a0b47ab4ec00000000000000000000000000000000194ce06fda7a4ac29d8fc3ece35073f31a9d871eb156cd7b1782c9c5957800c94cc174b1cd8e3aa883d5a11295bb9a3f"
+        );
+    }
+
+    /// @dev Validators 0xB1 and 0xB2 (2 of 3) over faultSigningRoot(FAULT_RECEIPT).
+    function twoSigned() internal pure returns (bytes memory) {
+        return bytes.concat(
+            hex"0000000000000000000000000000000016e64cd5eebf5faccab723355a59c0692ebc8004b643a7663b8b6a12518968f1d4cb651f479629465437a3d88c593231000000000000000000000000000000000f46011a441b2f590fdc2211e0268191a2b400c0019c4e83724a01cb6f182fb032fb139e7a55f3d9f282b3de6f1d1b55",
+            hex"00000000000000000000000000000000191a81c993e3640fda98515e86639ffabc34f3e9275d8a3f02b7af271faaff3c04be3ec67a05adf8f58ac5cfcae08e290000000000000000000000000000000000fc0f3b33c9b3207252859eb9232893c8b35faeada2ff29e4130f4c9244bca83bf742657b1f59d6aee8d0d0a4d840a2"
+        );
+    }
+
+    /// @dev All three over the same object root, sha256(FAULT_RECEIPT), under the batch domain "AXBT".
+    function signedAsBatch() internal pure returns (bytes memory) {
+        return bytes.concat(
+            hex"0000000000000000000000000000000014d2eafa17e91cb4250ce5152fb0625896a01e2c0d23a27c3ddb428b104ce9ca1f8419a69ee390ae429ed23b666cd6b8000000000000000000000000000000000820f231c4a16b91cdf20d698a31318f07a6be13857fc43a3f535e83b82f8e949dab15533179d3e300473af40cd793c0",
+            hex"000000000000000000000000000000000cfbf0ae7776fcde55701d4447ed426dcdb28b81bac8a9a21795978e5ed9fc2b8e3eff775732ed3b9e687d6e7c25173c00000000000000000000000000000000007d0831c943dfa300c6bca5fc3274f678470686d88e180f742003a7e822fdc976d4d51bf67ab69cd15c28eb886d5b90"
+        );
+    }
+
+    /// @dev The fixture validators with BLS keys, and an operator whose registered signing key is NODE_KEY's.
+    function prepareQuorumFault() internal returns (address op) {
+        registerValidators();
+        op = address(0x0FE);
+        fund(op, MIN_STAKE);
+        vm.startPrank(op);
+        token.approve(address(nodes), MIN_STAKE);
+        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default");
+        vm.stopPrank();
+    }
+
+    function test_faultSigningRootMatchesPython() public view {
+        // ax0n.certificate.fault_signing_root(FAULT_RECEIPT, 31337)
+        bytes32 expected = 0x09a1a191f0d56ba1079015769efbf2ffe7bde351f6b44b90dd4a3da92c5cd343;
+        vm.assertEq(settlement.faultSigningRoot(FAULT_RECEIPT), expected, "fault signing root");
+    }
+
+    function test_challengeQuorumFault_slashesAndRewards() public {
+        address op = prepareQuorumFault();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
+        vm.assertEq(settlement.receiptHash(w), FAULT_RECEIPT, "the receipt the fixture signatures name");
+        vm.expectEmit();
+        emit Settlement.QuorumFaultChallenged(op, FAULT_RECEIPT, CLIENT, MIN_STAKE, MIN_STAKE / 2);
+        vm.prank(CLIENT);
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"03", twoSigned())); // 2 of 3 = 2/3
+        vm.assertEq(nodes.node(op).stake, 0, "slashed");
+        vm.assertFalse(nodes.isActive(op), "inactive");
+        vm.assertTrue(settlement.challenged(FAULT_RECEIPT), "receipt marked");
+        vm.assertEq(settlement.credits(CLIENT), MIN_STAKE / 2, "challenger reward");
+        vm.assertEq(settlement.credits(TREASURY), MIN_STAKE - MIN_STAKE / 2, "treasury");
+        vm.assertEq(token.balanceOf(address(settlement)), settlement.totalCredits(), "solvent");
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, FAULT_RECEIPT));
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSigned()));
+    }
+
+    function test_revert_challengeQuorumFault_certificate() public {
+        address op = prepareQuorumFault();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
+        vm.expectRevert(abi.encodeWithSelector(Settlement.NoQuorum.selector, 1, 3));
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"01", twoSigned()));
+        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector); // claims 3 signers, 2 signed
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", twoSigned()));
+        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector); // the same root signed as a batch
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", signedAsBatch()));
+        (,, bytes memory batchSig) = Batches16.get(1); // the committee's real certificate of batch 1
+        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector);
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", batchSig));
+        Settlement.Certificate memory c = faultCert(hex"07", allSigned());
+        (c.committee[0], c.committee[1]) = (c.committee[1], c.committee[0]);
+        vm.expectRevert(Settlement.BadCommittee.selector); // distinct, ascending
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        c.committee = new address[](2);
+        vm.expectRevert(Settlement.BadCommittee.selector); // min(quorum size, registered keys) seats
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        vm.assertEq(nodes.node(op).stake, MIN_STAKE, "nothing slashed yet");
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSigned()));
+        vm.assertEq(nodes.node(op).stake, 0, "the valid certificate slashes");
+    }
+
+    function test_revert_challengeQuorumFault_receipt() public {
+        address op = prepareQuorumFault();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
+        Settlement.Certificate memory c = faultCert(hex"07", allSigned());
+        vm.expectRevert(abi.encodeWithSelector(Settlement.NotOperatorsReceipt.selector, vm.addr(NODE_KEY)));
+        settlement.challengeQuorumFault(address(0xBEEF), w, route, sig, c); // not 0xBEEF's signing key
+        route[4] = bytes32(FAULT_BLOCK + 1);
+        vm.expectRevert(Settlement.RouteMismatch.selector);
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        route[4] = bytes32(FAULT_BLOCK);
+        vm.roll(FAULT_BLOCK + 21); // slash_window = 20
+        vm.expectRevert(abi.encodeWithSelector(Settlement.ChallengeWindowClosed.selector, FAULT_BLOCK + 20));
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        vm.roll(FAULT_BLOCK + 20); // the window's last block
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        vm.assertEq(nodes.node(op).stake, 0, "slashed on the last block");
+    }
+
+    /// @dev The zk-tier twin of faultyReceipt (tier 1): receipt hash 0x455f6c0866e4c78b8c1bda80c332b0a5c1232d3775a0b30fed87db938cbb082b.
+    function faultyZkReceipt() internal returns (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) {
+        vm.roll(FAULT_BLOCK);
+        (w, route, sig) = signedReceipt("fault req", "bad out");
+    }
+
+    /// @dev All three fixture validators over faultSigningRoot of faultyZkReceipt's hash.
+    function allSignedZk() internal pure returns (bytes memory) {
+        return bytes.concat(
+            hex"0000000000000000000000000000000010350f0d301d681c656bba6b1e242df0ac9b628165cebc2e4e0902219bb9ad82c723a758b4229f3e3f59d61eca6f25af0000000000000000000000000000000015f9e3686880cbd3634dc5aaaae7f02cddc93d9980fe7fd212522fcab6e087635a311306dcf3af4061da30c5c3fe1f43",
+            hex"0000000000000000000000000000000009d6c2a1147c12ce217d002b64af3d775403ff7f2f3e4dadd2d32fc92334159477e0c7b54437fd3c2e1b91803baf0c6e000000000000000000000000000000000299dadbb4ddb8573c73b71b567f3e88a48ff92d7c8a23148fb61104465bc730ef1ec6a241705ba14fb016600f027249"
+        );
+    }
+
+    /// @dev A zk verifier that accepts any proof (runtime: return 1), so the zk path reaches its slash in forge;
+    ///      tests/chain/test_challenge.py runs challengeZkOutput with the real MlpVerifier and a real proof.
+    function acceptAnyZkProof() internal {
+        bytes memory init = hex"600a600c600039600a6000f3600160005260206000f3";
+        address v;
+        assembly ("memory-safe") {
+            v := create(0, add(init, 0x20), mload(init))
+        }
+        settlement.setZkVerifier(IZkVerifier(v));
+    }
+
+    function test_revert_challengeQuorumFault_afterZkChallenge() public {
+        address op = prepareQuorumFault();
+        acceptAnyZkProof();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
+        bytes32 digest = settlement.receiptHash(w);
+        settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSignedZk()));
+    }
+
+    function test_revert_challengeZkOutput_afterQuorumFault() public {
+        address op = prepareQuorumFault();
+        acceptAnyZkProof();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
+        bytes32 digest = settlement.receiptHash(w);
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSignedZk()));
+        vm.assertEq(nodes.node(op).stake, 0, "slashed by the quorum");
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
+        settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);
     }
 
     function testFuzz_escrowRoundTrip(uint256 amount, uint256 back) public {

@@ -9,7 +9,7 @@ import pytest
 import redis
 from ax0n_prover.core import OutputFault, ReceiptProver
 from ax0n_settler.chain import SettlementChain
-from ax0n_settler.challenges import CHALLENGER_GROUP, ChallengeWatcher, Refused, ZkChallenger
+from ax0n_settler.challenges import CHALLENGER_GROUP, Challenger, ChallengeWatcher, Refused
 from prometheus_client import REGISTRY
 from web3 import Web3
 
@@ -26,7 +26,7 @@ from ax0n.zk.poseidon import to_bytes32
 
 FEATURES = [(11 * i) % 29 - 14 for i in range(16)]
 MODEL = devnet_model()
-OUTCOMES = ("slashed", "already_challenged", "window_closed", "no_operator", "not_challengeable", "refused")
+OUTCOMES = ("slashed", "already_challenged", "window_closed", "no_operator", "no_committee", "refused")
 
 
 def _count(outcome: str) -> float:
@@ -74,7 +74,7 @@ def register(w3: Web3, manifest: Manifest, deployer: DevAccount, operator: DevAc
     Signer.from_key(w3, deployer.key).transact(token.functions.transfer(operator.address, stake))
     op = Signer.from_key(w3, operator.key)
     op.transact(token.functions.approve(nodes.address, stake))
-    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", signing))
+    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", signing, "default"))
 
 
 async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
@@ -94,9 +94,14 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
     bad_proof.counter_proof.envelope = bytes(b ^ 1 if i == 40 else b for i, b in enumerate(good.counter_proof.envelope))
     unsigned = like(good, executed(key_a.key, head, request=3))
     unsigned.receipt.signature = b""
-    quorum = types_pb2.FaultRecord(
-        receipt=executed(key_b.key, head, request=4).receipt,
-        certificate=types_pb2.QuorumCertificate(verdict=types_pb2.VERDICT_INVALID),
+    certified = executed(key_b.key, head, request=4).receipt
+    quorum = types_pb2.FaultRecord(  # its certificate's signatures are never read: no committee is configured
+        receipt=certified,
+        certificate=types_pb2.QuorumCertificate(
+            request_id=certified.request_id,
+            receipt_hash=receipts.receipt_hash(certified),
+            verdict=types_pb2.VERDICT_INVALID,
+        ),
         reason="fingerprint outside tolerance",
     )
     records = {
@@ -116,7 +121,7 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
     credits_before = settlement.functions.credits(manifest.treasury).call()
     chain = SettlementChain(w3, settlement.address, settler.key)
     watcher = ChallengeWatcher(
-        Mempool.from_url(redis_url), lambda: ZkChallenger(chain, poll_s=0.05), "w1", stream=stream, block_ms=50
+        Mempool.from_url(redis_url), lambda: Challenger(chain, poll_s=0.05), "w1", stream=stream, block_ms=50
     )
     await watcher.start()
     try:
@@ -133,7 +138,7 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
         "already_challenged": 1,
         "window_closed": 1,
         "no_operator": 1,
-        "not_challengeable": 1,
+        "no_committee": 1,
         "refused": 2,
     }
     dead = {f[b"key"].decode(): f[b"dead_reason"].decode() for _, f in rclient.xrange(f"{stream}:dead")}
@@ -163,8 +168,8 @@ async def test_unreachable_chain_is_retried_not_dropped(redis_url: str, rclient:
     before = _count("retry")
     down = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 1}))  # nothing listens on 9
 
-    def challenger() -> ZkChallenger:
-        return ZkChallenger(SettlementChain(down, "0x" + "11" * 20, "0x" + "22" * 32))
+    def challenger() -> Challenger:
+        return Challenger(SettlementChain(down, "0x" + "11" * 20, "0x" + "22" * 32))
 
     watcher = ChallengeWatcher(Mempool.from_url(redis_url), challenger, "w1", stream=stream, retry_s=0.3, block_ms=50)
     await watcher.start()
@@ -196,7 +201,7 @@ def test_equivocation_evidence_slashes_the_operator_once(anvil: Anvil) -> None:
     second.CopyFrom(first)
     second.fee = "999"
     second = receipts.sign(second, signing.key)
-    challenger = ZkChallenger(SettlementChain(w3, settlement.address, settler.key), poll_s=0.05)
+    challenger = Challenger(SettlementChain(w3, settlement.address, settler.key), poll_s=0.05)
 
     with pytest.raises(Refused, match="not an equivocation"):
         challenger.challenge(types_pb2.FaultRecord(receipt=first, conflicting=first))

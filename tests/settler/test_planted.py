@@ -9,7 +9,7 @@ import pytest
 import redis
 from ax0n_prover.core import OutputFault, ReceiptProver
 from ax0n_settler.chain import SettlementChain
-from ax0n_settler.challenges import ZkChallenger
+from ax0n_settler.challenges import Challenger
 from ax0n_settler.committee import LocalCommittee
 from ax0n_settler.journal import Journal, State
 from ax0n_settler.plan import tree_size
@@ -87,7 +87,7 @@ def test_planted_wrong_output_in_a_settled_batch_is_slashed(
     nodes = prov.manifest.contract(w3, "NodeRegistry")
     operator = Account.from_key((prov.dir / "keys" / "operator.key").read_text().strip()).address
     stake = nodes.functions.node(operator).call()[0]
-    outcome = ZkChallenger(chain, poll_s=0.05).challenge(record)
+    outcome = Challenger(chain, poll_s=0.05).challenge(record)
     assert outcome.kind == "slashed" and outcome.slashed == DEVNET.min_node_stake == stake
     assert nodes.functions.node(operator).call()[0] == 0 and not nodes.functions.isActive(operator).call()
     settler_address = Account.from_key(settler_key).address

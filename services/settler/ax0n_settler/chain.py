@@ -34,10 +34,10 @@ _UNPAYABLE = {
 
 
 # Reverts of a certificate that no longer fits the registered validator set: get a new one.
-_STALE_CERTIFICATE = {
+STALE_CERTIFICATE = frozenset(
     function_signature_to_4byte_selector(sig)
     for sig in ("BadCommittee()", "BadSignerBitmap()", "NoQuorum(uint256,uint256)", "InvalidCommitteeSignature()")
-}
+)
 
 
 def error_data(exc: ContractCustomError) -> bytes:
@@ -46,8 +46,8 @@ def error_data(exc: ContractCustomError) -> bytes:
 
 
 def stale_certificate(exc: ContractCustomError) -> bool:
-    """Whether submitBatch reverted on the committee certificate."""
-    return error_data(exc)[:4] in _STALE_CERTIFICATE
+    """Whether submitBatch (or challengeQuorumFault) reverted on the committee certificate."""
+    return error_data(exc)[:4] in STALE_CERTIFICATE
 
 
 def unpayable(exc: ContractCustomError) -> tuple[str, bytes] | None:
@@ -144,6 +144,9 @@ class SettlementChain:
 
     def frequency(self) -> int:
         return self.params.functions.get(self.params.functions.SETTLEMENT_FREQUENCY().call()).call()
+
+    def slash_window(self) -> int:
+        return self.params.functions.get(self.params.functions.SLASH_WINDOW().call()).call()
 
     def fees(self) -> Fees:
         tip = self.w3.eth.max_priority_fee

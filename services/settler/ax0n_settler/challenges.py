@@ -11,8 +11,13 @@ so a retry after an unseen success reverts with `AlreadyChallenged` and ends the
 
 A `FaultRecord` with a `conflicting` receipt is the validators' aggregators' evidence that one node key signed two
 different receipts for one request: it becomes `Settlement.challengeEquivocation` the same way. A fault certified
-INVALID by a validator quorum (a certificate, no counter-proof) has no on-chain entry point yet: it is logged and
-acknowledged.
+INVALID by a validator quorum (a certificate, no counter-proof, no conflicting receipt) becomes
+`Settlement.challengeQuorumFault`: the validators' `SignFault` (`ValidatorCommittee.certify_fault`) each check the
+record and sign its fault signing root, and their aggregate is the certificate Settlement checks. A record every
+validator refuses as invalid is dead-lettered; too few signatures and a certificate Settlement rejects are retried
+(validators may have been unreachable, or the validator set changed) until the receipt's slash window closes,
+which is checked before the validators are asked.
+Without a validator committee (no `validator_targets`) the record ends as `no_committee`.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from ax0n.chain.challenge import receipt_words, route_words
 from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool
 from ax0n.mempool.streams import FAULTS
 from ax0n.v1 import types_pb2
-from ax0n_settler.chain import SettlementChain, abi, error_data
+from ax0n_settler.chain import STALE_CERTIFICATE, SettlementChain, abi, error_data
+from ax0n_settler.committee import CommitteeRefused, CommitteeUnavailable, FaultCommittee
 from ax0n_settler.metrics import CHALLENGES
 
 log = logging.getLogger(__name__)
@@ -76,7 +82,7 @@ class Unresolved(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    kind: str  # slashed | already_challenged | window_closed | not_disputed | no_operator | not_challengeable
+    kind: str  # slashed | already_challenged | window_closed | not_disputed | no_operator | no_committee
     detail: str
     tx_hash: str = ""
     gas_used: int = 0
@@ -84,11 +90,19 @@ class Outcome:
     reward: int = 0
 
 
-class ZkChallenger:
-    """Turns fault records into challengeZkOutput transactions from the settler's account (synchronous, web3)."""
+class Challenger:
+    """Turns fault records into challengeZkOutput, challengeEquivocation and challengeQuorumFault transactions from
+    the settler's account (synchronous, web3); `committee` certifies quorum faults (None: they end no_committee)."""
 
-    def __init__(self, chain: SettlementChain, *, receipt_timeout_s: float = 60.0, poll_s: float = 0.5) -> None:
-        self.chain = chain
+    def __init__(
+        self,
+        chain: SettlementChain,
+        committee: FaultCommittee | None = None,
+        *,
+        receipt_timeout_s: float = 60.0,
+        poll_s: float = 0.5,
+    ) -> None:
+        self.chain, self.committee = chain, committee
         self.receipt_timeout_s, self.poll_s = receipt_timeout_s, poll_s
         self._sent: dict[bytes, tuple[str, int]] = {}  # receipt digest -> (tx hash, nonce) awaiting its receipt
         self._errors = _error_names()
@@ -98,7 +112,7 @@ class ZkChallenger:
         if fault.HasField("conflicting"):
             return self._equivocation(fault.receipt, fault.conflicting)
         if not fault.HasField("counter_proof"):
-            return Outcome("not_challengeable", "quorum-certified fault: Settlement has no entry point for it yet")
+            return self._quorum(fault)
         r = fault.receipt
         try:
             digest, signer = receipts.receipt_hash(r), receipts.recover(r)
@@ -152,8 +166,43 @@ class ZkChallenger:
         )
         return self._submit(call, key, f"request 0x{bytes(first.request_id).hex()} (operator 0x{operator.hex()})")
 
-    def _submit(self, call: Any, key: bytes, what: str) -> Outcome:
-        """Estimate `call` (final and refused reverts end here), then sign, broadcast and await it."""
+    def _quorum(self, fault: types_pb2.FaultRecord) -> Outcome:
+        """challengeQuorumFault: the receipt's quorum certified it INVALID; its validators attest that on-chain."""
+        r, cert = fault.receipt, fault.certificate
+        if not fault.HasField("certificate") or cert.verdict != types_pb2.VERDICT_INVALID:
+            raise Refused("no evidence: a counter-proof, a conflicting receipt or an INVALID certificate is needed")
+        try:
+            digest, signer = receipts.receipt_hash(r), receipts.recover(r)
+        except ValueError as exc:
+            raise Refused(f"malformed receipt: {exc}") from exc
+        if cert.receipt_hash != digest or cert.request_id != r.request_id:
+            raise Refused("the certificate is for another receipt")
+        if self.committee is None:
+            return Outcome("no_committee", "no validator committee (validator_targets) to attest a quorum fault")
+        if digest in self._sent:
+            return self._wait(digest)
+        if self.chain.contract.functions.challenged(digest).call():
+            return Outcome("already_challenged", f"receipt 0x{digest.hex()} was challenged before")
+        deadline = r.route.snapshot_block + self.chain.slash_window()
+        if self.chain.head() >= deadline:  # the challenge would be mined after `deadline` at the earliest
+            return Outcome("window_closed", f"receipt 0x{digest.hex()}: slash window closed at block {deadline}")
+        operator = self.chain.operator_of(signer)
+        if operator is None:
+            return Outcome("no_operator", f"no single active operator registered signing key 0x{signer.hex()}")
+        try:
+            certificate = self.committee.certify_fault(fault)
+        except CommitteeRefused as exc:
+            raise Refused(str(exc)) from exc
+        except CommitteeUnavailable as exc:
+            raise Unresolved(str(exc)) from exc
+        call = self.chain.contract.functions.challengeQuorumFault(
+            Web3.to_checksum_address(operator), receipt_words(r), route_words(r), bytes(r.signature), certificate
+        )
+        return self._submit(call, digest, f"0x{digest.hex()} (operator 0x{operator.hex()})", retry=STALE_CERTIFICATE)
+
+    def _submit(self, call: Any, key: bytes, what: str, retry: frozenset[bytes] = frozenset()) -> Outcome:
+        """Estimate `call` (final and refused reverts end here; those in `retry` raise Unresolved), then sign,
+        broadcast and await it."""
         account = self.chain.account
         try:
             gas = call.estimate_gas({"from": account.address})
@@ -161,6 +210,8 @@ class ZkChallenger:
             data = error_data(exc)
             kind = _FINAL.get(data[:4])
             name = self._errors.get(data[:4], f"0x{data.hex()}")
+            if data[:4] in retry:
+                raise Unresolved(f"Settlement rejects the certificate ({name}); collecting it again") from exc
             if kind is None:
                 raise Refused(f"Settlement refuses the challenge: {name}") from exc
             return Outcome(kind, f"Settlement: {name}")
@@ -213,8 +264,9 @@ class ZkChallenger:
 
     def _outcome(self, mined: TxReceipt) -> Outcome:
         events = self.chain.contract.events
-        found = events.ZkOutputChallenged().process_receipt(mined, errors=DISCARD)
-        args = (found or events.EquivocationChallenged().process_receipt(mined, errors=DISCARD))[0]["args"]
+        kinds = (events.ZkOutputChallenged, events.EquivocationChallenged, events.QuorumFaultChallenged)
+        found = [e for kind in kinds for e in kind().process_receipt(mined, errors=DISCARD)]
+        args = found[0]["args"]
         return Outcome(
             "slashed",
             f"operator {args['operator']} slashed {args['slashed']}, reward {args['reward']} to {args['challenger']}",
@@ -227,7 +279,7 @@ class ZkChallenger:
 
 class ChallengeWatcher:
     """The service component: a consumer of the faults stream (on `pool`, closed at stop) handing each record to
-    a ZkChallenger.
+    a Challenger.
 
     `make_challenger` runs on a worker thread at the first record (it reads the chain), and again after a
     failure to build it."""
@@ -235,7 +287,7 @@ class ChallengeWatcher:
     def __init__(
         self,
         pool: Mempool,
-        make_challenger: Callable[[], ZkChallenger],
+        make_challenger: Callable[[], Challenger],
         name: str,
         *,
         stream: str = FAULTS,
@@ -244,7 +296,7 @@ class ChallengeWatcher:
         block_ms: int = 1_000,
     ) -> None:
         self.pool, self.make_challenger = pool, make_challenger
-        self.challenger: ZkChallenger | None = None
+        self.challenger: Challenger | None = None
         self.consumer = Consumer(
             pool,
             stream,

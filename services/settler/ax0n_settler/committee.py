@@ -1,16 +1,17 @@
-"""Batch committee certificates: the BLS aggregate over a batch's signing root that Settlement.submitBatch checks.
+"""Committee certificates: the BLS aggregates Settlement.submitBatch and Settlement.challengeQuorumFault check.
 
 Settlement takes `Certificate(committee, signers, signature)`: min(validator_quorum_size, registered validator
 keys) distinct registered validators in ascending address order, a signer bitmap over them (≥ 2/3 set) and
-the aggregate signature (EIP-2537 G2 encoding) over `batch_signing_root(batch_id, root, chain_id)`
-(`ax0n.certificate`, docs/meshsync.md). `ValidatorCommittee` asks the validators' `SignBatch`, which check
-every receipt's certificate and the root before signing; `LocalCommittee` signs with validator keys this
-process holds (tests only).
+the aggregate signature (EIP-2537 G2 encoding) over `batch_signing_root(batch_id, root, chain_id)` for a batch,
+or `fault_signing_root(receipt_hash, chain_id)` for a quorum fault (`ax0n.certificate`, docs/meshsync.md).
+`ValidatorCommittee` asks the validators' `SignBatch`, which check every receipt's certificate and the root
+before signing, and `SignFault`, which check the fault record (the receipt's signature and its quorum's INVALID
+certificate) before signing; `LocalCommittee` signs batches with validator keys this process holds (tests only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,18 +26,30 @@ from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n_settler.chain import Certificate
 from ax0n_settler.plan import batch_id
 
+_Signed = validator_pb2.SignBatchResponse | validator_pb2.SignFaultResponse
+
 
 class BatchCommittee(Protocol):
     def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
         """The committee's certificate for batch `seq` with `root` over `finals` on chain `chain_id`."""
 
 
+class FaultCommittee(Protocol):
+    def certify_fault(self, fault: types_pb2.FaultRecord) -> Certificate:
+        """The fault committee's certificate over the fault record's receipt, for challengeQuorumFault."""
+
+
 class CommitteeUnavailable(Exception):
-    """Too few of the batch committee signed (yet); the settler asks again on its next pass."""
+    """Too few of the committee signed (yet); the settler asks again (next pass, or the fault's next delivery)."""
+
+
+class CommitteeRefused(ValueError):
+    """Every validator answered and each refused the request as invalid (INVALID_ARGUMENT): asking again is futile."""
 
 
 class ValidatorCommittee:
-    """Collects the batch committee's signatures from validator processes (`ax0n-validator`, SignBatch)."""
+    """Collects a committee's signatures from validator processes (`ax0n-validator`): the batch committee's
+    (SignBatch) and a quorum fault's (SignFault)."""
 
     def __init__(self, targets: Sequence[str], timeout_s: float = 60.0) -> None:
         if not targets:
@@ -49,28 +62,42 @@ class ValidatorCommittee:
             batch_id=batch_id(seq), root=root.to_bytes(32, "big"), count=len(finals), committee_snapshot_block=snapshot
         )
         request = validator_pb2.SignBatchRequest(batch=batch, receipts=list(finals))
-        attestations, members, refusals = [], None, []
+        return self._collect(f"batch {seq}", lambda stub: stub.SignBatch(request, timeout=self.timeout_s))
+
+    def certify_fault(self, fault: types_pb2.FaultRecord) -> Certificate:
+        """The receipt's quorum's certificate over its fault signing root, for Settlement.challengeQuorumFault."""
+        request = validator_pb2.SignFaultRequest(fault=fault)
+        what = f"fault of request 0x{bytes(fault.receipt.request_id).hex()}"
+        return self._collect(what, lambda stub: stub.SignFault(request, timeout=self.timeout_s))
+
+    def _collect(self, what: str, ask: Callable[[validator_pb2_grpc.ValidatorStub], _Signed]) -> Certificate:
+        """Ask every validator, join the signatures of those naming one committee; CommitteeRefused when every one
+        refused it as invalid, CommitteeUnavailable when fewer than 2/3 of the committee signed."""
+        attestations, members, refusals, invalid = [], None, [], 0
         for target in self.targets:
             try:
                 with grpc.insecure_channel(target) as channel:
-                    reply = validator_pb2_grpc.ValidatorStub(channel).SignBatch(request, timeout=self.timeout_s)
+                    reply = ask(validator_pb2_grpc.ValidatorStub(channel))
             except grpc.RpcError as exc:
                 refusals.append(f"{target}: {exc.code().name}: {exc.details()}")
+                invalid += exc.code() == grpc.StatusCode.INVALID_ARGUMENT
                 continue
             if members is not None and list(reply.committee) != members:
                 refusals.append(f"{target}: names another committee")
                 continue
             members = list(reply.committee)
             attestations += list(reply.signatures)
+        if invalid == len(self.targets):
+            raise CommitteeRefused(f"{what}: every validator refused it ({'; '.join(refusals)})")
         if not members:
-            raise CommitteeUnavailable(f"batch {seq}: no validator signed ({'; '.join(refusals)})")
+            raise CommitteeUnavailable(f"{what}: no validator signed ({'; '.join(refusals)})")
         try:
             signers, signature = qc.combine(attestations, len(members))
         except qc.InvalidCertificate as exc:
-            raise CommitteeUnavailable(f"batch {seq}: {exc}") from None
+            raise CommitteeUnavailable(f"{what}: {exc}") from None
         seats = qc.decode_bitmap(signers, len(members))
         if len(seats) * 3 < len(members) * 2:
-            raise CommitteeUnavailable(f"batch {seq}: {len(seats)} of {len(members)} signed ({'; '.join(refusals)})")
+            raise CommitteeUnavailable(f"{what}: {len(seats)} of {len(members)} signed ({'; '.join(refusals)})")
         committee, bitmap, sig = certificate_args(members, seats, signature)
         return list(committee), bitmap, sig
 

@@ -13,6 +13,6 @@ PROVE_SECONDS = Histogram("ax0n_settler_prove_seconds", "Time to prove one batch
 CHALLENGES = Counter(
     "ax0n_settler_challenges_total",
     "Fault records handled by the challenge watcher: slashed, already_challenged, window_closed, not_disputed, "
-    "no_operator, not_challengeable (quorum faults), refused (dead-lettered), retry",
+    "no_operator, no_committee (quorum faults without validator_targets), refused (dead-lettered), retry",
     ["outcome"],
 )

@@ -18,7 +18,7 @@ from ax0n.params import PROFILES
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_settler import intake, lookup
 from ax0n_settler.chain import SettlementChain
-from ax0n_settler.challenges import ChallengeWatcher, ZkChallenger
+from ax0n_settler.challenges import Challenger, ChallengeWatcher
 from ax0n_settler.committee import BatchCommittee, LocalCommittee, ValidatorCommittee
 from ax0n_settler.journal import Journal
 from ax0n_settler.plan import tree_size
@@ -66,6 +66,12 @@ class IntakeComponent:
         await self.pool.close()
 
 
+def validator_committee(s: SettlerSettings) -> ValidatorCommittee | None:
+    """The validators named by `validator_targets` (None when none are): batch and fault committees."""
+    targets = [t.strip() for t in s.validator_targets.split(",") if t.strip()]
+    return ValidatorCommittee(targets) if targets else None
+
+
 def settlement_chain(s: SettlerSettings) -> SettlementChain:
     """Settlement on `rpc_url`, driven by the settler's account (reads the chain: call off the event loop)."""
     w3 = Web3(HTTPProvider(s.rpc_url, request_kwargs={"timeout": 30}))
@@ -87,12 +93,10 @@ class SettlementLoop:
         chain = settlement_chain(s)
         params = PROFILES[s.profile]
         prover = CircuitBatchProver(tree_size(params.max_batch_size), build=False)  # `make artifacts` builds them
-        committee: BatchCommittee
-        if s.validator_targets:
-            committee = ValidatorCommittee([t.strip() for t in s.validator_targets.split(",") if t.strip()])
-        elif s.committee_keys_dir:
+        committee: BatchCommittee | None = validator_committee(s)
+        if committee is None and s.committee_keys_dir:
             committee = LocalCommittee.from_dir(s.committee_keys_dir)
-        else:
+        if committee is None:
             raise RuntimeError("no batch committee: set validator_targets (the validators' gRPC addresses)")
         return Settler(self.journal, chain, prover, committee, params, s.policy())
 
@@ -141,7 +145,7 @@ def build(settings: service.ServiceSettings) -> service.ServiceSpec:
         components.append(
             ChallengeWatcher(
                 Mempool(connect(s.redis_url)),
-                lambda: ZkChallenger(settlement_chain(s)),
+                lambda: Challenger(settlement_chain(s), validator_committee(s)),
                 service.instance_name(s),
                 stream=s.faults_stream,
                 retry_s=s.challenge_retry_s,

@@ -17,7 +17,8 @@ class SettlerSettings(ServiceSettings):
     settlement_address: str = Field("", description="Settlement contract address")
     settler_key_file: str = Field("", description="file holding the settlement account's private key (hex)")
     validator_targets: str = Field(
-        "", description="comma-separated validator gRPC addresses whose SignBatch certifies each batch"
+        "",
+        description="comma-separated validator gRPC addresses: SignBatch certifies each batch, SignFault each quorum fault",
     )
     committee_keys_dir: str = Field(
         "", description="tests only, instead of validator_targets: <validator address>.key BLS keys signing unchecked"

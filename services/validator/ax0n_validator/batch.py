@@ -90,15 +90,23 @@ def check_batch(
     return OK
 
 
+def seat_attestation(
+    keys: Keystore, board: Committee, message: bytes, request_id: bytes, receipt_hash: bytes, verdict: int
+) -> types_pb2.Attestation | None:
+    """One aggregate signature over `message` for every seat of `board` whose key this process holds, with its
+    signer bitmap (None when it holds none); the settler combines these into the committee's certificate."""
+    seats = {s: keys[pk] for s, pk in enumerate(board.pubkeys) if pk in keys}
+    if not seats:
+        return None
+    att = types_pb2.Attestation(request_id=request_id, receipt_hash=receipt_hash, verdict=verdict)
+    att.signature = bls.sign_many(list(seats.values()), message)
+    att.signers = qc.encode_bitmap(sorted(seats), board.size)
+    return att
+
+
 def sign_batch(
     keys: Keystore, committee: Committee, batch: types_pb2.Batch, chain_id: int
 ) -> types_pb2.Attestation | None:
     """This process's signature over the batch root for all its seats (None when it holds none)."""
-    seats = {s: keys[pk] for s, pk in enumerate(committee.pubkeys) if pk in keys}
-    if not seats:
-        return None
     message = qc.batch_signing_root(batch.batch_id, batch.root, chain_id)
-    att = types_pb2.Attestation(request_id=batch.batch_id, receipt_hash=batch.root, verdict=VALID)
-    att.signature = bls.sign_many(list(seats.values()), message)
-    att.signers = qc.encode_bitmap(sorted(seats), committee.size)
-    return att
+    return seat_attestation(keys, committee, message, batch.batch_id, batch.root, VALID)
