@@ -6,11 +6,13 @@ blocks ending at B. `build_index(snapshot)` turns it into alias tables; `route(i
 model_id)` picks a cluster and a node in it. Same snapshot + same request id → same route, on any
 machine: only integers, sha256/keccak256, and inputs in canonical order.
 
-Where the stats come from (a node cannot inflate its own):
-- uptime: liveness probes made and signed by validators (`LivenessProbe`), never a node's self-report;
+Where the stats come from (ax0n.stats reads them; docs/router.md says what a node can and cannot game):
+- uptime: the share of liveness slots in the window holding a heartbeat on `ax0n:heartbeat` that the
+  node's registered key signed and that Redis appended within a skew bound of its signed time
+  (`LivenessBeat`); Redis assigns the entry ids, so an old heartbeat cannot be replayed into a later slot;
 - p95 latency: the time from the request's append to `ax0n:req:{cluster}` to its receipt's append to
-  `ax0n:exec`, both Redis-assigned stream timestamps, as recorded by the quorum that certified the
-  receipt (`LatencySample`); a node's own `Timings` are not used.
+  `ax0n:exec`, both Redis-assigned entry ids, published on `ax0n:latency` by the aggregator that certified
+  the receipt VALID (`LatencySample`); a node's own `Timings` are not used.
 `window_stats` reduces those observations to `NodeStats`; the chain reader fills the rest.
 
 Score (all governable, integer, basis points):
@@ -25,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from hashlib import sha256
 
@@ -48,7 +50,7 @@ class RoutingWeights:
 
 @dataclass(frozen=True, slots=True)
 class NodeStats:
-    uptime_bps: int = 0  # share of validator liveness probes answered in the window
+    uptime_bps: int = 0  # share of the window's liveness slots with a valid heartbeat (ax0n.stats)
     p95_latency_ms: int = 0  # nearest-rank p95 of mesh-observed latencies (0: no samples)
     samples: int = 0  # latency samples behind p95_latency_ms
 
@@ -147,12 +149,11 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class LivenessProbe:
-    """A validator's signed observation that `node_id` answered (or not) a probe at `block`."""
+class LivenessBeat:
+    """A heartbeat that passed its checks (ax0n.stats): signed by the node's registered key, appended in time."""
 
     node_id: bytes
-    block: int
-    live: bool
+    at_ms: int  # milliseconds of its Redis entry id on ax0n:heartbeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +161,7 @@ class LatencySample:
     """Mesh-observed latency of one certified receipt: exec-stream append minus request-stream append."""
 
     node_id: bytes
-    block: int
+    at_ms: int  # milliseconds of the sample's Redis entry id on ax0n:latency: decides its window
     latency_ms: int
 
 
@@ -172,25 +173,44 @@ def p95(values: Sequence[int]) -> int:
     return ordered[math.ceil(0.95 * len(ordered)) - 1]
 
 
+def uptime_bps(beats_ms: Iterable[int], from_ms: int, end_ms: int, slot_ms: int) -> int:
+    """Share (bps) of liveness slots with at least one beat, over the slots wholly inside (from_ms, end_ms].
+
+    Slot s is the interval (s·slot_ms, (s+1)·slot_ms] of Unix milliseconds, so every reader cuts the same
+    slots. No slot wholly inside the interval (a window shorter than a slot, or a node registered within its
+    last slot) gives 0: no evidence of liveness, no uptime.
+    """
+    first, last = -(-from_ms // slot_ms), end_ms // slot_ms  # counted slots: first <= s < last
+    if last <= first:
+        return 0
+    live = {(t - 1) // slot_ms for t in beats_ms}
+    return sum(1 for s in live if first <= s < last) * BPS // (last - first)
+
+
 def window_stats(
-    probes: Iterable[LivenessProbe], samples: Iterable[LatencySample], end_block: int, window: int
+    beats: Iterable[LivenessBeat],
+    samples: Iterable[LatencySample],
+    registered_ms: Mapping[bytes, int],
+    start_ms: int,
+    end_ms: int,
+    slot_ms: int,
 ) -> dict[bytes, NodeStats]:
-    """NodeStats per node over blocks (end_block - window, end_block]."""
-    start = end_block - window
-    answered: dict[bytes, list[int]] = defaultdict(lambda: [0, 0])
-    for p in probes:
-        if start < p.block <= end_block:
-            answered[p.node_id][0] += p.live
-            answered[p.node_id][1] += 1
+    """NodeStats over the window (start_ms, end_ms] for every node in `registered_ms` (node id -> the time it
+    registered, Unix ms); uptime counts slots from max(start_ms, registration). Samples are taken as given
+    (de-duplicated by the caller); beats and samples of other nodes or outside the window are ignored."""
+    times: dict[bytes, list[int]] = defaultdict(list)
+    for b in beats:
+        if start_ms < b.at_ms <= end_ms:
+            times[b.node_id].append(b.at_ms)
     latencies: dict[bytes, list[int]] = defaultdict(list)
     for s in samples:
-        if start < s.block <= end_block:
+        if start_ms < s.at_ms <= end_ms:
             latencies[s.node_id].append(s.latency_ms)
     out = {}
-    for node_id in answered.keys() | latencies.keys():
-        live, total = answered.get(node_id, (0, 0))
+    for node_id, registered in registered_ms.items():
         lat = latencies.get(node_id, [])
-        out[node_id] = NodeStats(live * BPS // total if total else 0, p95(lat), len(lat))
+        uptime = uptime_bps(times.get(node_id, ()), max(start_ms, registered), end_ms, slot_ms)
+        out[node_id] = NodeStats(uptime, p95(lat), len(lat))
     return out
 
 

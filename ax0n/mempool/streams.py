@@ -5,6 +5,8 @@ EXECUTED = "ax0n:exec"  # executor -> prover
 PROVED = "ax0n:proved"  # prover -> validators
 FINAL = "ax0n:final"  # aggregator -> settler, router
 FAULTS = "ax0n:fault"  # prover (wrong zk outputs, with a counter-proof), aggregators (quorum INVALID) -> settler
+HEARTBEAT = "ax0n:heartbeat"  # executors -> stats readers (ax0n/stats.py): signed liveness signals
+LATENCY = "ax0n:latency"  # aggregators -> stats readers: latency samples of receipts certified VALID
 TOKENS_PREFIX = "ax0n:tok:"  # executor -> router, per request: ax0n:tok:{request_id hex}
 DEAD_LETTER_SUFFIX = ":dead"  # {stream}:dead holds entries that could not be handled, with the reason
 

@@ -24,7 +24,7 @@ def test_model_configuration(tiny_dir: Path, tiny: Engine) -> None:
     with pytest.raises(ValueError, match="is registered: its weights or definition files changed"):
         load(settings)
     spec = build_service(ExecutorSettings(models=f"tiny={tiny_dir}@{root}", node_key=NODE_KEY))
-    assert spec.service_names == ["ax0n.v1.Executor"] and len(spec.components) == 1
+    assert spec.service_names == ["ax0n.v1.Executor"] and len(spec.components) == 2  # stream worker, heartbeat
 
 
 async def test_served_models_and_reexecute(executor: Executor, tiny: Engine) -> None:

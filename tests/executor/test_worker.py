@@ -25,8 +25,7 @@ async def test_requests_flow_through_the_stream(redis_url: str, executor: Execut
     worker = StreamWorker(local(executor), pool, cluster, "replica-0")
     good = make_request("Through the stream", max_tokens=36, nonce=900)
     bad = make_request("", nonce=901)
-    for req in (good, bad):
-        await pool.publish(requests_stream(cluster), req, key=req.request_id.hex())
+    entry_ids = [await pool.publish(requests_stream(cluster), r, key=r.request_id.hex()) for r in (good, bad)]
     task = asyncio.create_task(worker.run())
     try:
         for _ in range(1200):
@@ -41,6 +40,7 @@ async def test_requests_flow_through_the_stream(redis_url: str, executor: Execut
         worker.stop()
         await task
     (done,) = mine
+    assert done.request_entry_id == entry_ids[0]  # where the request sat: the start of its latency sample
     receipts.verify(done.receipt)
     assert verify(executor.engines["tiny"], good, done.receipt, done.output).valid
     chunks = await _messages(pool, tokens_stream(good.request_id), types_pb2.TokenChunk)

@@ -16,7 +16,7 @@ from ax0n import routing
 from ax0n.routing import (
     AliasTable,
     LatencySample,
-    LivenessProbe,
+    LivenessBeat,
     Node,
     NodeStats,
     NoRoute,
@@ -147,9 +147,16 @@ def test_reroute_attempts_visit_distinct_clusters() -> None:
 
 
 def test_window_stats_uses_only_the_window() -> None:
-    a, b = b"\x0a" * 32, b"\x0b" * 32
-    probes = [LivenessProbe(a, blk, blk % 4 != 0) for blk in range(1, 101)] + [LivenessProbe(b, 5, True)]
-    samples = [LatencySample(a, blk, blk * 10) for blk in range(1, 101)] + [LatencySample(b, 200, 1)]
-    stats = window_stats(probes, samples, end_block=100, window=40)  # blocks 61..100
+    a, b, c, d = (bytes([i]) * 32 for i in (10, 11, 12, 13))
+    # a beats in three of every four 10 ms slots; c in every slot but registered at 900; d registered at 995
+    beats = [LivenessBeat(a, t) for t in range(1, 1_001) if ((t - 1) // 10) % 4 != 0] + [LivenessBeat(b, 5)]
+    beats += [LivenessBeat(n, t) for n in (c, d) for t in range(1, 1_001)]
+    samples = [LatencySample(a, 10 * k, 10 * k) for k in range(1, 101)] + [LatencySample(b, 2_000, 1)]
+    registered = {a: 0, b: 0, c: 900, d: 995}
+    stats = window_stats(beats, samples, registered, start_ms=600, end_ms=1_000, slot_ms=10)  # slots 60..99
     assert stats[a] == NodeStats(uptime_bps=7_500, p95_latency_ms=980, samples=40)
-    assert b not in stats  # its only observations fall outside the window
+    assert stats[b] == NodeStats()  # its only observations fall outside the window
+    assert stats[c].uptime_bps == 10_000  # counted from its registration: slots 90..99, all live
+    assert stats[d].uptime_bps == 0  # no whole slot since it registered: no evidence, no uptime
+    assert window_stats(beats, samples, {}, 600, 1_000, 10) == {}  # only registered nodes get stats
+    assert routing.uptime_bps([615, 1_000], 605, 1_000, 10) == 2 * 10_000 // 39  # slot 60 is cut: 61..99

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
 
 import grpc
+from eth_account import Account
+from eth_utils import keccak
 from pydantic import Field
 
-from ax0n import service
+from ax0n import service, stats
 from ax0n.config import ServiceSettings
-from ax0n.mempool import Mempool
+from ax0n.mempool import Mempool, connect
+from ax0n.mempool.pool import RETRYABLE
+from ax0n.mempool.streams import HEARTBEAT
 from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
 from ax0n_executor import zk
 from ax0n_executor.engine import Engine
 from ax0n_executor.errors import ExecutorError
 from ax0n_executor.executor import Executor
 from ax0n_executor.worker import Run, StreamWorker, local, via_serve
+
+log = logging.getLogger(__name__)
 
 
 class ExecutorSettings(ServiceSettings):
@@ -36,6 +46,34 @@ class ExecutorSettings(ServiceSettings):
     dtype: str = Field("float32", description="registered dtype the models run in")
     serve: bool = Field(False, description="execute on Ray Serve (one deployment per model) instead of in-process")
     ray_cpus: int = Field(2, description="CPUs of the local Ray instance started with --serve")
+    node_id: str = Field(
+        "", description="32-byte routing node id (hex) heartbeats name (default: keccak256 of the node key's address)"
+    )
+    chain_id: int = Field(31_337, description="chain id: the EIP-712 domain of the heartbeat signature")
+    heartbeat_interval_ms: int = Field(
+        -1,
+        description="signed heartbeat to ax0n:heartbeat this often (-1: the profile's, 5000 on mainnet and 1000 on "
+        "the devnet, as the routers' and validators' stats readers expect; 0: none)",
+    )
+
+    def stats_params(self) -> stats.StatsParams:
+        """The profile's stats parameters, with --heartbeat-interval-ms when given."""
+        params = stats.PROFILES[self.profile]
+        if self.heartbeat_interval_ms < 0:
+            return params
+        return dataclasses.replace(params, heartbeat_interval_ms=self.heartbeat_interval_ms)
+
+    def routing_node_id(self) -> bytes:
+        """The routing node id heartbeats name; raises ValueError when --node-id is not 32 bytes of hex."""
+        if not self.node_id:
+            return keccak(bytes.fromhex(Account.from_key(self.node_key).address[2:]))
+        try:
+            node_id = bytes.fromhex(self.node_id.removeprefix("0x"))
+        except ValueError:
+            node_id = b""
+        if len(node_id) != 32:
+            raise ValueError(f"bad --node-id {self.node_id!r}: expected 32 bytes of hex")
+        return node_id
 
 
 def parse_models(spec: str) -> dict[str, tuple[str, bytes]]:
@@ -137,6 +175,10 @@ class WorkerComponent:
         }
         return via_serve(handles)
 
+    def in_flight(self) -> int:
+        """Requests the stream worker is executing now."""
+        return self._worker.in_flight if self._worker is not None else 0
+
     async def stop(self) -> None:
         if self._worker is not None and self._task is not None:
             self._worker.stop()
@@ -148,6 +190,65 @@ class WorkerComponent:
             from ray import serve
 
             await asyncio.to_thread(serve.shutdown)
+
+
+class HeartbeatComponent:
+    """Appends a heartbeat signed with the node key to ax0n:heartbeat every `heartbeat_interval_ms` (ax0n.stats).
+
+    Each append trims entries older than the retention bound, reckoned from the previous append's
+    Redis-assigned id (the server's clock, not this node's)."""
+
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        served: Callable[[], list[str]],
+        in_flight: Callable[[], int],
+        *,
+        params: stats.StatsParams | None = None,
+        stream: str = HEARTBEAT,
+    ) -> None:
+        self.node_id = settings.routing_node_id()
+        self.settings, self.params, self.stream = settings, params or settings.stats_params(), stream
+        self.served, self.in_flight = served, in_flight
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        client = connect(self.settings.redis_url)
+        interval = self.params.heartbeat_interval_ms / 1_000
+        last_ms: int | None = None
+        next_at = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                hb = stats.sign_heartbeat(
+                    self.node_id,
+                    time.time_ns() // 1_000_000,
+                    self.settings.chain_id,
+                    self.settings.node_key,
+                    models=self.served(),
+                    in_flight=self.in_flight(),
+                )
+                trim = None if last_ms is None else last_ms - self.params.retention_ms
+                try:
+                    last_ms = stats.entry_ms(
+                        await stats.publish_heartbeat(client, hb, trim_before_ms=trim, stream=self.stream)
+                    )
+                except RETRYABLE as exc:
+                    log.warning("heartbeat not sent: redis unavailable (%s)", exc)
+                next_at = max(next_at + interval, time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), next_at - time.monotonic())
+        finally:
+            await client.aclose()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
 
 
 def load(settings: ExecutorSettings) -> Executor:
@@ -174,7 +275,12 @@ def build(settings: ExecutorSettings) -> service.ServiceSpec:
     executor = load(settings)
     servicer = ExecutorServicer(settings, executor)
     served = executor.engines or executor.zk_models
-    components = [WorkerComponent(executor, settings)] if served and settings.node_key else []
+    components: list[service.Component] = []
+    if served and settings.node_key:
+        worker = WorkerComponent(executor, settings)
+        components.append(worker)
+        if settings.stats_params().heartbeat_interval_ms > 0:
+            components.append(HeartbeatComponent(settings, executor.served, worker.in_flight))
     return service.ServiceSpec(
         name="executor",
         register=lambda server: executor_pb2_grpc.add_ExecutorServicer_to_server(servicer, server),

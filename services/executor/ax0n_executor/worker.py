@@ -59,6 +59,7 @@ class StreamWorker:
 
     def __init__(self, run: Run, pool: Mempool, cluster_id: str, name: str) -> None:
         self.run_request, self.pool = run, pool
+        self.in_flight = 0  # requests being executed now (reported, unscored, in heartbeats)
         self.consumer = Consumer(
             pool, requests_stream(cluster_id), EXECUTOR_GROUP, name, types_pb2.InferenceRequest, self.handle
         )
@@ -83,6 +84,7 @@ class StreamWorker:
             index += 1
             sent.append(asyncio.run_coroutine_threadsafe(self.pool.publish(stream, chunk, key=key), loop))
 
+        self.in_flight += 1
         try:
             receipt, output = await self.run_request(req, on_text)
         except ExecutorError as exc:
@@ -90,10 +92,12 @@ class StreamWorker:
                 request_id=rid, index=0, done=True, finish_reason=f"error: {exc.code.name}: {exc}"
             )
             return [Outbound(stream, done, key)]
+        finally:
+            self.in_flight -= 1
         await asyncio.gather(*(asyncio.wrap_future(f) for f in sent))
         finish = "length" if receipt.timings.output_tokens >= req.max_tokens else "stop"
         done = types_pb2.TokenChunk(request_id=rid, index=index, done=True, finish_reason=finish)
-        executed = types_pb2.ExecutedReceipt(receipt=receipt, request=req, output=output)
+        executed = types_pb2.ExecutedReceipt(receipt=receipt, request=req, output=output, request_entry_id=entry.id)
         # keyed by the receipt's hash: a retried publish of this receipt is handled once downstream, but a
         # second, different receipt for the request (an equivocation) is not hidden from the validators
         receipt_key = receipts.receipt_hash(receipt).hex()

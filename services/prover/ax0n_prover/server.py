@@ -59,6 +59,8 @@ class ExecutedConsumer:
             return [Outbound(self.faults, record, key=f"zk-output:{receipt_hash(record.receipt).hex()}")]
         except ProvingFailure as exc:
             raise MalformedEntry(f"cannot prove: {exc}") from exc
+        # where the request and this receipt sit in the streams: the aggregator's latency sample (ax0n.stats)
+        proved.request_entry_id, proved.exec_entry_id = item.message.request_entry_id, item.id
         return [Outbound(streams.PROVED, proved, key=item.key)]
 
     async def start(self) -> None:

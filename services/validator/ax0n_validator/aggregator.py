@@ -69,6 +69,11 @@ class Aggregator:
                 self._open.popitem(last=False)
         return req
 
+    def proved(self, request_id: bytes) -> types_pb2.ProvedReceipt | None:
+        """The proved receipt held for `request_id` (the one a certificate for it is about), if still tracked."""
+        req = self._open.get(request_id)
+        return None if req is None else req.item
+
     def add_receipt(self, item: types_pb2.ProvedReceipt) -> Outcome | None:
         req = self._request(item.receipt.request_id)
         if req.item is not None:

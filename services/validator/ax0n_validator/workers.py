@@ -2,7 +2,9 @@
 
 Every validator process reads every proved receipt and every attestation, so each uses consumer groups of
 its own (`attester:{instance}`, `aggregator:{instance}`); the settler and router de-duplicate
-`ax0n:final` by key (the request id), so several aggregators may run side by side.
+`ax0n:final` by key (the request id), so several aggregators may run side by side. With each VALID
+certificate the aggregator also publishes the receipt's latency sample to `ax0n:latency` (ax0n.stats), when
+the request and exec entries the receipt carries check out; stats readers de-duplicate those by request id.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import logging
 from dataclasses import dataclass
 
+from redis.exceptions import ResponseError
+
+from ax0n import stats
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool import streams as names
+from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import FAULTS
 from ax0n.v1 import types_pb2
 from ax0n_validator.aggregator import MAX_OPEN, Aggregator
 from ax0n_validator.client import ValidatorClient
+
+log = logging.getLogger(__name__)
 
 ATTESTATIONS = "ax0n:att"  # validators -> aggregators (and LLM-tier members waiting on their sub-committee)
 _READ = {"batch": 256, "block_ms": 200, "concurrency": 64}  # a quorum's attestations arrive in bursts
@@ -29,6 +38,9 @@ class Streams:
     attestations: str = ATTESTATIONS
     final: str = names.FINAL
     faults: str = FAULTS
+    latency: str = names.LATENCY
+    executed: str = names.EXECUTED  # where latency samples look up the exec entry
+    requests_prefix: str = names.REQUESTS_PREFIX  # ... and the request entry, on {prefix}{cluster}
 
 
 def attestation_key(att: types_pb2.Attestation) -> str:
@@ -76,8 +88,15 @@ class Attester(_Worker):
 class AggregatorWorker(_Worker):
     """Runs an Aggregator over the streams; keeps the certificates it formed for GetCertificate."""
 
-    def __init__(self, pool: Mempool, aggregator: Aggregator, instance: str, streams: Streams = Streams()) -> None:
-        self.aggregator, self.streams = aggregator, streams
+    def __init__(
+        self,
+        pool: Mempool,
+        aggregator: Aggregator,
+        instance: str,
+        streams: Streams = Streams(),
+        stats_params: stats.StatsParams = stats.DEFAULT,
+    ) -> None:
+        self.pool, self.aggregator, self.streams, self.stats_params = pool, aggregator, streams, stats_params
         self.certificates: collections.OrderedDict[bytes, types_pb2.QuorumCertificate] = collections.OrderedDict()
         group = f"aggregator:{instance}"
         super().__init__(
@@ -87,7 +106,7 @@ class AggregatorWorker(_Worker):
             ]
         )
 
-    def _publish(self, outcome: types_pb2.FinalizedReceipt | types_pb2.FaultRecord | None) -> list[Outbound]:
+    async def _publish(self, outcome: types_pb2.FinalizedReceipt | types_pb2.FaultRecord | None) -> list[Outbound]:
         if outcome is None:
             return []
         request_id = outcome.receipt.request_id
@@ -96,11 +115,30 @@ class AggregatorWorker(_Worker):
         self.certificates[request_id] = outcome.certificate
         while len(self.certificates) > MAX_OPEN:
             self.certificates.popitem(last=False)
-        stream = self.streams.final if isinstance(outcome, types_pb2.FinalizedReceipt) else self.streams.faults
-        return [Outbound(stream, outcome, request_id.hex())]
+        if isinstance(outcome, types_pb2.FaultRecord):
+            return [Outbound(self.streams.faults, outcome, request_id.hex())]
+        return [Outbound(self.streams.final, outcome, request_id.hex()), *await self._latency(request_id)]
+
+    async def _latency(self, request_id: bytes) -> list[Outbound]:
+        """The latency sample of the receipt just certified VALID, when it can be measured (ax0n.stats)."""
+        item = self.aggregator.proved(request_id)
+        if item is None:
+            return []
+        redis, s = self.pool.redis, self.streams
+        try:  # the certificate is published either way: this entry is not handled again once certified
+            sample = await stats.measure_latency(redis, item, requests_prefix=s.requests_prefix, executed=s.executed)
+            if sample is None:
+                return []
+            # retention on write, reckoned from the exec entry's Redis-assigned time
+            oldest = stats.entry_ms(sample.exec_entry_id) - self.stats_params.retention_ms
+            await redis.xtrim(s.latency, minid=str(max(oldest, 0)), approximate=True)
+        except (*RETRYABLE, ResponseError) as exc:
+            log.warning("request %s: latency sample not measured: %s", request_id.hex(), exc)
+            return []
+        return [Outbound(s.latency, sample, request_id.hex())]
 
     async def _on_proved(self, entry: Entry[types_pb2.ProvedReceipt]) -> list[Outbound]:
-        return self._publish(self.aggregator.add_receipt(entry.message))
+        return await self._publish(self.aggregator.add_receipt(entry.message))
 
     async def _on_att(self, entry: Entry[types_pb2.Attestation]) -> list[Outbound]:
-        return self._publish(self.aggregator.add_attestation(entry.message))
+        return await self._publish(self.aggregator.add_attestation(entry.message))

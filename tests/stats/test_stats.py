@@ -1,0 +1,170 @@
+"""The stats pipeline against a real redis-server: signed heartbeats -> uptime, latency samples -> p95."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from redis.exceptions import ResponseError
+
+from ax0n import stats
+from ax0n.mempool import connect
+from ax0n.mempool import entry as wire
+from ax0n.routing import BPS, NodeStats
+from ax0n.stats import Registration, StatsParams, StatsReader
+from ax0n.v1 import types_pb2
+
+CHAIN_ID = 31_337
+# fast clocks for tests: 20 ms heartbeats, 200 ms slots; the defaults are seconds
+PARAMS = StatsParams(heartbeat_interval_ms=20, liveness_slot_ms=200, max_skew_ms=100, settle_ms=20)
+KEYS = {name: hashlib.sha256(name.encode()).digest() for name in ("a", "b", "c", "intruder")}
+IDS = {name: hashlib.sha256(b"node " + name.encode()).digest() for name in KEYS}
+
+
+def address(name: str) -> bytes:
+    return bytes.fromhex(Account.from_key(KEYS[name]).address[2:])
+
+
+def registered(*names: str, at_ms: int = 0) -> dict[bytes, Registration]:
+    return {IDS[n]: Registration(address(n), at_ms) for n in names}
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
+    c = connect(redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def names() -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return f"t:{tag}:heartbeat", f"t:{tag}:latency"
+
+
+async def beat(client: redis.Redis, stream: str, name: str, *, signed_ms: int | None = None, key: str = "") -> int:
+    """Append a heartbeat of node `name` signed by `key` (default its own) at `signed_ms` (default now)."""
+    now = await stats.server_ms(client)
+    hb = stats.sign_heartbeat(IDS[name], now if signed_ms is None else signed_ms, CHAIN_ID, KEYS[key or name])
+    return stats.entry_ms(await stats.publish_heartbeat(client, hb, stream=stream))
+
+
+def test_heartbeat_signature_is_eip712_and_binds_its_fields() -> None:
+    hb = stats.sign_heartbeat(IDS["a"], 1_700_000_000_123, CHAIN_ID, KEYS["a"], models=["m"], in_flight=3)
+    m = encode_typed_data(full_message=stats.typed_data(hb))
+    assert Account.recover_message(m, signature=hb.signature) == Account.from_key(KEYS["a"]).address
+    assert stats.heartbeat_signer(hb) == address("a")
+    hb.in_flight = 9  # informational: not signed
+    assert stats.heartbeat_signer(hb) == address("a")
+    for change in ({"signed_ms": hb.signed_ms + 1}, {"chain_id": 1}, {"node_id": IDS["b"]}):
+        other = types_pb2.Heartbeat()
+        other.CopyFrom(hb)
+        for field, value in change.items():
+            setattr(other, field, value)
+        assert stats.heartbeat_signer(other) != address("a")
+
+
+async def test_uptime_full_for_a_live_node_and_falling_for_a_stopped_one(client: redis.Redis, names) -> None:
+    heartbeats, latency = names
+    first = await beat(client, heartbeats, "a")
+    start = first - first % PARAMS.liveness_slot_ms  # a slot boundary, so every slot of the window is whole
+    stop_b = start + 4 * PARAMS.liveness_slot_ms  # b heartbeats through slots 0..3 of 8, then stops
+    end = start + 8 * PARAMS.liveness_slot_ms
+    while (now := await stats.server_ms(client)) <= end:
+        await beat(client, heartbeats, "a")
+        if now < stop_b - 80:  # well before the boundary: b's last beat stays in slot 3
+            await beat(client, heartbeats, "b")
+        await asyncio.sleep(PARAMS.heartbeat_interval_ms / 1_000)
+    reader = StatsReader(client, CHAIN_ID, PARAMS, heartbeats=heartbeats, latency=latency)
+    got = await reader.read(registered("a", "b", "c"), start, end)
+    assert got[IDS["a"]] == NodeStats(uptime_bps=BPS)
+    assert got[IDS["b"]].uptime_bps == BPS // 2  # live in 4 of the 8 slots
+    assert got[IDS["c"]] == NodeStats()  # registered, never heartbeat
+    # registered halfway: counted from its registration, b was never live
+    late = await reader.read({IDS["b"]: Registration(address("b"), stop_b)}, start, end)
+    assert late[IDS["b"]].uptime_bps == 0
+
+
+async def test_forged_replayed_and_foreign_heartbeats_do_not_count(client: redis.Redis, names) -> None:
+    heartbeats, latency = names
+    first = await beat(client, heartbeats, "b")
+    kept = stats.sign_heartbeat(IDS["a"], first, CHAIN_ID, KEYS["a"])  # a's genuine heartbeat, kept for later
+    start = first - first % PARAMS.liveness_slot_ms + 2 * PARAMS.liveness_slot_ms  # > first + max_skew_ms
+    end = start + 4 * PARAMS.liveness_slot_ms
+    while await stats.server_ms(client) <= end:
+        await beat(client, heartbeats, "a", key="intruder")  # a's node id, the wrong key
+        await stats.publish_heartbeat(client, kept, stream=heartbeats)  # replayed: signed long before its append
+        foreign = stats.sign_heartbeat(IDS["a"], await stats.server_ms(client), 1, KEYS["a"])  # another chain
+        await stats.publish_heartbeat(client, foreign, stream=heartbeats)
+        await beat(client, heartbeats, "intruder")  # a signer, but not a registered node
+        await beat(client, heartbeats, "b")
+        await asyncio.sleep(0.02)
+    reader = StatsReader(client, CHAIN_ID, PARAMS, heartbeats=heartbeats, latency=latency)
+    got = await reader.read(registered("a", "b"), start, end)
+    assert got == {IDS["a"]: NodeStats(), IDS["b"]: NodeStats(uptime_bps=BPS)}
+    # a node whose registered signing key is another's does not get that node's heartbeats either
+    stolen = {IDS["b"]: Registration(address("a"), 0)}
+    assert (await reader.read(stolen, start, end))[IDS["b"]].uptime_bps == 0
+
+
+async def test_readers_agree_and_a_read_window_cannot_change(client: redis.Redis, redis_url: str, names) -> None:
+    heartbeats, latency = names
+    now = await stats.server_ms(client)
+    start, end = now, now + 600  # the window is not over yet: the reader waits for end + settle
+    reader = StatsReader(client, CHAIN_ID, PARAMS, heartbeats=heartbeats, latency=latency)
+
+    async def beats() -> None:
+        while await stats.server_ms(client) <= end + 100:
+            await beat(client, heartbeats, "a")
+            await asyncio.sleep(0.05)
+
+    writer = asyncio.create_task(beats())
+    first = await reader.read(registered("a"), start, end)
+    assert await stats.server_ms(client) > end + PARAMS.settle_ms
+    await writer  # appends went on past the window while and after it was read
+    await beat(client, heartbeats, "a", signed_ms=end)  # signed for the window's end, appended after it
+    sample = types_pb2.LatencySample(node_id=IDS["a"], request_id=b"\x01" * 32, latency_ms=5)
+    await client.xadd(latency, wire.encode(sample, "late", {}))
+    with pytest.raises(ResponseError, match="equal or smaller"):  # an explicit id cannot go back into it either
+        await client.xadd(heartbeats, {"x": "y"}, id=f"{end}-0")
+    other = connect(redis_url)
+    try:
+        again = await StatsReader(other, CHAIN_ID, PARAMS, heartbeats=heartbeats, latency=latency).read(
+            registered("a"), start, end
+        )
+    finally:
+        await other.aclose()
+    assert first == again and first[IDS["a"]].samples == 0
+    assert first[IDS["a"]].uptime_bps > 0
+
+
+async def test_latency_p95_deduplicated_by_request(client: redis.Redis, names) -> None:
+    heartbeats, latency = names
+
+    async def sample(i: int, node: str = "a", latency_ms: int | None = None) -> int:
+        s = types_pb2.LatencySample(
+            node_id=IDS[node], request_id=i.to_bytes(32, "big"), latency_ms=10 * i if latency_ms is None else latency_ms
+        )
+        return stats.entry_ms(await client.xadd(latency, wire.encode(s, f"{i}", {})))
+
+    await sample(0, latency_ms=99_999)  # request 0, sampled before the window
+    await asyncio.sleep(0.01)
+    start = await stats.server_ms(client)
+    await asyncio.sleep(0.01)
+    await sample(0, latency_ms=99_999)  # a second aggregator's copy: request 0 already counted before
+    for i in range(1, 21):
+        await sample(i)
+        await sample(i)  # every request sampled by two aggregators
+    await sample(1, node="b")  # b's only sample
+    end = await stats.server_ms(client)
+    reader = StatsReader(client, CHAIN_ID, PARAMS, heartbeats=heartbeats, latency=latency)
+    got = await reader.read(registered("a", "b", "c"), start, end)
+    assert (got[IDS["a"]].p95_latency_ms, got[IDS["a"]].samples) == (190, 20)  # nearest rank: 19th of 20
+    # b's copy of request 1 comes after a's: the first sample of a request is the one that counts
+    assert got[IDS["b"]].samples == 0 and got[IDS["c"]].samples == 0
