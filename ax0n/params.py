@@ -52,7 +52,7 @@ MAINNET = Params()
 # The local devnet shortens block-based periods so a whole request-to-settlement cycle takes seconds.
 DEVNET = MAINNET.replace(
     min_node_stake=1_000 * TOKEN,
-    slash_window=20,
+    slash_window=40,
     settlement_frequency=5,
     node_epoch_length=10,
     validator_quorum_size=16,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from web3 import HTTPProvider, Web3
 
-from ax0n import bls
-from ax0n.committee import Validator
+from ax0n.chain.deploy import Manifest
 from ax0n.devnet.network import DevnetState
 from ax0n.params import DEVNET
-from ax0n.sdk import Ax0nClient, Ax0nError, ChainCheck, InferenceResult, Verifier
+from ax0n.sdk import Ax0nClient, Ax0nError, ChainCheck, ChainRegistry, InferenceResult, Verifier
 from ax0n.v1 import types_pb2
 
 LLM_QUESTION = "What is a zero-knowledge proof? Answer in one sentence."
@@ -22,52 +19,15 @@ SETTLEMENT_WAIT_S = 90.0
 DEADLINE_S = 120  # the signed deadline: the certificate must be formed by then
 
 
-class SnapshotFiles:
-    """The devnet's registry snapshots (`<block>.json`, as the validators read them) as the SDK's validator set
-    source and operator mapping."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-
-    def _doc(self, block: int) -> dict | None:
-        path = self.dir / f"{block}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def validator_sets(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
-        doc = self._doc(block)
-        if doc is None:
-            return None
-        validators = [
-            Validator(bytes.fromhex(v["pubkey"]), int(v["stake"]))
-            for v in doc["validators"]
-            if bls.verify_possession(bytes.fromhex(v["pubkey"]), bytes.fromhex(v["pop"]))
-        ]
-        return bytes.fromhex(doc["block_hash"]), validators
-
-    def operators(self) -> dict[bytes, bytes]:
-        """Receipt signing address (and routing node id) -> registered operator, over every snapshot."""
-        out: dict[bytes, bytes] = {}
-        for path in self.dir.glob("*.json"):
-            doc = json.loads(path.read_text())
-            for node in doc["routing"]["nodes"]:
-                operator = bytes.fromhex(node["operator"])
-                out[bytes.fromhex(node["node_id"])] = operator
-                signer = doc["node_signers"].get(node["node_id"])
-                if signer:
-                    out[bytes.fromhex(signer)] = operator
-        return out
-
-
 def client_options(state: DevnetState) -> dict[str, Any]:
     """Options of a verifying SDK client of the devnet's router, paying from the provisioned client's escrow."""
-    snapshots = SnapshotFiles(Path(state.snapshots_dir))
-    operators = snapshots.operators()
     w3 = Web3(HTTPProvider(state.rpc_url))
+    registry = ChainRegistry(w3, Manifest.load(Path(state.deployment)))
     verifier = Verifier(
-        validator_sets=snapshots.validator_sets,
+        validator_sets=registry.validator_sets,
         params=DEVNET,
         chain=ChainCheck(w3, state.settlement),
-        operator_of=lambda node_id: operators.get(bytes(node_id), bytes(node_id)),
+        operator_of=registry.operator_of,
     )
     return {
         "private_key": Path(state.client_key_file).read_text().strip(),

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import grpc
 from tqdm import tqdm
 
 from ax0n.devnet.ports import free_port
 from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
 from ax0n.devnet.redis import RedisServer
 from ax0n.devnet.services import ServiceProcess
-from ax0n.devnet.snapshots import Refresher
+from ax0n.v1 import router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0n" / "devnet"))
 BLOCK_TIME_S = 1  # devnet block period after provisioning: settlement_frequency (5 blocks) is then ~5 s
+ROUTABLE_TIMEOUT_S = 120.0
+REEXECUTOR = "reexecutor"  # process label of the validators' own executor (Devnet(reexecutor=True))
 
 
 @dataclass
@@ -33,7 +37,7 @@ class DevnetState:
     llm_model: str = ""
     zk_model: str = ""
     settlement: str = ""
-    snapshots_dir: str = ""
+    deployment: str = ""  # the deployment manifest (ax0n.chain.deploy.Manifest.load)
     client_key_file: str = ""
 
     @property
@@ -55,15 +59,48 @@ class DevnetState:
         return cls(**json.loads(path.read_text()))
 
 
+def wait_routable(router_target: str, model_id: str, timeout_s: float = ROUTABLE_TIMEOUT_S) -> int:
+    """Wait until the router routes `model_id`; returns its snapshot block.
+
+    A node is routed once a snapshot sees it live (heartbeats) in at least half of its stats window since it
+    registered (`ax0n.routing`: min_uptime_bps), so a node that registered before it started serving waits."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(router_target) as channel:
+        router = router_pb2_grpc.RouterStub(channel)
+        while True:
+            try:
+                return router.Route(
+                    router_pb2.RouteRequest(request_id=b"\0" * 32, model_id=model_id), timeout=10
+                ).snapshot_block
+            except grpc.RpcError as exc:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"no node routable for {model_id!r} after {timeout_s:.0f} s: {exc.details()}"
+                    ) from None
+            time.sleep(0.5)
+
+
 class Devnet:
     """Starts the devnet's processes; closing it stops them in reverse order."""
 
     def __init__(
-        self, *, progress: bool = True, state_dir: Path | None = None, otlp_endpoint: str = "", executors: int = 1
+        self,
+        *,
+        progress: bool = True,
+        state_dir: Path | None = None,
+        otlp_endpoint: str = "",
+        executors: int = 1,
+        reexecutor: bool = False,
     ) -> None:
         self.progress = progress
         # executor processes: replicas of the one node, consuming its cluster's stream (0: the caller brings its own)
         self.executors = executors
+        # one more ax0n-executor, the validators' own: it loads the LLM model (commitment checked) and only answers
+        # their Reexecute, as their --executor-target. It has no node key, so it runs no stream worker and sends no
+        # heartbeats: nothing routes to it. Validators re-checking on an executor of their own rather than on the
+        # node whose receipts they judge is also the realistic topology; it lets a test serve the node's cluster
+        # with a worker of its own (executors=0) while the validators still re-execute LLM-tier receipts.
+        self.reexecutor = reexecutor
         self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
         self.dir = state_dir or STATE_DIR
         self.http_port = free_port()
@@ -76,7 +113,7 @@ class Devnet:
     def start(self) -> DevnetState:
         from ax0n.chain.anvil import Anvil
 
-        steps = ["redis-server", "anvil", "provision", *self._instances()]
+        steps = ["redis-server", "anvil", "provision", *self._instances(), "routable"]
         with tqdm(total=len(steps), desc="devnet", unit="step", disable=not self.progress) as bar:
             try:
                 bar.set_postfix_str("redis-server")
@@ -89,13 +126,10 @@ class Devnet:
                 self.provisioned = prov = provision(chain.web3, chain.accounts[0].key, self.dir)
                 chain.web3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
                 chain.web3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
-                refresher = Refresher(chain.web3, prov.manifest, self.dir, prov.snapshot_template, prov.snapshot_block)
-                self.stack.callback(refresher.stop)
-                refresher.start()
                 bar.update()
                 for label, name in self._instances().items():
                     bar.set_postfix_str(f"ax0n-{label}")
-                    args, env = self._service_args(name, chain.rpc_url, prov)
+                    args, env = self._service_args(label, name, chain.rpc_url, prov)
                     log = self.dir / "logs" / f"{label}.log"
                     log.parent.mkdir(parents=True, exist_ok=True)
                     log.unlink(missing_ok=True)
@@ -105,6 +139,10 @@ class Devnet:
                     self.stack.callback(svc.terminate)
                     self.services[label] = svc.start()
                     bar.update()
+                bar.set_postfix_str("node routable")
+                if self.executors:
+                    wait_routable(self.services["router"].target, prov.llm.model_id)
+                bar.update()
             except BaseException:
                 self.stack.close()
                 raise
@@ -117,7 +155,7 @@ class Devnet:
             llm_model=prov.llm.model_id,
             zk_model=ZK_MODEL,
             settlement=prov.manifest.addresses["Settlement"],
-            snapshots_dir=str(prov.snapshots_dir),
+            deployment=str(prov.deployment_file),
             client_key_file=str(prov.client_key_file),
         )
         return self.state
@@ -126,17 +164,21 @@ class Devnet:
         """Process label → service, in start order: each after the services it calls (the validator re-executes
         on the executor, the settler asks the validator, the router asks the settler)."""
         out = {"executor" if i == 0 else f"executor-{i + 1}": "executor" for i in range(self.executors)}
+        if self.reexecutor:
+            out[REEXECUTOR] = "executor"
         return out | {name: name for name in ("prover", "validator", "settler", "router")}
 
-    def _service_args(self, name: str, rpc_url: str, prov: Provisioned) -> tuple[list[str], dict[str, str] | None]:
-        """Flags (and secret environment variables) of service `name` from the provisioned files."""
+    def _service_args(
+        self, label: str, name: str, rpc_url: str, prov: Provisioned
+    ) -> tuple[list[str], dict[str, str] | None]:
+        """Flags (and secret environment variables) of process `label` (service `name`) from the provisioned files."""
         chain_id = ["--chain-id", str(prov.manifest.chain_id)]
+        chain = ["--rpc-url", rpc_url, "--deployment", str(prov.deployment_file)]
+        if label == REEXECUTOR:  # no node key: no stream worker, no heartbeats, only Reexecute
+            return ["--models", f"{prov.llm.model_id}={prov.llm.path}@0x{prov.llm.commitment.hex()}", *chain_id], None
         if name == "router":
-            args = ["--registry-file", str(prov.registry_file), "--rpc-url", rpc_url]
             return [
-                *args,
-                "--deployment",
-                str(prov.deployment_file),
+                *chain,
                 "--http-port",
                 str(self.http_port),
                 "--settler-target",
@@ -156,13 +198,18 @@ class Devnet:
                 prices,
                 "--cluster",
                 CLUSTER,
+                "--node-id",
+                prov.node_id.hex(),
+                *chain_id,
             ], env
         if name == "prover":
             return ["--prove-concurrency", "1"], None
         if name == "validator":
-            args = ["--snapshots-dir", str(prov.snapshots_dir), "--keys-dir", str(prov.bls_dir), *chain_id]
-            if "executor" in self.services:  # executors=0 (a test runs its own): LLM-tier re-execution abstains
-                args += ["--executor-target", self.services["executor"].target]
+            args = [*chain, "--keys-dir", str(prov.bls_dir), *chain_id]
+            # the validators' own executor, else the node's; neither (executors=0): LLM-tier re-execution abstains
+            executor = self.services.get(REEXECUTOR) or self.services.get("executor")
+            if executor is not None:
+                args += ["--executor-target", executor.target]
             return args, None
         if name == "settler":
             args = ["--rpc-url", rpc_url, "--settlement-address", prov.manifest.addresses["Settlement"]]

@@ -3,21 +3,17 @@
 On the devnet's anvil (automine while provisioning): deploy the protocol with the devnet parameters
 (`ax0n.chain.deploy`, registering the zk-tier MLP and the LLM-tier model in ModelRegistry), register one
 executor node (stake and a receipt signing key) and `VALIDATORS` staked validators with BLS keys and proofs
-of possession, and fund a demo client's escrow. Then export, under the devnet state dir:
+of possession, and fund a demo client's escrow. Then write, under the devnet state dir:
 
-- `deployment.json`: the deployment manifest (router `--deployment`);
-- `keys/`: every secret, mode 0600, never printed (node, settler, client, deployer keys; `bls/<address>.key`);
-- `snapshots/<block>.json` and `registry.json`: the first registry snapshot (`ax0n.devnet.snapshots`, which
-  the devnet re-exports every 16 blocks). Stakes, active flags and signing keys are read from NodeRegistry;
-  the BLS public keys and proofs of possession are the ones registered (NodeRegistry stores only the key);
-  the node's cluster and its routing stats are devnet settings (NodeRegistry has no cluster field, and no
-  liveness statistics are gathered yet, so every node is at full uptime). The router reads models and
-  escrow on-chain through `--rpc-url --deployment`.
+- `deployment.json`: the deployment manifest (router and validators `--deployment`);
+- `keys/`: every secret, mode 0600, never printed (node, settler, client, deployer keys; `bls/<address>.key`).
+
+The router and the validators read the registry from the chain themselves (`--rpc-url --deployment`), and
+rebuild routing snapshots from it and the node stats streams every 16 blocks (`ax0n.snapshots`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -30,9 +26,7 @@ from ax0n import bls, commitment
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
-from ax0n.devnet.snapshots import export
 from ax0n.params import DEVNET, TOKEN
-from ax0n.routing import Node, NodeStats, Snapshot
 from ax0n.zk import artifacts, mlp
 
 LLM_MODEL, ZK_MODEL = "smollm2-135m", "mlp-devnet"
@@ -61,14 +55,11 @@ class Provisioned:
     dir: Path
     manifest: Manifest
     llm: LlmModel
-    snapshot_block: int
-    snapshot_template: dict
+    node_id: bytes  # the executor node's routing id: keccak256(operator)
     node_key_file: Path
     settler_key_file: Path
     client_key_file: Path
     bls_dir: Path
-    snapshots_dir: Path
-    registry_file: Path
     deployment_file: Path
 
 
@@ -120,70 +111,35 @@ def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
         stake = DEVNET.min_node_stake
         deployer.transact(token.functions.transfer(who.address, stake))
         who.transact(token.functions.approve(nodes.address, stake))
-        who.transact(nodes.functions.register(stake, model_ids, "grpc://127.0.0.1", signing))
+        who.transact(nodes.functions.register(stake, model_ids, "grpc://127.0.0.1", signing, CLUSTER))
 
     _, operator = account("operator")
     node_key, _ = account("node")  # receipt signing key of the executor node (no funds needed, but harmless)
     stake_node(operator, Account.from_key(node_key).address, [m.model_id for m in models])
     bls_dir = keys / "bls"
-    validators: list[tuple[str, bls.SecretKey]] = []
     for i in range(VALIDATORS):
         _, v = account(f"validator-{i}")
         stake_node(v, v.address, [])
         sk = bls.keygen(secrets.token_bytes(32))
         _secret(bls_dir / f"{v.address}.key", bytes(sk).hex())
-        v.transact(
-            nodes.functions.registerValidatorKey(
-                g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
-            )
-        )
-        validators.append((v.address, sk))
+        pop = bls.prove_possession(sk)
+        v.transact(nodes.functions.registerValidatorKey(g1_uncompressed(bls.public_key(sk)), g2_uncompressed(pop)))
     account("settler")
     _, client = account("client")
     deployer.transact(token.functions.transfer(client.address, CLIENT_ESCROW))
     client.transact(token.functions.approve(settlement.address, CLIENT_ESCROW))
     client.transact(settlement.functions.deposit(CLIENT_ESCROW))
 
-    # the first snapshot: what the chain holds now (ax0n.devnet.snapshots re-reads it every 16 blocks)
-    number = w3.eth.block_number
-    registry = manifest.contract(w3, "ModelRegistry")
-    commitments = {m: bytes(registry.functions.model(model_key(m)).call()[0]) for m in (ZK_MODEL, llm.model_id)}
-    node = Node(
-        node_id=Web3.keccak(hexstr=operator.address),
-        operator=bytes.fromhex(operator.address[2:]),
-        stake=0,  # read at each snapshot's block
-        cluster=CLUSTER,
-        models=(ZK_MODEL, llm.model_id),
-        stats=NodeStats(uptime_bps=10_000),
-    )
-    template = {
-        "validators": [
-            {
-                "pubkey": bytes(bls.public_key(sk)).hex(),
-                "pop": bytes(bls.prove_possession(sk)).hex(),
-                "address": address,
-            }
-            for address, sk in validators
-        ],
-        "models": {m: c.hex() for m, c in commitments.items()},
-        "routing": json.loads(Snapshot(number, b"\0" * 32, (node,)).to_json()),
-    }
-    export(w3, manifest, state_dir, template, number)
-    snapshots_dir = state_dir / "snapshots"
-    registry_file = state_dir / "registry.json"
     deployment_file = state_dir / "deployment.json"
     manifest.save(deployment_file)
     return Provisioned(
         dir=state_dir,
         manifest=manifest,
         llm=llm,
-        snapshot_block=number,
-        snapshot_template=template,
+        node_id=Web3.keccak(hexstr=operator.address),
         node_key_file=keys / "node.key",
         settler_key_file=keys / "settler.key",
         client_key_file=keys / "client.key",
         bls_dir=bls_dir,
-        snapshots_dir=snapshots_dir,
-        registry_file=registry_file,
         deployment_file=deployment_file,
     )

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from eth_utils import keccak
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
 
@@ -74,19 +75,22 @@ class Init(Chain):
 
 
 class Stake(Chain):
-    """Stake ax0n: the first stake registers the node (≥ min_node_stake, with the models it serves and its
-    endpoint; the keystore's key signs receipts); later stakes add to it."""
+    """Stake ax0n: the first stake registers the node (≥ min_node_stake, with the models it serves, its endpoint
+    and its executor cluster; the keystore's key signs receipts); later stakes add to it."""
 
     amount: str = Field(description="ax0n to stake (decimal, e.g. 1000 or 1000.5)")
     models: str = Field("", description="first stake only: comma-separated model ids the node serves")
     endpoint: str = Field("grpc://127.0.0.1:50052", description="first stake only: the node's public endpoint")
+    cluster: str = Field(
+        "default", description="first stake only: executor cluster (requests reach it on ax0n:req:CLUSTER)"
+    )
 
     def cli_cmd(self) -> None:
         amount = parse_amount(self.amount)
         reg = _registry(self.home, self.rpc_url, self.deployment)
         account = keystore.unlock(self.home, _password())
         model_ids = [m.strip() for m in self.models.split(",") if m.strip()]
-        done, record = reg.stake(account, amount, model_ids, self.endpoint)
+        done, record = reg.stake(account, amount, model_ids, self.endpoint, self.cluster)
         print(f"{account.address}: {done}; stake now {fmt(record['stake'])}")
 
 
@@ -97,7 +101,9 @@ class Start(Chain):
     models: str = Field("", description="LLM-tier models, comma-separated MODEL_ID=DIR (Hugging Face layout)")
     zk_models: str = Field("", description="zk-tier models, comma-separated MODEL_ID=devnet or MODEL_ID=FILE.json")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="the mempool's Redis")
-    cluster: str = Field("default", description="executor cluster whose request stream this node consumes")
+    cluster: str = Field(
+        "", description="executor cluster whose request stream to consume (default: the registered one)"
+    )
     grpc_port: int = Field(0, description="executor gRPC port (0: its default)")
     profile: str = Field("mainnet", description="protocol parameter profile (mainnet or devnet)")
 
@@ -107,6 +113,12 @@ class Start(Chain):
         record = reg.node(account.address)
         if not record["registered"] or not reg.nodes.functions.isActive(account.address).call():
             raise NodeError(f"{account.address} is not an active node: `axon-node stake --amount ... --models ...`")
+        if self.cluster and self.cluster != record["cluster"]:
+            raise NodeError(
+                f"this node is registered in cluster {record['cluster']!r}, not {self.cluster!r}: routing sends its "
+                f"requests to ax0n:req:{record['cluster']}"
+            )
+        cluster = record["cluster"]
         registered = {bytes(k) for k in record["modelIds"]}
         llm = dict(_pairs(self.models, "--models"))
         zk = dict(_pairs(self.zk_models, "--zk-models"))
@@ -125,11 +137,13 @@ class Start(Chain):
                 served.append(f"{model_id}={source}@0x{rec.commitment.hex()}")
             prices.append(f"{model_id}={rec.price_per_1k}")
         args = [str(Path(sys.executable).parent / "ax0n-executor"), "--redis-url", self.redis_url]
-        args += ["--cluster", self.cluster, "--profile", self.profile, "--prices", ",".join(prices)]
+        args += ["--cluster", cluster, "--profile", self.profile, "--prices", ",".join(prices)]
+        # heartbeats name the routing node id (keccak256 of the operator) and are signed for this chain
+        args += ["--node-id", keccak(hexstr=account.address).hex(), "--chain-id", str(reg.manifest.chain_id)]
         args += ["--models", ",".join(served)] if served else []
         args += ["--zk-models", ",".join(f"{m}={s}" for m, s in zk.items())] if zk else []
         args += ["--grpc-port", str(self.grpc_port)] if self.grpc_port else []
-        print(f"{account.address}: serving {', '.join([*llm, *zk])} in cluster {self.cluster}", flush=True)
+        print(f"{account.address}: serving {', '.join([*llm, *zk])} in cluster {cluster}", flush=True)
         env = {**os.environ, "AX0N_NODE_KEY": account.key.hex()}  # the key goes to the executor's environment only
         os.execve(args[0], args, env)
 
@@ -159,12 +173,14 @@ class Status(Chain):
             return
         active = reg.nodes.functions.isActive(address).call()
         models = [bytes(k).rstrip(b"\0").decode("utf-8", "replace") for k in record["modelIds"]]
-        print(f"registered  yes, {'active' if active else 'INACTIVE (stake below min_node_stake)'}")
+        state = "active" if active else "INACTIVE (stake below min_node_stake)"
+        print(f"registered  yes (block {record['registeredAt']}), {state}")
         print(f"stake       {fmt(record['stake'])}")
         if record["unbonding"]:
             print(f"unbonding   {fmt(record['unbonding'])} (withdrawable from block {record['unbondableAt']})")
         print(f"models      {', '.join(models)}")
         print(f"endpoint    {record['endpoint']}")
+        print(f"cluster     {record['cluster']}")
         print(f"signs with  {record['signingKey']}")
         print(f"rewards     {fmt(reg.nodes.functions.pendingRewards(address).call())} claimable (`axon-node claim`)")
 

@@ -24,6 +24,7 @@ from ax0n.sdk.errors import (
     UnavailableError,
     VerificationError,
 )
+from ax0n.sdk.registry import ChainRegistry
 from ax0n.sdk.result import Chunk, InferenceResult
 from ax0n.sdk.verify import ChainCheck, ValidatorSetSource, Verification, Verifier, static_validator_sets
 
@@ -34,6 +35,7 @@ __all__ = [
     "Ax0nError",
     "Ax0nTimeoutError",
     "ChainCheck",
+    "ChainRegistry",
     "Chunk",
     "InferenceResult",
     "InvalidRequestError",

@@ -33,7 +33,7 @@ from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32
-from tests.devnet.helpers import route_on_fresh_snapshot
+from tests.devnet.helpers import node_heartbeats, route_on_fresh_snapshot
 
 DEADLINE_S = 15  # the client's signed deadline: the router answers DEADLINE_EXCEEDED then
 SLASH_WAIT_S = 60
@@ -90,15 +90,16 @@ async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(n
     worker = StreamWorker(byzantine(node_key, seen), pool, CLUSTER, "byzantine")
     worker_task = asyncio.create_task(worker.run())
     try:
-        block = await route_on_fresh_snapshot(net, w3)
-        options = demo.client_options(state) | {"deadline_s": DEADLINE_S}
-        async with AsyncAx0nClient(state.router_target, **options) as client:
-            with pytest.raises(Ax0nTimeoutError) as timed_out:
-                await client.infer(state.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
-        assert timed_out.value.code == "DEADLINE_EXCEEDED"
-        async with asyncio.timeout(SLASH_WAIT_S):
-            while not (events := settlement.events.ZkOutputChallenged().get_logs(from_block=block)):
-                await asyncio.sleep(1)
+        async with node_heartbeats(net):
+            block = await route_on_fresh_snapshot(net, w3)
+            options = demo.client_options(state) | {"deadline_s": DEADLINE_S}
+            async with AsyncAx0nClient(state.router_target, **options) as client:
+                with pytest.raises(Ax0nTimeoutError) as timed_out:
+                    await client.infer(state.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+            assert timed_out.value.code == "DEADLINE_EXCEEDED"
+            async with asyncio.timeout(SLASH_WAIT_S):
+                while not (events := settlement.events.ZkOutputChallenged().get_logs(from_block=block)):
+                    await asyncio.sleep(1)
     finally:
         worker.stop()
         await worker_task

@@ -26,7 +26,7 @@ from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, toke
 from ax0n.params import DEVNET
 from ax0n.sdk import AsyncAx0nClient
 from ax0n.v1 import types_pb2
-from tests.devnet.helpers import route_on_fresh_snapshot
+from tests.devnet.helpers import node_heartbeats, route_on_fresh_snapshot
 
 SLASH_WAIT_S = 60
 
@@ -79,13 +79,14 @@ async def test_an_equivocating_node_serves_once_and_ends_slashed(net: Devnet) ->
     executor = equivocating(pool, prov.node_key_file.read_text().strip())
     task = asyncio.create_task(executor.run())
     try:
-        block = await route_on_fresh_snapshot(net, w3)
-        async with AsyncAx0nClient(state.router_target, **demo.client_options(state)) as client:
-            result = await client.infer(state.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
-        assert result.certificate is not None and result.verification is not None  # served as usual
-        async with asyncio.timeout(SLASH_WAIT_S):
-            while not (events := settlement.events.EquivocationChallenged().get_logs(from_block=block)):
-                await asyncio.sleep(1)
+        async with node_heartbeats(net):
+            block = await route_on_fresh_snapshot(net, w3)
+            async with AsyncAx0nClient(state.router_target, **demo.client_options(state)) as client:
+                result = await client.infer(state.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+            assert result.certificate is not None and result.verification is not None  # served as usual
+            async with asyncio.timeout(SLASH_WAIT_S):
+                while not (events := settlement.events.EquivocationChallenged().get_logs(from_block=block)):
+                    await asyncio.sleep(1)
     finally:
         executor.stop()
         await task

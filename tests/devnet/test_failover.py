@@ -56,7 +56,7 @@ async def test_killing_an_executor_loses_and_duplicates_nothing(net: Devnet) -> 
     slots = {(s.settlement.batch_seq, s.settlement.leaf_index) for s in settled}
     assert len(slots) == REQUESTS  # one leaf per request
     w3 = Web3(HTTPProvider(state.rpc_url))
-    settlement = Manifest.load(Path(state.snapshots_dir).parent / "deployment.json").contract(w3, "Settlement")
+    settlement = Manifest.load(Path(state.deployment)).contract(w3, "Settlement")
     events = settlement.events.BatchSettled.get_logs(from_block=0)
     assert sum(e["args"]["count"] for e in events) == REQUESTS  # on-chain: nothing settled twice
     r.close()

@@ -6,22 +6,28 @@ import io
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+import redis
 from eth_account import Account
+from eth_utils import keccak
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ax0n import commitment, keystore
+from ax0n import commitment, keystore, stats
 from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
 from ax0n.devnet.ports import free_port
+from ax0n.mempool.entry import decode
+from ax0n.mempool.streams import HEARTBEAT
 from ax0n.node.cli import main
 from ax0n.node.registry import Registry
 from ax0n.params import DEVNET, TOKEN
+from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 
 PASSWORD = "correct horse battery"
@@ -83,11 +89,14 @@ def test_operator_flow(chain: tuple[Anvil, Path], home: Path, tiny_model: Path, 
         run("stake", "--home", str(home), "--amount", "1000", "--models", "nope")
     with pytest.raises(SystemExit, match="less than the 5,000 ax0n"):
         run("stake", "--home", str(home), "--amount", "5000", "--models", "tiny")
-    run("stake", "--home", str(home), "--amount", "1000", "--models", "tiny,mlp-devnet")
+    with pytest.raises(SystemExit, match="--cluster 'c:1' must be 1 to 64 characters"):
+        run("stake", "--home", str(home), "--amount", "1000", "--models", "tiny", "--cluster", "c:1")
+    run("stake", "--home", str(home), "--amount", "1000", "--models", "tiny,mlp-devnet", "--cluster", "c1")
     run("stake", "--home", str(home), "--amount", "250.5")
     reg = Registry(anvil.rpc_url, Manifest.load(deployment))
     record = reg.node(address)
     assert record["registered"] and record["stake"] == 1_250_500_000_000_000_000_000
+    assert record["cluster"] == "c1" and record["registeredAt"] > 0
     assert record["signingKey"] == address and {bytes(m) for m in record["modelIds"]} == {
         model_key("tiny"),
         model_key("mlp-devnet"),
@@ -97,6 +106,7 @@ def test_operator_flow(chain: tuple[Anvil, Path], home: Path, tiny_model: Path, 
     run("status", "--home", str(home))
     out = capsys.readouterr().out
     assert "stake       1,250.5 ax0n" in out and "models      tiny, mlp-devnet" in out and "active" in out
+    assert "cluster     c1" in out
     anvil.web3.provider.make_request("evm_increaseTime", [365 * 24 * 3600])  # a year of emission
     anvil.web3.provider.make_request("evm_mine", [])
     monkeypatch.setenv(keystore.PASSWORD_ENV, PASSWORD)
@@ -120,9 +130,13 @@ def test_start_serves_the_registered_models(chain: tuple[Anvil, Path], home: Pat
     wrong_tier = subprocess.run([binary, "start", *common, "--models", "mlp-devnet=/tmp"], env=env,
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "zk-tier: pass it with --zk-models" in wrong_tier.stderr
+    served = ["--models", f"tiny={tiny_model}", "--zk-models", "mlp-devnet=devnet"]
+    other_cluster = subprocess.run([binary, "start", *common, *served, "--cluster", "c2"], env=env,
+                                   capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "registered in cluster 'c1', not 'c2'" in other_cluster.stderr
     port = free_port()
-    args = [binary, "start", *common, "--models", f"tiny={tiny_model}", "--zk-models", "mlp-devnet=devnet",
-            "--redis-url", redis_url, "--cluster", "c1", "--profile", "devnet", "--grpc-port", str(port)]  # fmt: skip
+    args = [binary, "start", *common, *served, "--redis-url", redis_url, "--profile", "devnet",
+            "--grpc-port", str(port)]  # fmt: skip
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
@@ -139,6 +153,18 @@ def test_start_serves_the_registered_models(chain: tuple[Anvil, Path], home: Pat
             )
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         assert OPERATOR_KEY[2:] not in " ".join(proc.args)  # the key never reaches the command line
+        # heartbeats name the routing node id (keccak256 of the operator) and are signed for this deployment's chain
+        operator = Account.from_key(OPERATOR_KEY).address
+        signer = bytes.fromhex(operator[2:])
+        mine: list[types_pb2.Heartbeat] = []
+        with redis.Redis.from_url(redis_url) as r:  # the session's Redis: other tests' heartbeats may be there
+            for _ in range(50):
+                beats = [decode(HEARTBEAT, "0-0", f, types_pb2.Heartbeat).message for _, f in r.xrange(HEARTBEAT)]
+                if mine := [b for b in beats if stats.heartbeat_signer(b) == signer]:
+                    break
+                time.sleep(0.1)
+        assert mine, "no heartbeat signed by the node key"
+        assert {(bytes(b.node_id), b.chain_id) for b in mine} == {(keccak(hexstr=operator), anvil.chain_id)}
     finally:
         proc.terminate()
         proc.wait(30)

@@ -2,8 +2,8 @@
 
 - `FileRegistry` reads registry state exported to a JSON file (re-read when the file changes);
 - `ChainRegistry` reads models from ModelRegistry and escrow balances from Settlement on a deployment
-  (`ax0n.chain`), and takes routing snapshots from another source: NodeRegistry has no cluster field
-  and no node enumeration yet, so the snapshot still comes from an exported file.
+  (`ax0n.chain`), and takes routing snapshots from another source: the `SnapshotRefresher`
+  (ax0n_router.snapshots: NodeRegistry plus node stats, rebuilt every routing_rebuild_interval blocks), or a file.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class FileRegistry:
 class Unconfigured:
     """No registry source given: the router runs (health, status) but refuses every request with UNAVAILABLE."""
 
-    REASON = "no registry source configured (--registry-file); the router cannot admit requests"
+    REASON = "no registry source configured (--rpc-url with --deployment, or --registry-file); no request is admitted"
 
     def model(self, model_id: str) -> types_pb2.ModelInfo | None:
         raise errors.unavailable(self.REASON)

@@ -17,6 +17,9 @@ from web3 import Web3
 from ax0n import service, telemetry
 from ax0n.chain.deploy import Manifest
 from ax0n.mempool import Mempool
+from ax0n.params import PROFILES as PARAMS
+from ax0n.snapshots import SnapshotBuilder
+from ax0n.stats import PROFILES as STATS
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_router import errors, mesh
 from ax0n_router.admission import Admission
@@ -25,6 +28,7 @@ from ax0n_router.errors import Rejection
 from ax0n_router.openai_http import ApiDefaults, OpenAIApi
 from ax0n_router.registry import ChainRegistry, FileRegistry, Registry, Unconfigured
 from ax0n_router.settings import RouterSettings
+from ax0n_router.snapshots import SnapshotRefresher
 
 T = TypeVar("T")
 
@@ -152,14 +156,22 @@ def load_api_keys(path: str) -> dict[bytes, str]:
 
 def build(settings: RouterSettings) -> service.ServiceSpec:
     registry: Registry = FileRegistry(settings.registry_file) if settings.registry_file else Unconfigured()
-    if settings.rpc_url and settings.deployment and settings.registry_file:
-        w3 = Web3(Web3.HTTPProvider(settings.rpc_url))
-        registry = ChainRegistry(w3, Manifest.load(settings.deployment), registry.snapshot)
     pool = Mempool.from_url(settings.redis_url)
+    components: list[service.Component] = []
+    if settings.rpc_url and settings.deployment:
+        w3 = Web3(Web3.HTTPProvider(settings.rpc_url))
+        manifest = Manifest.load(settings.deployment)
+        snapshots = registry.snapshot
+        if not settings.registry_file:  # snapshots from NodeRegistry and the stats streams, like the validators'
+            builder = SnapshotBuilder(w3, manifest, pool.redis, settings.chain_id, STATS[settings.profile])
+            refresher = SnapshotRefresher(builder, w3, PARAMS[settings.profile].routing_rebuild_interval)
+            components.append(refresher)
+            snapshots = refresher.snapshot
+        registry = ChainRegistry(w3, manifest, snapshots)
     finals = mesh.FinalWatcher(pool)
     core = RouterCore(Admission(registry, pool, settings.limits()), pool, finals)
     servicer = RouterServicer(core, settings)
-    components: list[service.Component] = [FinalComponent(finals, pool)]
+    components.append(FinalComponent(finals, pool))
     if settings.http_port >= 0:
         defaults = ApiDefaults(
             chain_id=settings.chain_id,

@@ -14,10 +14,13 @@ class RouterSettings(ServiceSettings):
     http_port: int = Field(DEFAULT_ROUTER_HTTP_PORT, description="OpenAI-compatible HTTP API port (-1 disables it)")
     registry_file: str = Field(
         "",
-        description="registry state JSON (models, escrow, routing snapshot); without it every request gets UNAVAILABLE",
+        description="registry state JSON (models, escrow, routing snapshot) instead of the chain; with --rpc-url and "
+        "--deployment it gives only the routing snapshot",
     )
     rpc_url: str = Field(
-        "", description="Ethereum JSON-RPC URL: with --deployment, models and escrow are read on-chain"
+        "",
+        description="Ethereum JSON-RPC URL: with --deployment, models and escrow are read on-chain and routing "
+        "snapshots rebuilt from NodeRegistry and node stats every routing_rebuild_interval blocks",
     )
     deployment: str = Field("", description="deployment manifest JSON written by ax0n.chain.deploy")
     api_keys_file: str = Field(

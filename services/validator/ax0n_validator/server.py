@@ -1,4 +1,5 @@
-"""The Validator gRPC service: attester (the keys this process holds), aggregator, and batch-committee signing."""
+"""The Validator gRPC service: attester (the keys this process holds), aggregator, batch- and fault-committee
+signing."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ from pydantic import Field
 
 from ax0n import committee, service
 from ax0n.certificate import Committee
+from ax0n.chain.deploy import Manifest
 from ax0n.config import ServiceSettings
 from ax0n.mempool import Mempool
 from ax0n.params import PROFILES
 from ax0n.receipt import receipt_hash
+from ax0n.stats import PROFILES as STATS
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n.zk import artifacts
 from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.batch import check_batch, poseidon_root, sign_batch
 from ax0n_validator.checks import MemberChecks, grpc_reexecutor, receipt_signature, route_check, zk_proof_check
 from ax0n_validator.client import Quorums, ValidatorClient
+from ax0n_validator.faults import Refusal, check_fault, sign_fault
 from ax0n_validator.keys import Keystore
-from ax0n_validator.registry import SnapshotDir
+from ax0n_validator.registry import SnapshotDir, SnapshotSource
+from ax0n_validator.snapshots import ChainSnapshots
 from ax0n_validator.workers import AggregatorWorker, Attester
 
 log = logging.getLogger(__name__)
@@ -31,7 +36,13 @@ log = logging.getLogger(__name__)
 
 class ValidatorSettings(ServiceSettings):
     chain_id: int = Field(31_337, description="chain id: the domain of every signature this validator makes")
-    snapshots_dir: str = Field("", description="registry snapshot files <block>.json (empty: no attester/aggregator)")
+    snapshots_dir: str = Field(
+        "", description="registry snapshot files <block>.json instead of the chain (--rpc-url with --deployment)"
+    )
+    rpc_url: str = Field(
+        "", description="Ethereum JSON-RPC URL: with --deployment, snapshots are rebuilt from NodeRegistry + node stats"
+    )
+    deployment: str = Field("", description="deployment manifest JSON written by ax0n.chain.deploy")
     keys_dir: str = Field("", description="BLS secret keys, one hex *.key file each (empty: aggregator only)")
     aggregate: bool = Field(True, description="also run the aggregator (forms certificates, publishes ax0n:final)")
     executor_target: str = Field("", description="Executor gRPC address for LLM-tier re-execution (empty: abstain)")
@@ -39,11 +50,11 @@ class ValidatorSettings(ServiceSettings):
 
 
 @dataclass(frozen=True, slots=True)
-class BatchSigner:
-    """What SignBatch needs: this process's keys and the public registry."""
+class CommitteeSigner:
+    """What SignBatch and SignFault need: this process's keys and the public registry."""
 
     keys: Keystore
-    snapshots: SnapshotDir
+    snapshots: SnapshotSource
     quorums: Quorums
     chain_id: int
 
@@ -69,6 +80,12 @@ class BatchSigner:
         board = Committee.draw(snap.validators, members, batch.committee_snapshot_block)
         return sign_batch(self.keys, board, batch, self.chain_id), addresses, ""
 
+    def sign_fault(self, fault: types_pb2.FaultRecord) -> tuple[types_pb2.Attestation | None, list[str]]:
+        """(this process's signature over the receipt's fault signing root for its seats in the receipt's quorum,
+        or None when it holds none; the quorum's addresses by seat), after checking the record (raises Refusal)."""
+        quorum, addresses, digest = check_fault(fault, self.snapshots.get, self.quorums, self.chain_id)
+        return sign_fault(self.keys, quorum, fault.receipt, digest, self.chain_id), addresses
+
     def _operator(self, receipt: types_pb2.Receipt) -> bytes:
         """The operator the settler credits: the routed node's registered operator, from its snapshot."""
         snap = self.snapshots.get(receipt.route.snapshot_block)
@@ -84,9 +101,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         settings: ValidatorSettings,
         keys: int,
         aggregator: AggregatorWorker | None,
-        batch_signer: BatchSigner | None,
+        signer: CommitteeSigner | None,
     ) -> None:
-        self.settings, self.keys, self.aggregator, self.batch_signer = settings, keys, aggregator, batch_signer
+        self.settings, self.keys, self.aggregator, self.signer = settings, keys, aggregator, signer
 
     async def Status(
         self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
@@ -106,20 +123,46 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         self, request: validator_pb2.SignBatchRequest, context: grpc.aio.ServicerContext
     ) -> validator_pb2.SignBatchResponse:
         """This process's batch-committee signature over the batch root, after checking every receipt."""
-        if self.batch_signer is None:
+        if self.signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
-        attestation, members, reason = self.batch_signer.sign(request.batch, list(request.receipts))
+        attestation, members, reason = self.signer.sign(request.batch, list(request.receipts))
         if reason:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"will not sign this batch: {reason}")
         return validator_pb2.SignBatchResponse(signatures=[attestation] if attestation else [], committee=members)
 
+    async def SignFault(
+        self, request: validator_pb2.SignFaultRequest, context: grpc.aio.ServicerContext
+    ) -> validator_pb2.SignFaultResponse:
+        """This process's fault-committee signature for Settlement.challengeQuorumFault, after checking the record:
+        INVALID_ARGUMENT for evidence that proves no fault, FAILED_PRECONDITION when this validator cannot check it."""
+        if self.signer is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
+        try:
+            attestation, members = self.signer.sign_fault(request.fault)
+        except Refusal as exc:
+            await context.abort(exc.code, f"will not sign this fault: {exc.reason}")
+        return validator_pb2.SignFaultResponse(signatures=[attestation] if attestation else [], committee=members)
+
 
 def build(settings: ValidatorSettings) -> service.ServiceSpec:
     components: list = []
-    aggregator = batch_signer = None
+    aggregator = signer = None
     keys = Keystore.from_dir(Path(settings.keys_dir)) if settings.keys_dir else Keystore([])
+    snapshots: SnapshotSource | None = None
     if settings.snapshots_dir:
         snapshots = SnapshotDir(Path(settings.snapshots_dir))
+    elif settings.rpc_url and settings.deployment:
+        chain = ChainSnapshots(
+            settings.rpc_url,
+            Manifest.load(settings.deployment),
+            settings.redis_url,
+            settings.chain_id,
+            STATS[settings.profile],
+            PROFILES[settings.profile].routing_rebuild_interval,
+        )
+        components.append(chain)
+        snapshots = chain
+    if snapshots is not None:
         pool = Mempool.from_url(settings.redis_url)
         quorums = Quorums(snapshots.validator_set, PROFILES[settings.profile])
         instance = service.instance_name(settings)
@@ -134,12 +177,12 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
             )
             client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)
             components.append(Attester(pool, client, instance))
-            batch_signer = BatchSigner(keys, snapshots, quorums, settings.chain_id)
+            signer = CommitteeSigner(keys, snapshots, quorums, settings.chain_id)
         if settings.aggregate:
             aggregator = AggregatorWorker(pool, Aggregator(quorums, receipt_hash, settings.chain_id), instance)
             components.append(aggregator)
     log.info("validator: %d keys, aggregator %s", len(keys), "on" if aggregator else "off")
-    servicer = ValidatorServicer(settings, len(keys), aggregator, batch_signer)
+    servicer = ValidatorServicer(settings, len(keys), aggregator, signer)
     return service.ServiceSpec(
         name="validator",
         register=lambda server: validator_pb2_grpc.add_ValidatorServicer_to_server(servicer, server),
