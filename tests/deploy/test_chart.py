@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import helm_python
 import kubernetes_validate
 import pytest
+from eth_account import Account
+from eth_utils import keccak, to_bytes
 
-from ax0n import telemetry
-from ax0n.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT
+from ax0n import stats, telemetry
+from ax0n.chain.deploy import Manifest as DeploymentManifest
+from ax0n.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 from ax0n.mempool import streams
 
 from .conftest import CHART, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
+from .test_runtime import pod_env
 
 SERVICES = list(DEFAULT_PORTS)
 # Lowest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
@@ -458,6 +465,11 @@ BAD_VALUES = {
     "executor cluster with a colon": {"executor": {"cluster": "a:b"}},
     "settlement address not an address": {"settler": {"settlementAddress": "0x1234"}},
     "chain id zero": {"chainId": 0},
+    "node id too short": {"executor": {"nodeId": "0x" + "ab" * 31}},
+    "node id not hex": {"executor": {"nodeId": "0x" + "zz" * 32}},
+    "deployment ConfigMap not a DNS name": {"deployment": {"configMap": "Ax0n_Deployment"}},
+    "deployment key with a slash": {"deployment": {"configMap": "ax0n-deployment", "key": "a/deployment.json"}},
+    "router registry file (not a chart value)": {"router": {"registry": {"configMap": "ax0n-registry"}}},
 }
 
 
@@ -501,7 +513,7 @@ def test_service_specific_settings_are_wired(render) -> None:
     rendered = render(
         {
             "chainId": 11155111,
-            "router": {"registry": {"configMap": "ax0n-registry"}, "apiKeys": {"existingSecret": "ax0n-api-keys"}},
+            "router": {"apiKeys": {"existingSecret": "ax0n-api-keys"}},
             "prover": {"proveConcurrency": 4, "artifacts": {"existingClaim": "ax0n-zk-artifacts"}},
             "settler": {"settlementAddress": address},
         }
@@ -510,8 +522,6 @@ def test_service_specific_settings_are_wired(render) -> None:
     router = rendered.component("Deployment", "router")
     mounts = {m["name"]: m["mountPath"] for m in container(router)["volumeMounts"]}
     volumes = {v["name"]: v for v in router["spec"]["template"]["spec"]["volumes"]}
-    assert env(router)["AX0N_REGISTRY_FILE"] == f"{mounts['registry']}/registry.json"
-    assert volumes["registry"]["configMap"] == {"name": "ax0n-registry"}
     assert env(router)["AX0N_API_KEYS_FILE"] == f"{mounts['api-keys']}/api-keys.json"
     assert volumes["api-keys"]["secret"]["secretName"] == "ax0n-api-keys"
     prover = rendered.component("Deployment", "prover")
@@ -534,6 +544,144 @@ def test_service_specific_settings_are_wired(render) -> None:
         f"{pod}:{port}" for pod in pods
     )  # every validator pod signs batches for the keys it holds
     defaults = render({})
-    assert "AX0N_REGISTRY_FILE" not in env(defaults.component("Deployment", "router"))
     volumes = defaults.component("Deployment", "prover")["spec"]["template"]["spec"]["volumes"]
     assert "emptyDir" in next(v for v in volumes if v["name"] == "artifacts")
+
+
+# ---- the registry from the chain, heartbeats: env names are the services' settings fields --------------------------
+
+# Each service's settings class (module, class); importing the executor's loads torch (~7 s), so it happens on use.
+SETTINGS = {
+    "router": ("ax0n_router.settings", "RouterSettings"),
+    "executor": ("ax0n_executor.server", "ExecutorSettings"),
+    "prover": ("ax0n_prover.settings", "ProverSettings"),
+    "validator": ("ax0n_validator.server", "ValidatorSettings"),
+    "settler": ("ax0n_settler.settings", "SettlerSettings"),
+}
+# AX0N_* variables a service gets but that are no field of its settings, each for a stated reason.
+NOT_SETTINGS = {
+    "AX0N_REDIS_PASSWORD",  # expanded into AX0N_REDIS_URL by the kubelet
+    "AX0N_LOG_LEVEL",  # read by ax0n.service itself
+}
+UNREAD = {
+    "executor": {"AX0N_NUM_GPUS"},  # docs/deploy.md: the executor does not read it yet
+    # AX0N_ARTIFACTS_DIR is read by ax0n.zk.artifacts from the environment; AX0N_CHAIN_ID comes with the shared
+    # ConfigMap, which reaches every container.
+    "prover": {"AX0N_ARTIFACTS_DIR", "AX0N_CHAIN_ID"},
+    "settler": {"AX0N_CHAIN_ID"},
+}
+RPC_URL = "https://eth.example/v2/secret-api-key"  # what the user's envFromSecret Secret holds
+OPERATOR = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # ci/gpu-values.yaml's nodeId is keccak256 of it
+SIGNING_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # a key other than the operator's
+
+
+def settings_class(service: str) -> type[ServiceSettings]:
+    module, name = SETTINGS[service]
+    return getattr(importlib.import_module(module), name)
+
+
+def settings_from(cls: type[ServiceSettings], environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service's settings as it parses them from exactly `environ` (no AX0N_* variable of this process)."""
+    for name in [n for n in os.environ if n.startswith("AX0N_")]:
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    return cls()
+
+
+def full_values() -> dict[str, Any]:
+    """The GPU values plus every optional setting that renders an AX0N_* variable."""
+    return merged(
+        VALUE_SETS["gpu"],
+        {
+            "router": {"apiKeys": {"existingSecret": "ax0n-api-keys"}},
+            "prover": {"artifacts": {"existingClaim": "ax0n-zk-artifacts"}},
+        },
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_rendered_variable_is_a_settings_field(render, service: str) -> None:
+    """Every AX0N_* name a container gets (env and the shared ConfigMap) names a field of the service's settings."""
+    rendered = render(full_values())
+    workload = rendered.component("StatefulSet" if service == "validator" else "Deployment", service)
+    names = {e["name"] for e in container(workload)["env"]}
+    for source in container(workload)["envFrom"]:
+        if "configMapRef" in source:
+            names |= set(rendered.get("ConfigMap", source["configMapRef"]["name"])["data"])
+    fields = {f"AX0N_{field.upper()}" for field in settings_class(service).model_fields}
+    unread = {n for n in names if n.startswith("AX0N_")} - fields
+    assert unread == NOT_SETTINGS | UNREAD.get(service, set())
+
+
+def test_router_and_validators_read_the_registry_from_the_chain(render, tmp_path: Path, monkeypatch) -> None:
+    """deployment.configMap is mounted read-only where AX0N_DEPLOYMENT points; AX0N_RPC_URL comes from the Secret."""
+    values = merged(VALUE_SETS["gpu"], {"deployment": {"key": "mainnet.json"}})
+    rendered = render(values)
+    manifest = DeploymentManifest(
+        chain_id=values["chainId"], block=7, deployer=OPERATOR, treasury=OPERATOR, verifier="Batch16Verifier",
+        addresses={"NodeRegistry": "0x" + "11" * 20},
+    )  # fmt: skip
+    for kind, service in (("Deployment", "router"), ("StatefulSet", "validator")):
+        workload = rendered.component(kind, service)
+        c = container(workload)
+        (mount,) = [m for m in c["volumeMounts"] if m["name"] == "deployment"]
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "deployment"]
+        assert volume["configMap"] == {
+            "name": "ax0n-deployment",
+            "items": [{"key": "mainnet.json", "path": "mainnet.json"}],
+        }
+        assert {"secretRef": {"name": values["envFromSecret"]}} in c["envFrom"]
+        environ = {**pod_env(rendered, workload, f"{workload['metadata']['name']}-0"), "AX0N_RPC_URL": RPC_URL}
+        settings = settings_from(settings_class(service), environ, monkeypatch)
+        assert (settings.rpc_url, settings.chain_id) == (RPC_URL, values["chainId"])
+        assert settings.deployment == f"{mount['mountPath']}/{volume['configMap']['items'][0]['path']}"
+        # Chain mode: neither file source is set (the router's registry file, the validators' snapshot files).
+        assert getattr(settings, "registry_file", "") == getattr(settings, "snapshots_dir", "") == ""
+        # The file the kubelet projects (mount path / item path) is the one the service loads.
+        projected = tmp_path / service / volume["configMap"]["items"][0]["path"]
+        projected.parent.mkdir()
+        manifest.save(projected)
+        assert DeploymentManifest.load(settings.deployment.replace(mount["mountPath"], str(projected.parent))) == (
+            manifest
+        )
+    for configmap in rendered.of("ConfigMap"):
+        assert not [k for k in configmap["data"] if "RPC_URL" in k], "the RPC URL belongs in the Secret only"
+    assert "deployment.configMap is empty" not in rendered.notes
+    assert f'read AX0N_RPC_URL from Secret "{values["envFromSecret"]}"' in rendered.notes
+
+
+def test_without_a_deployment_nothing_is_mounted_and_notes_say_what_is_missing(render) -> None:
+    rendered = render({})
+    for kind, service in (("Deployment", "router"), ("StatefulSet", "validator")):
+        workload = rendered.component(kind, service)
+        assert "AX0N_DEPLOYMENT" not in env(workload)
+        assert "deployment" not in {v["name"] for v in workload["spec"]["template"]["spec"]["volumes"]}
+    assert "deployment.configMap is empty: the router and the validators cannot read the registry" in rendered.notes
+    assert "envFromSecret is empty: no container gets AX0N_RPC_URL" in rendered.notes
+    assert "executor.nodeId is empty" in rendered.notes
+    assert "deployment.configMap is empty: the validators cannot" in render({"router": {"enabled": False}}).notes
+
+
+def test_executor_heartbeats_name_the_operator_routing_id(render, monkeypatch) -> None:
+    """executor.nodeId reaches the executor's settings as the routing id its signed heartbeats name."""
+    values = VALUE_SETS["gpu"]
+    operator_id = keccak(to_bytes(hexstr=OPERATOR))
+    assert values["executor"]["nodeId"] == "0x" + operator_id.hex()
+    cls = settings_class("executor")
+    for node_id in (values["executor"]["nodeId"], operator_id.hex()):  # 0x is optional
+        rendered = render(merged(values, {"executor": {"nodeId": node_id}}))
+        executor = rendered.component("Deployment", "executor")
+        environ = {**pod_env(rendered, executor, "mesh-ax0n-executor-0"), "AX0N_NODE_KEY": SIGNING_KEY}
+        settings = settings_from(cls, environ, monkeypatch)
+        assert settings.routing_node_id() == operator_id
+        assert settings.chain_id == values["chainId"]  # the heartbeat's EIP-712 domain, from the shared ConfigMap
+        assert settings.stats_params() == stats.PROFILES[values.get("profile", "mainnet")]  # the profile's interval
+    # Without nodeId the executor falls back to its node key's address: another id when that key is not the operator's.
+    rendered = render({})
+    executor = rendered.component("Deployment", "executor")
+    assert "AX0N_NODE_ID" not in env(executor)
+    environ = {**pod_env(rendered, executor, "mesh-ax0n-executor-0"), "AX0N_NODE_KEY": SIGNING_KEY}
+    fallback = settings_from(cls, environ, monkeypatch).routing_node_id()
+    assert fallback == keccak(to_bytes(hexstr=Account.from_key(SIGNING_KEY).address)) != operator_id

@@ -324,3 +324,26 @@ spec:
 {{- end -}}
 {{- join "," $targets -}}
 {{- end -}}
+
+{{/*
+The deployment manifest, for the router and the validators (which read the registry from the chain with it and
+AX0N_RPC_URL): its env entry, volume mount and volume. Include them only when deployment.configMap is set.
+*/}}
+{{- define "ax0n.deployment.dir" -}}/etc/ax0n/deployment{{- end -}}
+
+{{- define "ax0n.deployment.env" -}}
+- name: AX0N_DEPLOYMENT
+  value: {{ printf "%s/%s" (include "ax0n.deployment.dir" .) .Values.deployment.key | quote }}
+{{- end -}}
+
+{{- define "ax0n.deployment.mount" -}}
+- {name: deployment, mountPath: {{ include "ax0n.deployment.dir" . }}, readOnly: true}
+{{- end -}}
+
+{{- define "ax0n.deployment.volume" -}}
+- name: deployment
+  configMap:
+    name: {{ .Values.deployment.configMap }}
+    items:
+      - {key: {{ .Values.deployment.key | quote }}, path: {{ .Values.deployment.key | quote }}}
+{{- end -}}
