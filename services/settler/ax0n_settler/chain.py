@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from eth_abi import decode
@@ -87,6 +90,9 @@ class Fees:
         )
 
 
+_SENDERS: dict[str, threading.Lock] = {}  # account address -> its send lock, for the whole process
+
+
 class SettlementChain:
     """One Settlement deployment, seen and driven by the settler's account."""
 
@@ -120,6 +126,14 @@ class SettlementChain:
 
     def head(self) -> int:
         return self.w3.eth.block_number
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[int]:
+        """The account's pending nonce, held until the caller has broadcast the transaction that uses it: the
+        settlement loop and the challenge watcher of one process send from one account (each through its own
+        SettlementChain), so they take nonces one at a time instead of clashing and retrying."""
+        with _SENDERS.setdefault(self.account.address, threading.Lock()):
+            yield self.nonce("pending")
 
     def block_hash(self, number: int) -> str | None:
         try:

@@ -217,21 +217,22 @@ class Challenger:
             return Outcome(kind, f"Settlement: {name}")
         except ContractLogicError as exc:
             raise Refused(f"Settlement refuses the challenge: {exc}") from exc
-        fees, nonce = self.chain.fees(), self.chain.nonce("pending")
-        tx = call.build_transaction(
-            {
-                "from": account.address,
-                "nonce": nonce,
-                "gas": gas * 6 // 5,
-                "maxFeePerGas": fees.max_fee,
-                "maxPriorityFeePerGas": fees.tip,
-                "chainId": self.chain.chain_id,
-            }
-        )
-        signed = account.sign_transaction(tx)
-        self._sent[key] = (signed.hash.to_0x_hex(), nonce)
-        log.info("challenging %s: tx %s", what, signed.hash.to_0x_hex())
-        self.chain.broadcast(signed.raw_transaction.to_0x_hex())
+        fees = self.chain.fees()
+        with self.chain.sending() as nonce:
+            tx = call.build_transaction(
+                {
+                    "from": account.address,
+                    "nonce": nonce,
+                    "gas": gas * 6 // 5,
+                    "maxFeePerGas": fees.max_fee,
+                    "maxPriorityFeePerGas": fees.tip,
+                    "chainId": self.chain.chain_id,
+                }
+            )
+            signed = account.sign_transaction(tx)
+            self._sent[key] = (signed.hash.to_0x_hex(), nonce)
+            log.info("challenging %s: tx %s", what, signed.hash.to_0x_hex())
+            self.chain.broadcast(signed.raw_transaction.to_0x_hex())
         return self._wait(key)
 
     def _receipt(self, tx_hash: str) -> TxReceipt | None:

@@ -211,7 +211,8 @@ class Settler:
         except ContractLogicError as exc:
             log.warning("batch %d would revert, not sending: %s", rec.seq, exc)
             return False
-        self._sign_and_send(rec, batch, proof, self.chain.nonce("pending"), self.chain.fees(), gas * 6 // 5)
+        with self.chain.sending() as nonce:
+            self._sign_and_send(rec, batch, proof, nonce, self.chain.fees(), gas * 6 // 5)
         return False
 
     def _drop(self, rec: BatchRecord, kind: str, account: bytes) -> None:
