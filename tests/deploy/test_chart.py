@@ -528,6 +528,13 @@ def test_service_specific_settings_are_wired(render) -> None:
     assert env(prover)["AX0N_PROVE_CONCURRENCY"] == "4"
     artifacts = next(v for v in prover["spec"]["template"]["spec"]["volumes"] if v["name"] == "artifacts")
     assert artifacts["persistentVolumeClaim"] == {"claimName": "ax0n-zk-artifacts", "readOnly": True}
+    # validators check zk-tier proofs against the same ceremony keys, mounted read-only where artifacts look
+    validator = rendered.component("StatefulSet", "validator")
+    shared = next(v for v in validator["spec"]["template"]["spec"]["volumes"] if v["name"] == "artifacts")
+    assert shared["persistentVolumeClaim"] == {"claimName": "ax0n-zk-artifacts", "readOnly": True}
+    mount = next(m for m in container(validator)["volumeMounts"] if m["name"] == "artifacts")
+    assert mount["readOnly"] and env(validator)["AX0N_ARTIFACTS_DIR"] == mount["mountPath"]
+    assert "AX0N_ZK_TIER" not in env(validator)
     artifacts_mount = next(m for m in container(prover)["volumeMounts"] if m["name"] == "artifacts")
     assert env(prover)["AX0N_ARTIFACTS_DIR"] == artifacts_mount["mountPath"]
     validator = env(rendered.component("StatefulSet", "validator"))
@@ -546,6 +553,18 @@ def test_service_specific_settings_are_wired(render) -> None:
     defaults = render({})
     volumes = defaults.component("Deployment", "prover")["spec"]["template"]["spec"]["volumes"]
     assert "emptyDir" in next(v for v in volumes if v["name"] == "artifacts")
+
+
+def test_without_shared_artifacts_validators_abstain_on_the_zk_tier(render, monkeypatch) -> None:
+    """No artifacts claim: a validator's own setup would not match the provers' keys, so it does not check zk
+    proofs (and never builds a setup); NOTES say zk-tier requests will not be certified."""
+    rendered = render({})
+    validator = rendered.component("StatefulSet", "validator")
+    assert "AX0N_ARTIFACTS_DIR" not in env(validator)
+    assert "artifacts" not in {v["name"] for v in validator["spec"]["template"]["spec"]["volumes"]}
+    settings = settings_from(settings_class("validator"), env(validator), monkeypatch)
+    assert settings.zk_tier is False
+    assert "validators abstain" in rendered.notes and "zk-tier requests are never certified" in rendered.notes
 
 
 # ---- the registry from the chain, heartbeats: env names are the services' settings fields --------------------------
@@ -568,6 +587,7 @@ UNREAD = {
     # AX0N_ARTIFACTS_DIR is read by ax0n.zk.artifacts from the environment; AX0N_CHAIN_ID comes with the shared
     # ConfigMap, which reaches every container.
     "prover": {"AX0N_ARTIFACTS_DIR", "AX0N_CHAIN_ID"},
+    "validator": {"AX0N_ARTIFACTS_DIR"},
     "settler": {"AX0N_CHAIN_ID"},
 }
 RPC_URL = "https://eth.example/v2/secret-api-key"  # what the user's envFromSecret Secret holds

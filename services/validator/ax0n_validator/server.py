@@ -144,6 +144,18 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         return validator_pb2.SignFaultResponse(signatures=[attestation] if attestation else [], committee=members)
 
 
+def _mlp_artifacts() -> artifacts.Artifacts:
+    """ProofCore's MLP verifying artifacts, never built here: a validator's own setup would not match the provers'
+    keys, and every honest zk-tier proof would then fail its check."""
+    try:
+        return artifacts.load(artifacts.MLP, build=False)
+    except FileNotFoundError as exc:
+        raise SystemExit(
+            f"ax0n-validator: {exc}; point AX0N_ARTIFACTS_DIR at ProofCore's artifacts (the provers' ceremony keys), "
+            "or run with --zk-tier false to abstain on zk-tier receipts"
+        ) from None
+
+
 def build(settings: ValidatorSettings) -> service.ServiceSpec:
     components: list = []
     aggregator = signer = None
@@ -170,9 +182,7 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
             checks = MemberChecks(
                 receipt_signature=receipt_signature,
                 route=route_check(snapshots.routing_index, snapshots.node_signer),
-                proof=zk_proof_check(artifacts.load(artifacts.MLP), snapshots.model_commitment)
-                if settings.zk_tier
-                else None,
+                proof=zk_proof_check(_mlp_artifacts(), snapshots.model_commitment) if settings.zk_tier else None,
                 reexecute=grpc_reexecutor(settings.executor_target) if settings.executor_target else None,
             )
             client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)
