@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import urllib.request
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from ax0n_executor.server import ExecutorSettings, HeartbeatComponent
+from eth_account import Account
+from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
+from web3.contract import Contract
 
 from ax0n.devnet.network import Devnet
+from ax0n.params import DEVNET
 from ax0n.v1 import router_pb2, router_pb2_grpc
 
 
@@ -58,3 +65,52 @@ async def route_on_fresh_snapshot(net: Devnet, w3: Web3, timeout_s: float = 120.
             except grpc.aio.AioRpcError:
                 pass  # no snapshot yet, or the node not routable yet
             await asyncio.sleep(0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class SlashBooks:
+    """The provisioned operator's stake and the settler's credits before a challenge, to check after it that the
+    operator lost min_node_stake and the settler got the challenger's reward."""
+
+    nodes: Contract
+    settlement: Contract
+    operator: str
+    settler: str
+    stake: int
+    credits: int
+
+    @classmethod
+    def open(cls, net: Devnet, w3: Web3) -> SlashBooks:
+        prov = net.provisioned
+        assert prov is not None
+        operator = Account.from_key((prov.node_key_file.parent / "operator.key").read_text().strip()).address
+        settler = Account.from_key(prov.settler_key_file.read_text().strip()).address
+        nodes, settlement = prov.manifest.contract(w3, "NodeRegistry"), prov.manifest.contract(w3, "Settlement")
+        stake, credits = nodes.functions.node(operator).call()[0], settlement.functions.credits(settler).call()
+        assert stake >= DEVNET.min_node_stake and nodes.functions.isActive(operator).call()
+        return cls(nodes, settlement, operator, settler, stake, credits)
+
+    def assert_slashed(self, args: Any) -> None:
+        """`args` of a Settlement *Challenged event: the operator slashed min_node_stake and made inactive, the
+        settler (the challenger) credited CHALLENGER_REWARD_BPS of it."""
+        assert (args["operator"], args["challenger"]) == (self.operator, self.settler)
+        slashed = args["slashed"]
+        assert slashed == DEVNET.min_node_stake
+        assert self.nodes.functions.node(self.operator).call()[0] == self.stake - slashed
+        assert not self.nodes.functions.isActive(self.operator).call()
+        assert self.settlement.functions.credits(self.settler).call() == self.credits + args["reward"]
+        reward_bps = self.settlement.functions.CHALLENGER_REWARD_BPS().call()
+        assert args["reward"] == slashed * reward_bps // 10_000 > 0
+
+
+def settler_challenges(port: int | None, outcome: str) -> float:
+    """`ax0n_settler_challenges_total{outcome=...}` from the settler's Prometheus endpoint; 0 when absent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        families = text_string_to_metric_families(resp.read().decode())
+    samples = [
+        s.value
+        for f in families
+        for s in f.samples
+        if s.name == "ax0n_settler_challenges_total" and s.labels.get("outcome") == outcome
+    ]
+    return samples[0] if samples else 0.0

@@ -10,7 +10,6 @@ publishes the evidence; the settler's challenge watcher calls Settlement.challen
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,6 @@ import pytest
 from ax0n_executor import zk
 from ax0n_executor.engine import OnText
 from ax0n_executor.worker import Run, StreamWorker
-from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from ax0n import receipt as receipts
@@ -28,12 +26,11 @@ from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
 from ax0n.mempool.streams import FAULTS
-from ax0n.params import DEVNET
 from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32
-from tests.devnet.helpers import node_heartbeats, route_on_fresh_snapshot
+from tests.devnet.helpers import SlashBooks, node_heartbeats, route_on_fresh_snapshot, settler_challenges
 
 DEADLINE_S = 15  # the client's signed deadline: the router answers DEADLINE_EXCEEDED then
 SLASH_WAIT_S = 60
@@ -61,29 +58,14 @@ def byzantine(node_key: str, seen: list[types_pb2.InferenceRequest]) -> Run:
     return run
 
 
-def _metric(port: int | None, sample: str) -> float:
-    """One sample (name and labels, as exposed) from a service's Prometheus endpoint; 0 when absent."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(sample + " "):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 @pytest.mark.timeout(400)
 async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(net: Devnet) -> None:
     state, prov = net.state, net.provisioned
     assert state is not None and prov is not None
-    keys = prov.node_key_file.parent
     node_key = prov.node_key_file.read_text().strip()
-    operator = Account.from_key((keys / "operator.key").read_text().strip()).address
-    settler = Account.from_key(prov.settler_key_file.read_text().strip()).address
     w3 = Web3(HTTPProvider(state.rpc_url))
-    nodes = prov.manifest.contract(w3, "NodeRegistry")
-    settlement = prov.manifest.contract(w3, "Settlement")
-    stake_before = nodes.functions.node(operator).call()[0]
-    credits_before = settlement.functions.credits(settler).call()
-    assert stake_before >= DEVNET.min_node_stake and nodes.functions.isActive(operator).call()
+    books = SlashBooks.open(net, w3)
+    settlement = books.settlement
 
     seen: list[types_pb2.InferenceRequest] = []
     pool = Mempool.from_url(state.redis_url)
@@ -109,13 +91,7 @@ async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(n
     rid = bytes(req.request_id)
     [event] = events
     args = event["args"]
-    assert (args["operator"], args["challenger"]) == (operator, settler)
-    slashed = args["slashed"]
-    assert slashed == DEVNET.min_node_stake
-    assert nodes.functions.node(operator).call()[0] == stake_before - slashed
-    assert not nodes.functions.isActive(operator).call()
-    assert settlement.functions.credits(settler).call() == credits_before + args["reward"]
-    assert args["reward"] == slashed * settlement.functions.CHALLENGER_REWARD_BPS().call() // 10_000 > 0
+    books.assert_slashed(args)
 
     # the evidence: the signed receipt of the tampered output and a valid proof of the true one
     [(_, fields)] = await pool.redis.xrange(FAULTS)
@@ -134,6 +110,6 @@ async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(n
 
     gas = w3.eth.get_transaction_receipt(event["transactionHash"])["gasUsed"]
     print(f"\nchallengeZkOutput gas used on the devnet: {gas}")
-    assert _metric(state.services["settler"]["metrics"], 'ax0n_settler_challenges_total{outcome="slashed"}') == 1
+    assert settler_challenges(state.services["settler"]["metrics"], "slashed") == 1
     log = (Path(prov.dir) / "logs" / "settler.log").read_text()
-    assert f"request {rid.hex()}: operator {operator} slashed" in log
+    assert f"request {rid.hex()}: operator {books.operator} slashed" in log

@@ -13,7 +13,6 @@ FaultRecord, and the settler's challenge watcher has the same quorum sign the fa
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +20,6 @@ import pytest
 from ax0n_executor.engine import Engine, OnText
 from ax0n_executor.executor import Executor
 from ax0n_executor.worker import Run, StreamWorker, local
-from eth_account import Account
-from prometheus_client.parser import text_string_to_metric_families
 from web3 import HTTPProvider, Web3
 
 from ax0n import receipt as receipts
@@ -31,10 +28,9 @@ from ax0n.devnet.network import Devnet
 from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, LlmModel
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
-from ax0n.params import DEVNET
 from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
 from ax0n.v1 import types_pb2
-from tests.devnet.helpers import node_heartbeats, route_on_fresh_snapshot
+from tests.devnet.helpers import SlashBooks, node_heartbeats, route_on_fresh_snapshot, settler_challenges
 
 DEADLINE_S = 20  # the client's signed deadline: the router answers DEADLINE_EXCEEDED then
 SLASH_WAIT_S = 60
@@ -61,32 +57,14 @@ def lower_precision(llm: LlmModel, node_key: str, seen: list[types_pb2.Inference
     return run
 
 
-def settler_challenges(port: int | None, outcome: str) -> float:
-    """`ax0n_settler_challenges_total{outcome=...}` from the settler's Prometheus endpoint; 0 when absent."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        families = text_string_to_metric_families(resp.read().decode())
-    samples = [
-        s.value
-        for f in families
-        for s in f.samples
-        if s.name == "ax0n_settler_challenges_total" and s.labels.get("outcome") == outcome
-    ]
-    return samples[0] if samples else 0.0
-
-
 @pytest.mark.timeout(400)
 async def test_fingerprint_fault_is_not_finalized_and_the_quorum_gets_the_operator_slashed(net: Devnet) -> None:
     state, prov = net.state, net.provisioned
     assert state is not None and prov is not None
     node_key = prov.node_key_file.read_text().strip()
-    operator = Account.from_key((prov.node_key_file.parent / "operator.key").read_text().strip()).address
-    settler = Account.from_key(prov.settler_key_file.read_text().strip()).address
     w3 = Web3(HTTPProvider(state.rpc_url))
-    nodes = prov.manifest.contract(w3, "NodeRegistry")
-    settlement = prov.manifest.contract(w3, "Settlement")
-    stake_before = nodes.functions.node(operator).call()[0]
-    credits_before = settlement.functions.credits(settler).call()
-    assert stake_before >= DEVNET.min_node_stake and nodes.functions.isActive(operator).call()
+    books = SlashBooks.open(net, w3)
+    settlement = books.settlement
 
     seen: list[types_pb2.InferenceRequest] = []
     pool = Mempool.from_url(state.redis_url)
@@ -113,13 +91,7 @@ async def test_fingerprint_fault_is_not_finalized_and_the_quorum_gets_the_operat
     rid = bytes(req.request_id)
     [event] = events
     args = event["args"]
-    assert (args["operator"], args["challenger"]) == (operator, settler)
-    slashed = args["slashed"]
-    assert slashed == DEVNET.min_node_stake
-    assert nodes.functions.node(operator).call()[0] == stake_before - slashed
-    assert not nodes.functions.isActive(operator).call()
-    assert settlement.functions.credits(settler).call() == credits_before + args["reward"]
-    assert args["reward"] == slashed * settlement.functions.CHALLENGER_REWARD_BPS().call() // 10_000 > 0
+    books.assert_slashed(args)
 
     # the evidence: the node's signed LLM-tier receipt and its quorum's INVALID certificate, for the fingerprint
     [(_, fields)] = await pool.redis.xrange(streams.FAULTS)
@@ -142,4 +114,4 @@ async def test_fingerprint_fault_is_not_finalized_and_the_quorum_gets_the_operat
     print(f"\nchallengeQuorumFault gas used on the devnet (4 validators): {gas}; fault reason: {fault.reason}")
     assert settler_challenges(state.services["settler"]["metrics"], "slashed") == 1
     log = (Path(prov.dir) / "logs" / "settler.log").read_text()
-    assert f"request {rid.hex()}: operator {operator} slashed" in log
+    assert f"request {rid.hex()}: operator {books.operator} slashed" in log
