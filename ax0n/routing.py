@@ -1,8 +1,8 @@
 """NeuralRoute: the deterministic routing index, a pure function validators recompute.
 
 Every `routing_rebuild_interval` blocks a `Snapshot` is taken at block B: the NodeRegistry state at B
-(nodes, operators, stake, cluster, served models) plus each node's `NodeStats` over the window of
-blocks ending at B. `build_index(snapshot)` turns it into alias tables; `route(index, request_id,
+(nodes, operators, stake, cluster, served models) plus each node's `NodeStats` over the stats window
+ending at B's timestamp (`ax0n.snapshots` builds it). `build_index(snapshot)` turns it into alias tables; `route(index, request_id,
 model_id)` picks a cluster and a node in it. Same snapshot + same request id → same route, on any
 machine: only integers, sha256/keccak256, and inputs in canonical order.
 
@@ -13,7 +13,7 @@ Where the stats come from (ax0n.stats reads them; docs/router.md says what a nod
 - p95 latency: the time from the request's append to `ax0n:req:{cluster}` to its receipt's append to
   `ax0n:exec`, both Redis-assigned entry ids, published on `ax0n:latency` by the aggregator that certified
   the receipt VALID (`LatencySample`); a node's own `Timings` are not used.
-`window_stats` reduces those observations to `NodeStats`; the chain reader fills the rest.
+`window_stats` reduces those observations to `NodeStats`; `ax0n.chain.snapshot` reads the rest.
 
 Score (all governable, integer, basis points):
     latency_bps = BPS · ref / (ref + p95)              (BPS/2 when there are no samples yet)

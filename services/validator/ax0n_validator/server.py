@@ -189,7 +189,12 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
             components.append(Attester(pool, client, instance))
             signer = CommitteeSigner(keys, snapshots, quorums, settings.chain_id)
         if settings.aggregate:
-            aggregator = AggregatorWorker(pool, Aggregator(quorums, receipt_hash, settings.chain_id), instance)
+            aggregator = AggregatorWorker(
+                pool,
+                Aggregator(quorums, receipt_hash, settings.chain_id),
+                instance,
+                stats_params=STATS[settings.profile],
+            )
             components.append(aggregator)
     log.info("validator: %d keys, aggregator %s", len(keys), "on" if aggregator else "off")
     servicer = ValidatorServicer(settings, len(keys), aggregator, signer)
