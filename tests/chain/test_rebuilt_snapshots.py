@@ -65,7 +65,8 @@ async def test_router_and_validator_rebuild_the_same_snapshot(
 
     _, snapshot = await SnapshotBuilder(w3, model_manifest, client, anvil.chain_id, PARAMS).build(block)
     by_id = {n.node_id: n for n in snapshot.nodes}
-    assert by_id[live].stats.uptime_bps >= 8_000 and by_id[silent].stats.uptime_bps == 0
+    # live enough to be routed (a stall of this process may cost it a slot), the silent node not at all
+    assert by_id[live].stats.uptime_bps >= snapshot.weights.min_uptime_bps and by_id[silent].stats.uptime_bps == 0
     index = build_index(snapshot)
     assert {route(index, bytes([i]) * 32, MODEL).node_id for i in range(32)} == {live}  # never the silent node
 
