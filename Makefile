@@ -28,9 +28,9 @@ system:  ## check system tools; install redis-server with apt when missing and r
 	@command -v npm >/dev/null || { echo "Node.js and npm are required (https://nodejs.org)"; exit 1; }
 	@command -v $(PY) >/dev/null || { echo "$(PY) is required"; exit 1; }
 
-$(VENV)/.installed: pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.installed: pyproject.toml tools/pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) -e '.[dev]' $(foreach s,$(SERVICES),-e services/$(s)) 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(PIP) -e '.[dev]' $(foreach s,$(SERVICES),-e services/$(s)) -e tools 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
 proto: ax0n/v1/.generated  ## generate Python code from proto/ with grpcio-tools

@@ -9,7 +9,8 @@ import argparse
 import asyncio
 import time
 
-from ax0n.devnet.redis import RedisServer
+from ax0n_tools.devnet.redis import RedisServer
+
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.v1 import types_pb2
 

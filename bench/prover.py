@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import groth16py
 
-from ax0n.params import MAINNET
+from ax0n.spec.params import MAINNET
 from ax0n.zk import artifacts, batch
 from ax0n.zk.mlp import devnet_model
 from ax0n.zk.witness import write_wtns

@@ -6,7 +6,7 @@ from publishing a proved receipt to its certificate on the final stream. Prints,
 seed's 1.2 s finality to the measured median (above 1: faster than the seed).
 
 Every member runs the real checks on a zk-tier receipt: the NeuralRoute route, the node's secp256k1
-signature over the EIP-712 receipt hash (ax0n.receipt) and the Groth16 proof of ProofCore's devnet MLP
+signature over the EIP-712 receipt hash (ax0n.spec.receipt) and the Groth16 proof of ProofCore's devnet MLP
 (artifacts built once under .cache/artifacts); see tests/validator/scenario.py.
 """
 
@@ -23,15 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ax0n_tools.devnet.redis import RedisServer
 from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.client import Quorums, ValidatorClient
 from ax0n_validator.workers import AggregatorWorker, Attester, Streams
 
-from ax0n import bls, committee
-from ax0n import certificate as qc
-from ax0n.devnet.redis import RedisServer
 from ax0n.mempool import Mempool
-from ax0n.params import MAINNET
+from ax0n.spec import bls, committee
+from ax0n.spec import certificate as qc
+from ax0n.spec.params import MAINNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
 from tests.validator.helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, make_registry

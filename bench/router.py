@@ -1,6 +1,6 @@
 """NeuralRoute costs: pick time and index rebuild at 127,493 nodes, and router mesh overhead at 1,000 req/s.
 
-- pick: `ax0n.routing.route` on an index built from 127,493 nodes (64 clusters, 4 models);
+- pick: `ax0n.spec.routing.route` on an index built from 127,493 nodes (64 clusters, 4 models);
 - rebuild: `build_index` (snapshot hash + scores + alias tables) for that snapshot;
 - mesh overhead: requests are signed beforehand (client side), then offered open-loop at 1,000 req/s
   to the router's admission + append path (`RouterCore.submit`: signature, deadline, model, fee, route,
@@ -33,13 +33,13 @@ from ax0n_router.admission import Admission, Limits
 from ax0n_router.core import RouterCore
 from ax0n_router.mesh import FinalWatcher
 from ax0n_router.registry import FileRegistry
+from ax0n_tools.devnet.redis import RedisServer
 from eth_account import Account
 
-from ax0n import request as signing
-from ax0n import routing
-from ax0n.devnet.redis import RedisServer
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import requests_stream
+from ax0n.spec import request as signing
+from ax0n.spec import routing
 from ax0n.v1 import types_pb2
 
 NODES = 127_493

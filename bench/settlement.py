@@ -18,16 +18,16 @@ import argparse
 import hashlib
 import math
 
+from ax0n_tools.devnet.anvil import Anvil
 from eth_account import Account
 
-from ax0n import bls
-from ax0n.certificate import batch_signing_root
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.batch import SIZE, Batch, BatchProver, certificate_args
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
-from ax0n.params import MAINNET, TOKEN
+from ax0n.spec import bls
+from ax0n.spec.certificate import batch_signing_root
+from ax0n.spec.params import MAINNET, TOKEN
 from ax0n.zk.batch import Leaf
 
 PARAMS = MAINNET.replace(settlement_frequency=1)

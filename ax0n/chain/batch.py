@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from ax0n.params import MAINNET, Params
+from ax0n.spec.params import MAINNET, Params
 from ax0n.zk import artifacts
 from ax0n.zk import batch as zkbatch
 

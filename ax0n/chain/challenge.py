@@ -3,7 +3,7 @@
 A contract cannot rebuild a receipt's nested EIP-712 structs cheaply, so the challenger passes
 `encodeData(Receipt)` (RECEIPT_TYPEHASH followed by one 32-byte word per field: atomic values as is, dynamic
 values and nested structs as their hashes) and `encodeData(RouteDecision)`; Settlement hashes them into
-`ax0n.receipt.receipt_hash` and reads the fields it needs (model commitment, input and output hash, node id,
+`ax0n.spec.receipt.receipt_hash` and reads the fields it needs (model commitment, input and output hash, node id,
 the routing snapshot block, chain id) from fixed positions.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 # eth-account is pinned (==0.14.0); encode_data is the EIP-712 encodeData its own hashing uses.
 from eth_account._utils.encode_typed_data.encoding_and_hashing import encode_data
 
-from ax0n import receipt as receipts
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 
 

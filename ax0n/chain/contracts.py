@@ -15,9 +15,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from ax0n.chain.anvil import CONTRACTS_DIR
-
-ARTIFACTS_DIR = CONTRACTS_DIR / "out"
+ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "contracts" / "out"
 
 
 class TransactionFailed(RuntimeError):

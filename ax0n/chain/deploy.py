@@ -17,7 +17,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ax0n.chain.contracts import Signer, bind
-from ax0n.params import MAINNET, Params
+from ax0n.spec.params import MAINNET, Params
 
 # On-chain parameter names are the Python field names; Settlement and the registries read these.
 ONCHAIN_PARAMS = (

@@ -1,7 +1,7 @@
 """The registry state at one block, read from the chain: what routing snapshots and validator sets are built from.
 
     state = read_state(w3, manifest, block)
-    snapshot = routing_snapshot(state, stats)   # ax0n.routing.Snapshot at `block`
+    snapshot = routing_snapshot(state, stats)   # ax0n.spec.routing.Snapshot at `block`
 
 `read_state` pins every call to `block` (NodeRegistry's operator and validator lists, each node record, each
 validator key, the ModelRegistry records of the models the nodes serve), so the result is a pure function of the
@@ -21,7 +21,7 @@ from web3.contract.contract import ContractFunction
 
 from ax0n.chain.bls_points import g1_compressed
 from ax0n.chain.deploy import Manifest, model_key
-from ax0n.routing import Node, NodeStats, RoutingWeights, Snapshot
+from ax0n.spec.routing import Node, NodeStats, RoutingWeights, Snapshot
 
 _BATCH = 256  # calls per JSON-RPC batch (public endpoints cap batch sizes)
 DEFAULT_WEIGHTS = RoutingWeights()

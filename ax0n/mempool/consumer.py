@@ -18,11 +18,11 @@ from typing import Generic
 from opentelemetry.trace import SpanKind
 from redis.exceptions import NoScriptError, ResponseError
 
-from ax0n import telemetry
 from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import Entry, M, MalformedEntry
 from ax0n.mempool.pool import RETRYABLE, Mempool, Outbound
 from ax0n.mempool.streams import dead_letter_stream
+from ax0n.runtime import telemetry
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-from ax0n import telemetry
 from ax0n.mempool import entry
+from ax0n.runtime import telemetry
 
 DEFAULT_MAXLEN = 1_000_000  # approximate per-stream bound; admission control keeps backlogs far below it
 RETRYABLE = (ConnectionError, TimeoutError, OSError)

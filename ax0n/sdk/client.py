@@ -1,7 +1,7 @@
 """Clients for the router's gRPC API: `AsyncAx0nClient` (asyncio) and `Ax0nClient` (blocking).
 
-Each request is signed locally (EIP-712, `ax0n.request`) with the client's key; the key never leaves the
-process. Calls go through `ax0n.telemetry.channel`, so the caller's trace continues into the router.
+Each request is signed locally (EIP-712, `ax0n.spec.request`) with the client's key; the key never leaves the
+process. Calls go through `ax0n.runtime.telemetry.channel`, so the caller's trace continues into the router.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from eth_account import Account
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from ax0n import request as signing
-from ax0n import telemetry
+from ax0n.runtime import telemetry
 from ax0n.sdk.errors import Ax0nError, Ax0nTimeoutError, NotFoundError, from_rpc_error
 from ax0n.sdk.result import Chunk, InferenceResult
 from ax0n.sdk.verify import Verifier
+from ax0n.spec import request as signing
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from web3 import Web3
 
 from ax0n.chain.deploy import Manifest
 from ax0n.chain.snapshot import ChainState, read_state
-from ax0n.committee import Validator
+from ax0n.spec.committee import Validator
 
 
 class ChainRegistry:

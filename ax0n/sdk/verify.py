@@ -27,14 +27,14 @@ from pathlib import Path
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from ax0n import certificate as qc
-from ax0n import committee
-from ax0n import receipt as receipts
-from ax0n import request as requests
-from ax0n.committee import Validator
-from ax0n.params import MAINNET, Params
 from ax0n.sdk.errors import VerificationError
 from ax0n.sdk.result import InferenceResult
+from ax0n.spec import certificate as qc
+from ax0n.spec import committee
+from ax0n.spec import receipt as receipts
+from ax0n.spec import request as requests
+from ax0n.spec.committee import Validator
+from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, batch, mlp
 from ax0n.zk.poseidon import to_bytes32

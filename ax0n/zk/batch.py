@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ax0n.params import BPS, MAINNET, Params
+from ax0n.spec.params import BPS, MAINNET, Params
 from ax0n.zk.poseidon import poseidon
 
 MAX_FEE = (1 << 96) - 1

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ax0n import bls
-from ax0n.certificate import batch_signing_root
 from ax0n.chain.batch import Batch, BatchProver
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
-from ax0n.params import DEVNET
+from ax0n.spec import bls
+from ax0n.spec.certificate import batch_signing_root
+from ax0n.spec.params import DEVNET
 from ax0n.zk.batch import Leaf
 
 ROOT = Path(__file__).resolve().parents[1]

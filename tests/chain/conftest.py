@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.deploy import Manifest, deploy
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from ax0n_tools.devnet.anvil import Anvil
 from web3.exceptions import ContractCustomError
 
-from ax0n import bls
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
-from ax0n.params import DEVNET
+from ax0n.spec import bls
+from ax0n.spec.params import DEVNET
 
 MESSAGE = b"ax0n batch root \x01" + bytes(15)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from ax0n_tools.devnet.anvil import Anvil
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
-from ax0n import receipt as receipts
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.challenge import receipt_words, route_words
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
-from ax0n.params import DEVNET
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
 from ax0n.zk.mlp import devnet_model, input_hash, output_hash

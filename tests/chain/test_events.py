@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ax0n.chain.anvil import Anvil
+from ax0n_tools.devnet.anvil import Anvil
+
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
 from ax0n.chain.events import EventReader
-from ax0n.params import TOKEN
+from ax0n.spec.params import TOKEN
 
 
 def test_confirmations_and_reorg(anvil: Anvil, manifest: Manifest) -> None:

@@ -8,17 +8,17 @@ import time
 
 import pytest
 from ax0n_router.snapshots import SnapshotRefresher
+from ax0n_tools.devnet.anvil import Anvil
 from ax0n_validator.snapshots import ChainSnapshots
 from eth_account import Account
 
-from ax0n import stats
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
 from ax0n.mempool import connect
-from ax0n.params import DEVNET
-from ax0n.routing import build_index, route
-from ax0n.snapshots import SnapshotBuilder, rebuild_block
+from ax0n.runtime import stats
+from ax0n.runtime.snapshots import SnapshotBuilder, rebuild_block
+from ax0n.spec.params import DEVNET
+from ax0n.spec.routing import build_index, route
 
 INTERVAL = DEVNET.routing_rebuild_interval
 PARAMS = stats.StatsParams(

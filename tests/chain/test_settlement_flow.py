@@ -6,17 +6,17 @@ import dataclasses
 import hashlib
 
 import pytest
+from ax0n_tools.devnet.anvil import Anvil
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
-from ax0n import bls
-from ax0n.certificate import batch_signing_root
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.batch import Batch, BatchProver, certificate_args, proof_args, validator_payout
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, param_name
-from ax0n.params import DEVNET, TOKEN
+from ax0n.spec import bls
+from ax0n.spec.certificate import batch_signing_root
+from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.zk.batch import Leaf
 
 

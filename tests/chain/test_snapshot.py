@@ -5,16 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from ax0n_tools.devnet.anvil import Anvil
 from eth_utils import keccak
 
-from ax0n import bls
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
 from ax0n.chain.snapshot import ChainState, read_state, routing_snapshot
-from ax0n.params import DEVNET
-from ax0n.routing import NodeStats, build_index, route
+from ax0n.spec import bls
+from ax0n.spec.params import DEVNET
+from ax0n.spec.routing import NodeStats, build_index, route
 
 COMMIT_A, COMMIT_B = b"\x11" * 32, b"\x22" * 32
 STAKE = DEVNET.min_node_stake

@@ -17,10 +17,10 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_bytes
 
-from ax0n import stats, telemetry
 from ax0n.chain.deploy import Manifest as DeploymentManifest
-from ax0n.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 from ax0n.mempool import streams
+from ax0n.runtime import stats, telemetry
+from ax0n.runtime.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 
 from .conftest import CHART, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
 from .test_runtime import pod_env
@@ -580,7 +580,7 @@ SETTINGS = {
 # AX0N_* variables a service gets but that are no field of its settings, each for a stated reason.
 NOT_SETTINGS = {
     "AX0N_REDIS_PASSWORD",  # expanded into AX0N_REDIS_URL by the kubelet
-    "AX0N_LOG_LEVEL",  # read by ax0n.service itself
+    "AX0N_LOG_LEVEL",  # read by ax0n.runtime.service itself
 }
 UNREAD = {
     "executor": {"AX0N_NUM_GPUS"},  # docs/deploy.md: the executor does not read it yet

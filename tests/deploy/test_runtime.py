@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 import redis
+from ax0n_tools.devnet.ports import free_port, wait_port
 
-from ax0n.config import DEFAULT_PORTS
-from ax0n.devnet.ports import free_port, wait_port
+from ax0n.runtime.config import DEFAULT_PORTS
 
 from .conftest import NAMESPACE, Manifest, Rendered
 from .test_dockerfiles import HEALTHCHECK
@@ -136,11 +136,11 @@ def test_validator_init_container_copies_only_its_own_key(render, tmp_path: Path
     assert missing.returncode != 0, "a pod without a key of its own must not start"
 
 
-# The shared runner every service's entry point calls (ax0n.service.main), with no servicers of its own: this checks
+# The shared runner every service's entry point calls (ax0n.runtime.service.main), with no servicers of its own: this checks
 # the chart's part (ports, Redis URL, settings from env, health, SIGTERM) apart from each service's own required config.
 RUNNER = """
 import sys
-from ax0n import service
+from ax0n.runtime import service
 service.main(sys.argv[1], lambda s: service.ServiceSpec(name=sys.argv[1], register=lambda server: None, service_names=[]), argv=[])
 """
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from ax0n_tools.devnet import demo
+from ax0n_tools.devnet.network import Devnet, DevnetState
 
-from ax0n.devnet import demo
-from ax0n.devnet.network import Devnet, DevnetState
 from ax0n.sdk import Ax0nClient
 from tests.telemetry.receiver import Receiver, serve
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import grpc
 from ax0n_executor.server import ExecutorSettings, HeartbeatComponent
+from ax0n_tools.devnet.network import Devnet
 from eth_account import Account
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 from web3.contract import Contract
 
-from ax0n.devnet.network import Devnet
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import router_pb2, router_pb2_grpc
 
 

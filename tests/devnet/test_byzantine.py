@@ -15,18 +15,18 @@ from pathlib import Path
 
 import pytest
 from ax0n_executor import zk
-from ax0n_executor.engine import OnText
 from ax0n_executor.worker import Run, StreamWorker
+from ax0n_tools.devnet import demo
+from ax0n_tools.devnet.network import Devnet
+from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K
 from web3 import HTTPProvider, Web3
 
-from ax0n import receipt as receipts
-from ax0n.devnet import demo
-from ax0n.devnet.network import Devnet
-from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K
+from ax0n.llm.engine import OnText
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
 from ax0n.mempool.streams import FAULTS
 from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32

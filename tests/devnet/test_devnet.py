@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from ax0n_tools.devnet import control, demo
+from ax0n_tools.devnet.network import DevnetState
 from web3 import HTTPProvider, Web3
 
-from ax0n import telemetry
-from ax0n.devnet import control, demo
-from ax0n.devnet.network import DevnetState
+from ax0n.runtime import telemetry
 from ax0n.sdk import Ax0nClient
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp

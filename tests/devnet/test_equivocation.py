@@ -14,17 +14,17 @@ from collections.abc import Iterator
 
 import pytest
 from ax0n_executor import zk
+from ax0n_tools.devnet import demo
+from ax0n_tools.devnet.network import Devnet
+from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from ax0n import receipt as receipts
-from ax0n.devnet import demo
-from ax0n.devnet.network import Devnet
-from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
-from ax0n.params import DEVNET
 from ax0n.sdk import AsyncAx0nClient
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from tests.devnet.helpers import node_heartbeats, route_on_fresh_snapshot
 

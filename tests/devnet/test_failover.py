@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from ax0n_tools.devnet import demo
+from ax0n_tools.devnet.network import Devnet
 from web3 import HTTPProvider, Web3
 
 from ax0n.chain.deploy import Manifest
-from ax0n.devnet import demo
-from ax0n.devnet.network import Devnet
 from ax0n.mempool.streams import EXECUTOR_GROUP, requests_stream
 from ax0n.sdk import AsyncAx0nClient, InferenceResult
 

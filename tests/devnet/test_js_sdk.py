@@ -11,8 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ax0n.devnet import demo
-from ax0n.devnet.network import DevnetState
+from ax0n_tools.devnet import demo
+from ax0n_tools.devnet.network import DevnetState
+
 from ax0n.zk import mlp
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,18 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ax0n_executor.engine import Engine, OnText
 from ax0n_executor.executor import Executor
 from ax0n_executor.worker import Run, StreamWorker, local
+from ax0n_tools.devnet import demo
+from ax0n_tools.devnet.network import Devnet
+from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K, LlmModel
 from web3 import HTTPProvider, Web3
 
-from ax0n import receipt as receipts
-from ax0n.devnet import demo
-from ax0n.devnet.network import Devnet
-from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, LlmModel
+from ax0n.llm.engine import Engine, OnText
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
 from ax0n.sdk import AsyncAx0nClient, Ax0nTimeoutError
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from tests.devnet.helpers import SlashBooks, node_heartbeats, route_on_fresh_snapshot, settler_challenges
 

@@ -12,11 +12,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 torch = pytest.importorskip("torch")
 
-from ax0n_executor.engine import Engine  # noqa: E402
 from ax0n_executor.executor import Executor  # noqa: E402
 from ax0n_executor.models import build_tiny  # noqa: E402
 
-from ax0n import request as requests  # noqa: E402
+from ax0n.llm.engine import Engine  # noqa: E402
+from ax0n.spec import request as requests  # noqa: E402
 from ax0n.v1 import types_pb2  # noqa: E402
 
 NODE_KEY = "0x" + "42" * 32

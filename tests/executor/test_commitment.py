@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from ax0n_executor.engine import Engine
 from ax0n_executor.models import build_tiny
 
-from ax0n import commitment
+from ax0n.llm.engine import Engine
+from ax0n.spec import commitment
 
 
 def _rfc9162_root(entries: list[bytes]) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ax0n import fingerprint as fp
+from ax0n.spec import fingerprint as fp
 
 
 @pytest.fixture

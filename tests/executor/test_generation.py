@@ -10,11 +10,11 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from ax0n_executor.engine import Engine
 from ax0n_executor.executor import Executor, verify
-from ax0n_executor.sampling import Decoding, uniform
 
-from ax0n import receipt as receipts
+from ax0n.llm.engine import Engine
+from ax0n.llm.sampling import Decoding, uniform
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY, make_request
 
@@ -22,7 +22,7 @@ _CHILD = textwrap.dedent(
     """
     import struct, sys
     from ax0n.v1 import types_pb2
-    from ax0n_executor.engine import Engine
+    from ax0n.llm.engine import Engine
     from ax0n_executor.executor import Executor
     executor = Executor({"tiny": Engine(sys.argv[1])}, sys.argv[2])
     data = sys.stdin.buffer.read()

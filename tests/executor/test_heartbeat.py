@@ -11,11 +11,11 @@ from ax0n_executor.server import ExecutorSettings, HeartbeatComponent
 from eth_account import Account
 from eth_utils import keccak
 
-from ax0n import stats
 from ax0n.mempool import connect
 from ax0n.mempool import entry as wire
-from ax0n.routing import BPS
-from ax0n.stats import Registration, StatsParams, StatsReader
+from ax0n.runtime import stats
+from ax0n.runtime.stats import Registration, StatsParams, StatsReader
+from ax0n.spec.routing import BPS
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY
 

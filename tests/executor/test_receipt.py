@@ -6,8 +6,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from ax0n import receipt
-from ax0n.request import InvalidSignature
+from ax0n.spec import receipt
+from ax0n.spec.request import InvalidSignature
 from ax0n.v1 import types_pb2
 
 KEY = "0x" + "42" * 32

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from ax0n_executor.engine import Engine
 from ax0n_executor.executor import Executor
 from ax0n_executor.server import ExecutorSettings, load, parse_models
 from ax0n_executor.server import build as build_service
 
+from ax0n.llm.engine import Engine
 from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
 from tests.executor.conftest import NODE_KEY, make_request
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ax0n_executor.engine import Engine
 
-from ax0n import receipt as receipts
+from ax0n.llm.engine import Engine
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import EXECUTED, requests_stream, tokens_stream
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY, make_request
 

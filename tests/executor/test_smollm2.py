@@ -9,10 +9,10 @@ import copy
 
 import pytest
 import torch
-from ax0n_executor.engine import Engine
 from ax0n_executor.executor import Executor, decoding, prompt_ids, verify
 
-from ax0n import commitment
+from ax0n.llm.engine import Engine
+from ax0n.spec import commitment
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY, SMOLLM2_DIR, make_request
 

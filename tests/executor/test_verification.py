@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from ax0n_executor.engine import Engine
 from ax0n_executor.executor import Executor, Verification, decoding, prompt_ids, verify
 from ax0n_executor.models import build_tiny
 
-from ax0n import fingerprint as fp
-from ax0n import receipt as receipts
+from ax0n.llm.engine import Engine
+from ax0n.spec import fingerprint as fp
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY, make_request
 

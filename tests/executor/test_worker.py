@@ -8,9 +8,9 @@ import uuid
 from ax0n_executor.executor import Executor, verify
 from ax0n_executor.worker import StreamWorker, local
 
-from ax0n import receipt as receipts
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import make_request
 

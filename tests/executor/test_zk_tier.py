@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ax0n_executor.errors import InvalidRequest
 from ax0n_executor.executor import Executor
 from ax0n_executor.server import ExecutorSettings, load, parse_prices
 from ax0n_prover.core import ReceiptProver
 
-from ax0n import receipt as receipts
+from ax0n.llm.errors import InvalidRequest
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from ax0n_tools.devnet.redis import RedisServer
 
-from ax0n.devnet.redis import RedisServer
 from ax0n.mempool import Mempool
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import dead_letter_stream

@@ -20,7 +20,7 @@ async def pool(redis_url: str):
 
 
 async def test_publish_in_span_is_consumed_as_child_span(pool: Mempool, spans) -> None:
-    from ax0n.telemetry import tracer
+    from ax0n.runtime.telemetry import tracer
 
     stream, out = names("trace")
     c = consumer(pool, stream, out, "c1")

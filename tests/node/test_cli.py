@@ -13,20 +13,22 @@ from pathlib import Path
 import grpc
 import pytest
 import redis
+from ax0n_tools.devnet.anvil import Anvil
+from ax0n_tools.devnet.ports import free_port
+from ax0n_tools.node import keystore
+from ax0n_tools.node.cli import main
+from ax0n_tools.node.registry import Registry
 from eth_account import Account
 from eth_utils import keccak
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ax0n import commitment, keystore, stats
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
-from ax0n.devnet.ports import free_port
 from ax0n.mempool.entry import decode
 from ax0n.mempool.streams import HEARTBEAT
-from ax0n.node.cli import main
-from ax0n.node.registry import Registry
-from ax0n.params import DEVNET, TOKEN
+from ax0n.runtime import stats
+from ax0n.spec import commitment
+from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 

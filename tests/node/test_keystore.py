@@ -7,8 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from ax0n import keystore
+from ax0n_tools.node import keystore
 
 KEY = "0x" + "11" * 32
 

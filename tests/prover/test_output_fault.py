@@ -9,12 +9,12 @@ import pytest
 from ax0n_prover.core import OutputFault, ProvingFailure, ReceiptProver
 from ax0n_prover.server import ExecutedConsumer
 from ax0n_prover.settings import FAULTS
+from ax0n_tools.devnet.redis import RedisServer
 from eth_account import Account
 
-from ax0n import receipt as receipts
-from ax0n.devnet.redis import RedisServer
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk.artifacts import Artifacts
 from ax0n.zk.mlp import Prediction, QuantizedMLP, output_hash

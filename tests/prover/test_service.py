@@ -10,8 +10,8 @@ import pytest
 from ax0n_prover.core import ReceiptProver
 from ax0n_prover.server import ExecutedConsumer, ProverServicer, load_models
 from ax0n_prover.settings import ProverSettings
+from ax0n_tools.devnet.redis import RedisServer
 
-from ax0n.devnet.redis import RedisServer
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2

@@ -26,13 +26,13 @@ from ax0n_router.openai_http import OpenAIApi
 from ax0n_router.registry import FileRegistry
 from ax0n_router.server import HttpComponent, RouterServicer
 from ax0n_router.settings import RouterSettings
+from ax0n_tools.devnet.ports import free_port
 from eth_account import Account
 
-from ax0n import request as signing
-from ax0n.devnet.ports import free_port
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTOR_GROUP, FINAL, requests_stream, tokens_stream
-from ax0n.routing import Node, NodeStats, Snapshot
+from ax0n.spec import request as signing
+from ax0n.spec.routing import Node, NodeStats, Snapshot
 from ax0n.v1 import router_pb2_grpc, types_pb2
 
 TOKEN = 10**18

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from ax0n.routing import Node, NodeStats, Snapshot
+from ax0n.spec.routing import Node, NodeStats, Snapshot
 
 TOKEN = 10**18
 

@@ -9,13 +9,13 @@ import pytest
 from ax0n_router import errors
 from ax0n_router.admission import Admission, Limits
 from ax0n_router.registry import ChainRegistry
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
 from ax0n.mempool import Mempool
-from ax0n.params import DEVNET, TOKEN
-from ax0n.routing import Snapshot
+from ax0n.spec.params import DEVNET, TOKEN
+from ax0n.spec.routing import Snapshot
 from ax0n.v1 import types_pb2
 from tests.router.conftest import make_request, registry_doc
 

@@ -7,9 +7,9 @@ import urllib.request
 from pathlib import Path
 
 import grpc
+from ax0n_tools.devnet.ports import free_port
+from ax0n_tools.devnet.services import ServiceProcess
 
-from ax0n.devnet.ports import free_port
-from ax0n.devnet.services import ServiceProcess
 from ax0n.v1 import router_pb2, router_pb2_grpc, types_pb2
 from tests.router.conftest import registry_doc
 

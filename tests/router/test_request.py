@@ -6,7 +6,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from ax0n import request
+from ax0n.spec import request
 from ax0n.v1 import types_pb2
 
 KEY = "0x" + "4c" * 32

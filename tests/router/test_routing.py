@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ax0n import routing
-from ax0n.routing import (
+from ax0n.spec import routing
+from ax0n.spec.routing import (
     AliasTable,
     LatencySample,
     LivenessBeat,
@@ -31,7 +31,7 @@ from tests.router.snapshots import TOKEN, make_snapshot
 
 ROUTE_SCRIPT = """
 import json, sys
-from ax0n.routing import Snapshot, build_index, route
+from ax0n.spec.routing import Snapshot, build_index, route
 snap = Snapshot.from_json(open(sys.argv[1]).read())
 index = build_index(snap)
 out = []

@@ -11,7 +11,7 @@ from ax0n_router.admission import reservations_key
 
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import requests_stream
-from ax0n.routing import build_index, route
+from ax0n.spec.routing import build_index, route
 from ax0n.v1 import router_pb2, router_pb2_grpc, types_pb2
 from tests.router.conftest import (
     API_KEY,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from ax0n_tools.devnet.redis import RedisServer
+from ax0n_tools.devnet.services import ServiceProcess
 
-from ax0n.devnet.redis import RedisServer
-from ax0n.devnet.services import ServiceProcess
 from tests.sdk.mesh import MeshStandin, start_router
 
 

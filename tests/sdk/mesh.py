@@ -4,11 +4,11 @@ The executor, prover and validator services are not wired to the router in one d
 plays them: it consumes the router's cluster streams with a real consumer group and writes real
 `TokenChunk` entries to `ax0n:tok:{request_id}` and real `FinalizedReceipt` entries to `ax0n:final`:
 
-- receipts signed with a node's secp256k1 key (`ax0n.receipt.sign`);
+- receipts signed with a node's secp256k1 key (`ax0n.spec.receipt.sign`);
 - zk tier (`mlp-devnet`): the devnet QuantizedMLP really runs and its Groth16 proof is really made
   (`ax0n.zk.artifacts`, ~2 s per request);
 - LLM tier (`echo-llm`): the "model" upper-cases the prompt's words (no language model here); its
-  fingerprint is the real TOPLOC-style encoding (`ax0n.fingerprint`) of synthetic hidden states;
+  fingerprint is the real TOPLOC-style encoding (`ax0n.spec.fingerprint`) of synthetic hidden states;
 - certificates: real BLS aggregate signatures of the quorum drawn from `VALIDATORS` at the route's snapshot.
 """
 
@@ -22,20 +22,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from ax0n_tools.devnet.ports import free_port
+from ax0n_tools.devnet.services import ServiceProcess
 from eth_account import Account
 
-from ax0n import bls, committee
-from ax0n import certificate as qc
-from ax0n import fingerprint as fp
-from ax0n import receipt as receipts
-from ax0n import request as requests
-from ax0n.committee import Validator
-from ax0n.devnet.ports import free_port
-from ax0n.devnet.services import ServiceProcess
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTOR_GROUP, FINAL, requests_stream, tokens_stream
-from ax0n.params import DEVNET
-from ax0n.routing import Node, NodeStats, Snapshot
+from ax0n.spec import bls, committee
+from ax0n.spec import certificate as qc
+from ax0n.spec import fingerprint as fp
+from ax0n.spec import receipt as receipts
+from ax0n.spec import request as requests
+from ax0n.spec.committee import Validator
+from ax0n.spec.params import DEVNET
+from ax0n.spec.routing import Node, NodeStats, Snapshot
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32

@@ -13,7 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ax0n.devnet.redis import RedisServer
+from ax0n_tools.devnet.redis import RedisServer
+
 from tests.sdk.mesh import CHAIN_ID, CLIENT_KEY, LLM_MODEL, POOR_KEY, ZK_MODEL, MeshStandin, start_router
 
 API_KEY = "sk-ax0n-sdk-test"

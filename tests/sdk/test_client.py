@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from ax0n_tools.devnet.redis import RedisServer
+from ax0n_tools.devnet.services import ServiceProcess
 
-from ax0n.devnet.redis import RedisServer
-from ax0n.devnet.services import ServiceProcess
 from ax0n.sdk import (
     AsyncAx0nClient,
     AuthenticationError,

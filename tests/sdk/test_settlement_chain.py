@@ -13,10 +13,10 @@ import pytest
 import redis
 from ax0n_settler import lookup
 from ax0n_settler.journal import Journal
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n.chain.anvil import Anvil
-from ax0n.params import DEVNET
 from ax0n.sdk import ChainCheck, InferenceResult, VerificationError, Verifier
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from tests.settler.helpers import deploy, enqueue, finalized
 from tests.settler.test_settle import make_settler

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from ax0n import bls
-from ax0n import receipt as receipts
-from ax0n.committee import Validator
 from ax0n.sdk import Ax0nClient, InferenceResult, VerificationError, Verifier
 from ax0n.sdk.verify import static_validator_sets
+from ax0n.spec import bls
+from ax0n.spec import receipt as receipts
+from ax0n.spec.committee import Validator
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, batch
 from tests.sdk.conftest import Mesh

@@ -7,9 +7,9 @@ import urllib.request
 
 import grpc
 import pytest
+from ax0n_tools.devnet.services import SERVICES, ServiceProcess
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from ax0n.devnet.services import SERVICES, ServiceProcess
 from ax0n.v1 import types_pb2
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 from ax0n_settler.journal import Journal
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n.chain.anvil import Anvil
 from tests.settler.helpers import Deployment, deploy
 
 _prefixes = itertools.count()

@@ -16,16 +16,16 @@ from pathlib import Path
 import redis
 from ax0n_settler.committee import LocalCommittee
 from ax0n_settler.journal import Journal
+from ax0n_tools.devnet.anvil import Anvil, DevAccount
 from web3 import Web3
 
-from ax0n import bls
-from ax0n import receipt as receipts
-from ax0n.chain.anvil import Anvil, DevAccount
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import ONCHAIN_PARAMS, param_name
 from ax0n.mempool import entry
-from ax0n.params import DEVNET, TOKEN
+from ax0n.spec import bls
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.v1 import types_pb2
 
 # init code that deploys runtime 0x600160005260206000f3: mstore(0, 1); return(0, 32)

@@ -12,11 +12,11 @@ from ax0n_settler.journal import Journal, State
 from ax0n_settler.plan import BatchPlan, tree_size
 from ax0n_settler.prover import CircuitBatchProver
 from ax0n_settler.settler import Policy, Settler
+from ax0n_tools.devnet.anvil import Anvil
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
-from ax0n.chain.anvil import Anvil
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 from tests.settler.helpers import deploy, enqueue, finalized
 
 

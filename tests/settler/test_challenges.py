@@ -10,15 +10,15 @@ import redis
 from ax0n_prover.core import OutputFault, ReceiptProver
 from ax0n_settler.chain import SettlementChain
 from ax0n_settler.challenges import CHALLENGER_GROUP, Challenger, ChallengeWatcher, Refused
+from ax0n_tools.devnet.anvil import Anvil, DevAccount
 from prometheus_client import REGISTRY
 from web3 import Web3
 
-from ax0n import receipt as receipts
-from ax0n.chain.anvil import Anvil, DevAccount
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
 from ax0n.mempool import Mempool
-from ax0n.params import DEVNET
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
 from ax0n.zk.mlp import Prediction, devnet_model, input_hash, output_hash

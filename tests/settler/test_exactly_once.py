@@ -11,12 +11,12 @@ from ax0n_settler.chain import abi
 from ax0n_settler.committee import LocalCommittee
 from ax0n_settler.journal import Journal, State
 from ax0n_settler.settler import ConflictingBatch, Policy, Settler
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n import bls
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
-from ax0n.params import DEVNET
+from ax0n.spec import bls
+from ax0n.spec.params import DEVNET
 from tests.settler.helpers import Deployment, deploy, enqueue, finalized
 from tests.settler.test_settle import make_settler
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 from ax0n_settler.journal import Journal
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n.chain.anvil import Anvil
 from tests.settler.helpers import Deployment, enqueue, finalized, write_committee_keys
 from tests.settler.test_exactly_once import CRASH_POINTS, assert_settled_once
 

@@ -15,12 +15,12 @@ from ax0n_settler.journal import Journal, State
 from ax0n_settler.plan import tree_size
 from ax0n_settler.prover import CircuitBatchProver
 from ax0n_settler.settler import Policy, Settler
+from ax0n_tools.devnet.anvil import Anvil
+from ax0n_tools.devnet.provision import ZK_MODEL, provision
 from eth_account import Account
 
-from ax0n import receipt as receipts
-from ax0n.chain.anvil import Anvil
-from ax0n.devnet.provision import ZK_MODEL, provision
-from ax0n.params import DEVNET
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
 from ax0n.zk.mlp import Prediction, devnet_model, input_hash, output_hash

@@ -10,11 +10,11 @@ import pytest
 from ax0n_settler.chain import abi
 from ax0n_settler.journal import Journal
 from ax0n_settler.plan import BatchPlan, tree_size
+from ax0n_tools.devnet.anvil import Anvil
+from ax0n_tools.devnet.services import ServiceProcess
 
-from ax0n.chain.anvil import Anvil
-from ax0n.devnet.services import ServiceProcess
 from ax0n.mempool import Mempool, streams
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import settler_pb2, settler_pb2_grpc
 from ax0n.zk import artifacts
 from ax0n.zk.batch import verify_inclusion

@@ -16,6 +16,7 @@ import redis
 from ax0n_settler.chain import SettlementChain, abi
 from ax0n_settler.challenges import CHALLENGER_GROUP, Challenger, ChallengeWatcher
 from ax0n_settler.committee import ValidatorCommittee
+from ax0n_tools.devnet.anvil import Anvil
 from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.checks import MemberChecks, receipt_signature, route_check
 from ax0n_validator.client import Quorums, ValidatorClient
@@ -25,13 +26,12 @@ from ax0n_validator.server import CommitteeSigner, ValidatorServicer, ValidatorS
 from prometheus_client import REGISTRY
 from web3 import Web3
 
-from ax0n import bls, routing
-from ax0n import certificate as qc
-from ax0n import receipt as receipts
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
 from ax0n.mempool import Mempool
-from ax0n.params import DEVNET
+from ax0n.spec import bls, routing
+from ax0n.spec import certificate as qc
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2_grpc
 from tests.settler.helpers import Deployment
 

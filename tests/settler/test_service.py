@@ -12,11 +12,11 @@ from ax0n_settler.chain import abi
 from ax0n_settler.journal import Journal
 from ax0n_settler.server import IntakeComponent, SettlerServicer
 from ax0n_settler.settings import SettlerSettings
+from ax0n_tools.devnet.anvil import Anvil
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ax0n.chain.anvil import Anvil
 from ax0n.mempool import Consumer, Mempool, streams
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n.zk.batch import verify_inclusion
 from tests.settler.helpers import Deployment, finalized

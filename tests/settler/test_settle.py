@@ -6,10 +6,10 @@ import redis
 from ax0n_settler.chain import SettlementChain, abi
 from ax0n_settler.journal import Journal, State
 from ax0n_settler.settler import Policy, Settler
+from ax0n_tools.devnet.anvil import Anvil
 
-from ax0n.chain.anvil import Anvil
 from ax0n.chain.contracts import Signer
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 from tests.settler.helpers import Deployment, NoProof, enqueue, finalized
 
 

@@ -19,7 +19,7 @@ from ax0n_settler.journal import Journal
 from ax0n_settler.settler import Policy, Settler
 from web3 import HTTPProvider, Web3
 
-from ax0n.params import DEVNET
+from ax0n.spec.params import DEVNET
 from tests.settler.helpers import NoProof
 
 

@@ -14,11 +14,11 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from redis.exceptions import ResponseError
 
-from ax0n import stats
 from ax0n.mempool import connect
 from ax0n.mempool import entry as wire
-from ax0n.routing import BPS, NodeStats
-from ax0n.stats import Registration, StatsParams, StatsReader
+from ax0n.runtime import stats
+from ax0n.runtime.stats import Registration, StatsParams, StatsReader
+from ax0n.spec.routing import BPS, NodeStats
 from ax0n.v1 import types_pb2
 
 CHAIN_ID = 31_337

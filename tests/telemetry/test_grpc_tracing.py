@@ -8,7 +8,7 @@ from grpc_health.v1.health import aio as health_aio
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.trace import SpanKind
 
-from ax0n import telemetry
+from ax0n.runtime import telemetry
 
 
 async def test_client_and_server_spans_share_the_trace(spans) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ax0n import telemetry
+from ax0n.runtime import telemetry
 from tests.telemetry.receiver import Receiver, serve
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ax0n import committee
-from ax0n.certificate import Committee
+from ax0n.spec import committee
+from ax0n.spec.certificate import Committee
 
 from .helpers import REQUEST_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry, make_registry
 

@@ -7,10 +7,10 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n.certificate import VALID, Committee
-from ax0n.committee import Validator
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import VALID, Committee
+from ax0n.spec.committee import Validator
 from ax0n.v1 import types_pb2
 
 CHAIN_ID = 31_337

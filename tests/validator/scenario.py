@@ -1,4 +1,4 @@
-"""A request scenario with real parts: a NeuralRoute snapshot, receipts hashed and signed by ax0n.receipt
+"""A request scenario with real parts: a NeuralRoute snapshot, receipts hashed and signed by ax0n.spec.receipt
 (EIP-712, secp256k1), the quorum's BLS keys, and (`with_claims`) ProofCore's devnet MLP with a real proof.
 
 `checks()` verifies only the proof envelope's public-input binding to the receipt (no pairing), so the many
@@ -16,8 +16,8 @@ from ax0n_validator.checks import OK, Finding, MemberChecks, receipt_signature, 
 from ax0n_validator.keys import Keystore
 from eth_account import Account
 
-from ax0n import receipt as receipts
-from ax0n import routing
+from ax0n.spec import receipt as receipts
+from ax0n.spec import routing
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, envelope
 from ax0n.zk.mlp import Prediction, devnet_model

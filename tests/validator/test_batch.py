@@ -11,9 +11,9 @@ from ax0n_validator.batch import check_batch, sign_batch
 from ax0n_validator.client import Quorums, ValidatorClient
 from py_ecc.bls import G2ProofOfPossession as PyEcc
 
-from ax0n import bls, committee
-from ax0n import certificate as qc
-from ax0n.certificate import Committee, InvalidCertificate
+from ax0n.spec import bls, committee
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import Committee, InvalidCertificate
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry

@@ -1,11 +1,11 @@
-"""ax0n.bls against py_ecc's independent implementation of the same ciphersuite."""
+"""ax0n.spec.bls against py_ecc's independent implementation of the same ciphersuite."""
 
 from __future__ import annotations
 
 import pytest
 from py_ecc.bls import G2ProofOfPossession as PyEcc
 
-from ax0n import bls
+from ax0n.spec import bls
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from ax0n import bls, committee
-from ax0n import certificate as qc
-from ax0n.certificate import INVALID, VALID, Committee
+from ax0n.spec import bls, committee
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import INVALID, VALID, Committee
 from ax0n.v1 import types_pb2
 
 from .helpers import (

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n.certificate import INVALID, Committee, InvalidCertificate
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import INVALID, Committee, InvalidCertificate
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, RECEIPT_HASH, REQUEST_ID, SNAPSHOT_BLOCK, Registry, certify, message, sign_seats

@@ -12,10 +12,10 @@ from ax0n_validator.checks import OK, Finding, MemberChecks
 from ax0n_validator.client import Quorums, ValidatorClient, draw_quorum
 from ax0n_validator.keys import Keystore
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n import receipt as receipts
-from ax0n.params import MAINNET
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import MAINNET
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, Registry

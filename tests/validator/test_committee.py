@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from ax0n import committee
-from ax0n.committee import Shuffle, Validator, compute_committee, compute_shuffled_index
+from ax0n.spec import committee
+from ax0n.spec.committee import Shuffle, Validator, compute_committee, compute_shuffled_index
 
 from .helpers import Registry
 
@@ -79,7 +79,7 @@ def test_reexecution_subcommittee_is_a_subset_of_seats() -> None:
 
 RECOMPUTE = """
 import json, sys
-from ax0n.committee import Validator, request_quorum
+from ax0n.spec.committee import Validator, request_quorum
 data = json.load(sys.stdin)
 validators = [Validator(bytes.fromhex(v["pubkey"]), int(v["stake"])) for v in data["validators"]]
 print(json.dumps(request_quorum(validators, bytes.fromhex(data["snapshot_hash"]), bytes.fromhex(data["request_id"]), data["size"])))

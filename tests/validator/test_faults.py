@@ -16,10 +16,10 @@ from ax0n_validator.keys import Keystore
 from ax0n_validator.registry import SnapshotDir
 from ax0n_validator.server import CommitteeSigner, ValidatorServicer, ValidatorSettings
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n import receipt as receipts
-from ax0n.params import DEVNET
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec import receipt as receipts
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK

@@ -12,10 +12,10 @@ from ax0n_validator.client import Quorums, ValidatorClient
 from ax0n_validator.workers import AggregatorWorker, Attester, Streams
 from eth_account import Account
 
-from ax0n import stats
 from ax0n.mempool import Mempool
 from ax0n.mempool import entry as wire
-from ax0n.stats import Registration, StatsReader
+from ax0n.runtime import stats
+from ax0n.runtime.stats import Registration, StatsReader
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, Registry

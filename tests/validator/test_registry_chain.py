@@ -9,10 +9,10 @@ from ax0n_validator.registry import from_chain, parse
 from eth_utils import keccak
 from web3 import Web3
 
-from ax0n import bls
 from ax0n.chain.snapshot import ChainState, NodeRecord, ValidatorRecord, routing_snapshot
-from ax0n.committee import Validator
-from ax0n.routing import NodeStats
+from ax0n.spec import bls
+from ax0n.spec.committee import Validator
+from ax0n.spec.routing import NodeStats
 
 BLOCK, BLOCK_HASH = 4_096, b"\xab" * 32
 

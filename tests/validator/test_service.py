@@ -7,17 +7,17 @@ from pathlib import Path
 
 import grpc
 import pytest
+from ax0n_tools.devnet.services import ServiceProcess
 from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.batch import poseidon_root
 from ax0n_validator.client import Quorums, ValidatorClient
 from ax0n_validator.keys import Keystore
 from ax0n_validator.registry import SnapshotDir, parse
 
-from ax0n import certificate as qc
-from ax0n import committee
-from ax0n.certificate import Committee
-from ax0n.devnet.services import ServiceProcess
-from ax0n.params import DEVNET
+from ax0n.spec import certificate as qc
+from ax0n.spec import committee
+from ax0n.spec.certificate import Committee
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH

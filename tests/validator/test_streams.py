@@ -10,9 +10,9 @@ from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.client import Quorums, ValidatorClient, draw_quorum
 from ax0n_validator.workers import AggregatorWorker, Attester, Streams
 
-from ax0n import certificate as qc
 from ax0n.mempool import Mempool
-from ax0n.params import MAINNET
+from ax0n.spec import certificate as qc
+from ax0n.spec.params import MAINNET
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, Registry

@@ -43,7 +43,7 @@ after(async () => {
 
 const signed = () => new Ax0nClient({ baseURL: info.http, privateKey: info.privateKey, chainId: info.chainId });
 
-test("signing matches ax0n.request byte for byte", () => {
+test("signing matches ax0n.spec.request byte for byte", () => {
   const fields = {
     modelId: "echo-llm",
     prompt: "",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ax0n import commitment
+from ax0n.spec import commitment
 
 TOOLS = ("commit", "build-tiny", "convert-smollm2")
 
@@ -46,7 +46,7 @@ def tools(argv: list[str]) -> int:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in TOOLS:
         sys.exit(tools(sys.argv[1:]))
-    from ax0n import service
+    from ax0n.runtime import service
     from ax0n_executor.server import ExecutorSettings, build
 
     service.main("executor", build, ExecutorSettings)  # type: ignore[arg-type]

@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 
-from ax0n import fingerprint as fp
-from ax0n import params
-from ax0n import receipt as receipts
-from ax0n import request as requests
+from ax0n.llm.engine import Engine, Generation, OnText
+from ax0n.llm.errors import ExecutorError, InvalidRequest, UnknownModel, check_utf8
+from ax0n.llm.sampling import Decoding, token_margin
+from ax0n.spec import fingerprint as fp
+from ax0n.spec import params
+from ax0n.spec import receipt as receipts
+from ax0n.spec import request as requests
 from ax0n.v1 import types_pb2
 from ax0n.zk.mlp import QuantizedMLP
 from ax0n_executor import zk
-from ax0n_executor.engine import Engine, Generation, OnText
-from ax0n_executor.errors import ExecutorError, InvalidRequest, UnknownModel, check_utf8
-from ax0n_executor.sampling import Decoding, token_margin
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,15 +14,15 @@ from eth_account import Account
 from eth_utils import keccak
 from pydantic import Field
 
-from ax0n import service, stats
-from ax0n.config import ServiceSettings
+from ax0n.llm.engine import Engine
+from ax0n.llm.errors import ExecutorError
 from ax0n.mempool import Mempool, connect
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import HEARTBEAT
+from ax0n.runtime import service, stats
+from ax0n.runtime.config import ServiceSettings
 from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
 from ax0n_executor import zk
-from ax0n_executor.engine import Engine
-from ax0n_executor.errors import ExecutorError
 from ax0n_executor.executor import Executor
 from ax0n_executor.worker import Run, StreamWorker, local, via_serve
 
@@ -193,7 +193,7 @@ class WorkerComponent:
 
 
 class HeartbeatComponent:
-    """Appends a heartbeat signed with the node key to ax0n:heartbeat every `heartbeat_interval_ms` (ax0n.stats).
+    """Appends a heartbeat signed with the node key to ax0n:heartbeat every `heartbeat_interval_ms` (ax0n.runtime.stats).
 
     Each append trims entries older than the retention bound, reckoned from the previous append's
     Redis-assigned id (the server's clock, not this node's)."""

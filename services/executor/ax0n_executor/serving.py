@@ -12,9 +12,9 @@ from typing import Any
 
 from ray import serve
 
+from ax0n.llm.engine import Engine
+from ax0n.llm.errors import ExecutorError
 from ax0n.v1 import types_pb2
-from ax0n_executor.engine import Engine
-from ax0n_executor.errors import ExecutorError
 from ax0n_executor.executor import Executor, parse_request
 
 Outcome = tuple[bytes, str, str, str]  # (receipt bytes, output, error code name, error message)

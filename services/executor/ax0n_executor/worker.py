@@ -16,12 +16,12 @@ from typing import Any
 
 import grpc
 
-from ax0n import receipt as receipts
+from ax0n.llm.engine import OnText
+from ax0n.llm.errors import ExecutorError, UnknownModel
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
-from ax0n_executor.engine import OnText
-from ax0n_executor.errors import ExecutorError, UnknownModel
 from ax0n_executor.executor import Executor
 
 Run = Callable[[types_pb2.InferenceRequest, OnText], Awaitable[tuple[types_pb2.Receipt, str]]]

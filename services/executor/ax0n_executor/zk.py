@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ax0n import params
-from ax0n import receipt as receipts
+from ax0n.llm.errors import InvalidRequest
+from ax0n.spec import params
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
 from ax0n.zk.poseidon import to_bytes32
-from ax0n_executor.errors import InvalidRequest
 
 ZK_TOKENS = 1  # a zk-tier inference is billed as one token: one forward pass, one prediction
 

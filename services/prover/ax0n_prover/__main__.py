@@ -1,6 +1,6 @@
 """Entry point: `ax0n-prover --help`."""
 
-from ax0n import service
+from ax0n.runtime import service
 from ax0n_prover.server import build
 from ax0n_prover.settings import ProverSettings
 

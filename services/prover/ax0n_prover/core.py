@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ax0n import receipt as receipts
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import batch
 from ax0n.zk.artifacts import Artifacts, ProofError

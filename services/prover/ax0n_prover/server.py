@@ -8,11 +8,11 @@ import logging
 
 import grpc
 
-from ax0n import service
-from ax0n.config import ServiceSettings
 from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool, Outbound, streams
-from ax0n.params import PROFILES
-from ax0n.receipt import receipt_hash
+from ax0n.runtime import service
+from ax0n.runtime.config import ServiceSettings
+from ax0n.spec.params import PROFILES
+from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
 from ax0n.zk import artifacts, batch, envelope
 from ax0n.zk.mlp import QuantizedMLP, devnet_model
@@ -59,7 +59,7 @@ class ExecutedConsumer:
             return [Outbound(self.faults, record, key=f"zk-output:{receipt_hash(record.receipt).hex()}")]
         except ProvingFailure as exc:
             raise MalformedEntry(f"cannot prove: {exc}") from exc
-        # where the request and this receipt sit in the streams: the aggregator's latency sample (ax0n.stats)
+        # where the request and this receipt sit in the streams: the aggregator's latency sample (ax0n.runtime.stats)
         proved.request_entry_id, proved.exec_entry_id = item.message.request_entry_id, item.id
         return [Outbound(streams.PROVED, proved, key=item.key)]
 

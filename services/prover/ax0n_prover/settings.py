@@ -6,8 +6,8 @@ import os
 
 from pydantic import Field
 
-from ax0n.config import ServiceSettings
 from ax0n.mempool.streams import FAULTS
+from ax0n.runtime.config import ServiceSettings
 
 
 class ProverSettings(ServiceSettings):

@@ -1,6 +1,6 @@
 """Entry point: `ax0n-router --help`."""
 
-from ax0n import service
+from ax0n.runtime import service
 from ax0n_router.server import build
 from ax0n_router.settings import RouterSettings
 

@@ -24,9 +24,10 @@ import redis.asyncio as redis
 from opentelemetry.trace import SpanKind
 from redis.exceptions import ResponseError
 
-from ax0n import request, routing, telemetry
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import EXECUTOR_GROUP, requests_stream
+from ax0n.runtime import telemetry
+from ax0n.spec import request, routing
 from ax0n.v1 import types_pb2
 from ax0n_router import errors
 from ax0n_router.registry import Registry

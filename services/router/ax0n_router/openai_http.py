@@ -3,7 +3,7 @@
 Two ways to authorise a request:
 - signed: the body carries `"ax0n": {"client", "signature", "nonce", "deadline", "fee_cap",
   "max_latency_ms", "chain_id"}` (hex for bytes; `extra_body` in the openai client) and the client
-  signed the request `ax0n.request.from_openai(body)` describes, completed with those fields;
+  signed the request `ax0n.spec.request.from_openai(body)` describes, completed with those fields;
 - API key: `Authorization: Bearer KEY` where sha256(KEY) is bound, in the router's key file, to the
   key of an escrow account; the router fills fee cap (the base fee), nonce, deadline and signs with it.
 Responses and the last stream chunk carry the evidence as an `ax0n` extension object.
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ax0n import request as signing
+from ax0n.spec import request as signing
 from ax0n.v1 import router_pb2, types_pb2
 from ax0n_router import errors
 from ax0n_router.admission import base_fee

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ax0n.chain.deploy import Manifest, model_key
-from ax0n.routing import Snapshot
+from ax0n.spec.routing import Snapshot
 from ax0n.v1 import types_pb2
 from ax0n_router import errors
 

@@ -14,12 +14,12 @@ import grpc
 import uvicorn
 from web3 import Web3
 
-from ax0n import service, telemetry
 from ax0n.chain.deploy import Manifest
 from ax0n.mempool import Mempool
-from ax0n.params import PROFILES as PARAMS
-from ax0n.snapshots import SnapshotBuilder
-from ax0n.stats import PROFILES as STATS
+from ax0n.runtime import service, telemetry
+from ax0n.runtime.snapshots import SnapshotBuilder
+from ax0n.runtime.stats import PROFILES as STATS
+from ax0n.spec.params import PROFILES as PARAMS
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_router import errors, mesh
 from ax0n_router.admission import Admission

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ax0n.config import DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
+from ax0n.runtime.config import DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 from ax0n_router.admission import Limits
 
 _L = Limits()

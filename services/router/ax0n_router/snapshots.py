@@ -6,8 +6,8 @@ import logging
 
 from web3 import Web3
 
-from ax0n.routing import Snapshot
-from ax0n.snapshots import Follower, SnapshotBuilder
+from ax0n.runtime.snapshots import Follower, SnapshotBuilder
+from ax0n.spec.routing import Snapshot
 from ax0n_router import errors
 
 log = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 class SnapshotRefresher(Follower):
     """Keeps the latest routing snapshot: when a rebuild block (a multiple of `interval`) newer than the current
-    snapshot exists, builds that block's snapshot (`ax0n.snapshots`) and swaps it in. Until the first build the
+    snapshot exists, builds that block's snapshot (`ax0n.runtime.snapshots`) and swaps it in. Until the first build the
     router refuses requests with UNAVAILABLE; a failed build keeps the last snapshot and is retried."""
 
     def __init__(self, builder: SnapshotBuilder, w3: Web3, interval: int, *, poll_s: float = 1.0) -> None:

@@ -1,6 +1,6 @@
 """Entry point: `ax0n-settler --help`."""
 
-from ax0n import service
+from ax0n.runtime import service
 from ax0n_settler.server import build
 from ax0n_settler.settings import SettlerSettings
 

@@ -36,10 +36,10 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ax0n import receipt as receipts
 from ax0n.chain.challenge import receipt_words, route_words
 from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool
 from ax0n.mempool.streams import FAULTS
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n_settler.chain import STALE_CERTIFICATE, SettlementChain, abi, error_data
 from ax0n_settler.committee import CommitteeRefused, CommitteeUnavailable, FaultCommittee

@@ -3,7 +3,7 @@
 Settlement takes `Certificate(committee, signers, signature)`: min(validator_quorum_size, registered validator
 keys) distinct registered validators in ascending address order, a signer bitmap over them (≥ 2/3 set) and
 the aggregate signature (EIP-2537 G2 encoding) over `batch_signing_root(batch_id, root, chain_id)` for a batch,
-or `fault_signing_root(receipt_hash, chain_id)` for a quorum fault (`ax0n.certificate`, docs/meshsync.md).
+or `fault_signing_root(receipt_hash, chain_id)` for a quorum fault (`ax0n.spec.certificate`, docs/meshsync.md).
 `ValidatorCommittee` asks the validators' `SignBatch`, which check every receipt's certificate and the root
 before signing, and `SignFault`, which check the fault record (the receipt's signature and its quorum's INVALID
 certificate) before signing; `LocalCommittee` signs batches with validator keys this process holds (tests only).
@@ -18,10 +18,10 @@ from typing import Protocol
 import grpc
 from eth_utils import to_checksum_address
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n.certificate import batch_signing_root
 from ax0n.chain.batch import certificate_args
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import batch_signing_root
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n_settler.chain import Certificate
 from ax0n_settler.plan import batch_id

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ax0n import receipt as receipts
 from ax0n.mempool import MalformedEntry
+from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk.batch import Leaf
 

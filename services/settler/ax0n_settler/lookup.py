@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ax0n.params import Params
+from ax0n.spec.params import Params
 from ax0n.v1 import types_pb2
 from ax0n_settler.journal import Journal, State
 from ax0n_settler.plan import BatchPlan, batch_id, tree_size

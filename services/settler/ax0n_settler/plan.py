@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ax0n.chain.batch import Batch
-from ax0n.params import Params
+from ax0n.spec.params import Params
 from ax0n.zk import batch as zkbatch
 from ax0n.zk.batch import Leaf
 

@@ -12,9 +12,9 @@ import grpc
 import redis
 from web3 import HTTPProvider, Web3
 
-from ax0n import service
 from ax0n.mempool import Consumer, Mempool, connect, streams
-from ax0n.params import PROFILES
+from ax0n.runtime import service
+from ax0n.spec.params import PROFILES
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_settler import intake, lookup
 from ax0n_settler.chain import SettlementChain

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ax0n.config import ServiceSettings
+from ax0n.runtime.config import ServiceSettings
 from ax0n_settler.challenges import FAULTS
 from ax0n_settler.journal import DEFAULT_PREFIX
 from ax0n_settler.settler import Policy

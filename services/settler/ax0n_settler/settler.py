@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from ax0n import telemetry
 from ax0n.chain.batch import Batch
-from ax0n.params import Params
+from ax0n.runtime import telemetry
+from ax0n.spec.params import Params
 from ax0n.zk.batch import Leaf
 from ax0n_settler.chain import Fees, SettlementChain, stale_certificate, unpayable
 from ax0n_settler.committee import BatchCommittee, CommitteeUnavailable

@@ -1,6 +1,6 @@
 """Entry point: `ax0n-validator --help`."""
 
-from ax0n import service
+from ax0n.runtime import service
 from ax0n_validator.server import ValidatorSettings, build
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass, field
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n import receipt as receipts
-from ax0n.certificate import INVALID, VALID, Committee
-from ax0n.params import has_quorum
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec import receipt as receipts
+from ax0n.spec.certificate import INVALID, VALID, Committee
+from ax0n.spec.params import has_quorum
 from ax0n.v1 import types_pb2
 from ax0n_validator.client import Quorums, ReceiptHasher
 

@@ -1,7 +1,7 @@
 """Batch committees: check every receipt's quorum certificate in a settlement batch, then sign the batch root.
 
 The committee for a batch is drawn like a request quorum, seeded by the snapshot's block hash and the batch
-id (`ax0n.committee.batch_committee`); its aggregate signature over `batch_signing_root` is what the
+id (`ax0n.spec.committee.batch_committee`); its aggregate signature over `batch_signing_root` is what the
 Settlement contract verifies with EIP-2537. The root is the batch circuit's Poseidon tree over the receipts'
 leaves (`ax0n.zk.batch`), built here as the prover and settler build it.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ax0n import bls
-from ax0n import certificate as qc
-from ax0n.certificate import VALID, Committee
-from ax0n.params import Params
-from ax0n.receipt import receipt_hash
+from ax0n.spec import bls
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import VALID, Committee
+from ax0n.spec.params import Params
+from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import types_pb2
 from ax0n.zk import batch as circuit
 from ax0n_validator.checks import OK, Finding

@@ -1,6 +1,6 @@
 """What each quorum member verifies before it attests, as typed checks the real implementations plug into.
 
-The receipt signature (ax0n.receipt), the zk proof (ProofCore) and the fingerprint re-execution (the
+The receipt signature (ax0n.spec.receipt), the zk proof (ProofCore) and the fingerprint re-execution (the
 executor's `Reexecute` RPC) belong to other parts; the member verification takes them as callables so a
 validator runs exactly those. A check this validator lacks makes it abstain: it never signs VALID for
 something it did not verify.
@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ax0n import receipt as receipts
-from ax0n import routing, telemetry
-from ax0n.request import InvalidSignature
+from ax0n.runtime import telemetry
+from ax0n.spec import receipt as receipts
+from ax0n.spec import routing
+from ax0n.spec.request import InvalidSignature
 from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
 from ax0n.zk import mlp as mlp_model
 from ax0n.zk.artifacts import Artifacts
@@ -45,7 +46,7 @@ NodeSigner = Callable[[int, bytes], bytes | None]  # (snapshot block, node id) -
 
 
 def receipt_signature(receipt: types_pb2.Receipt) -> Finding:
-    """The node's secp256k1 signature over the receipt's EIP-712 hash (ax0n.receipt) recovers to its node_id."""
+    """The node's secp256k1 signature over the receipt's EIP-712 hash (ax0n.spec.receipt) recovers to its node_id."""
     try:
         receipts.verify(receipt)
     except (InvalidSignature, ValueError) as exc:

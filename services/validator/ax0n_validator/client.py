@@ -6,11 +6,11 @@ import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ax0n import certificate as qc
-from ax0n import committee
-from ax0n.certificate import INVALID, VALID, Committee
-from ax0n.committee import Validator
-from ax0n.params import MAINNET, Params
+from ax0n.spec import certificate as qc
+from ax0n.spec import committee
+from ax0n.spec.certificate import INVALID, VALID, Committee
+from ax0n.spec.committee import Validator
+from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n_validator import checks as member
 from ax0n_validator import subcommittee

@@ -5,7 +5,7 @@ re-derive a quorum (the stake-weighted shuffle), so the receipt's quorum attests
 contract checks as it checks a batch certificate: each validator checks the record itself (the receipt is signed
 by the routed node's registered key in the receipt's registry snapshot; the certificate is a quorum of that
 receipt's committee, drawn at that snapshot, signing INVALID for this receipt) and only then signs
-`fault_signing_root(receipt hash)` for its seats in that quorum (`ax0n.certificate`, docs/meshsync.md).
+`fault_signing_root(receipt hash)` for its seats in that quorum (`ax0n.spec.certificate`, docs/meshsync.md).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import grpc
 
-from ax0n import certificate as qc
-from ax0n import receipt as receipts
-from ax0n.certificate import INVALID, Committee
+from ax0n.spec import certificate as qc
+from ax0n.spec import receipt as receipts
+from ax0n.spec.certificate import INVALID, Committee
 from ax0n.v1 import types_pb2
 from ax0n_validator.batch import seat_attestation
 from ax0n_validator.client import Quorums

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from ax0n import bls
+from ax0n.spec import bls
 
 
 class Keystore(Mapping[bytes, bls.SecretKey]):

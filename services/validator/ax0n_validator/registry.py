@@ -7,7 +7,7 @@ One JSON file per snapshot block (`<dir>/<block>.json`):
                      "address": "<0x registered address, needed to sign batches>"}, ...],
      "node_signers": {"<routing node id hex>": "<20-byte signing address hex>"},
      "models": {"<model id>": "<32-byte commitment hex>"},
-     "routing": <ax0n.routing.Snapshot JSON>}
+     "routing": <ax0n.spec.routing.Snapshot JSON>}
 
 Validators whose proof of possession does not verify are left out (the registry contract rejects them too).
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from web3 import Web3
 
-from ax0n import bls, routing
 from ax0n.chain.snapshot import ChainState
-from ax0n.committee import Validator
+from ax0n.spec import bls, routing
+from ax0n.spec.committee import Validator
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,15 @@ from pathlib import Path
 import grpc
 from pydantic import Field
 
-from ax0n import committee, service
-from ax0n.certificate import Committee
 from ax0n.chain.deploy import Manifest
-from ax0n.config import ServiceSettings
 from ax0n.mempool import Mempool
-from ax0n.params import PROFILES
-from ax0n.receipt import receipt_hash
-from ax0n.stats import PROFILES as STATS
+from ax0n.runtime import service
+from ax0n.runtime.config import ServiceSettings
+from ax0n.runtime.stats import PROFILES as STATS
+from ax0n.spec import committee
+from ax0n.spec.certificate import Committee
+from ax0n.spec.params import PROFILES
+from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n.zk import artifacts
 from ax0n_validator.aggregator import Aggregator

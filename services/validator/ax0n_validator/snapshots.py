@@ -1,7 +1,7 @@
 """Registry snapshots rebuilt from the chain and the stats streams, exactly as the router builds its own.
 
 A route names its snapshot block and hash; this validator rebuilds that block's snapshot itself
-(`ax0n.snapshots`: NodeRegistry at the block, node stats over the window before it) and the route check compares
+(`ax0n.runtime.snapshots`: NodeRegistry at the block, node stats over the window before it) and the route check compares
 hashes, so a router cannot route on a snapshot the validators do not compute.
 """
 
@@ -19,8 +19,8 @@ import redis.asyncio as redis
 from web3 import Web3
 
 from ax0n.chain.deploy import Manifest
-from ax0n.snapshots import Follower, SnapshotBuilder
-from ax0n.stats import StatsParams
+from ax0n.runtime.snapshots import Follower, SnapshotBuilder
+from ax0n.runtime.stats import StatsParams
 from ax0n_validator.registry import RegistrySnapshot, SnapshotSource, from_chain
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 class ChainSnapshots(SnapshotSource):
     """Snapshots by block, built from the chain. As a service component it builds each rebuild block as the chain
-    reaches it (`ax0n.snapshots.Follower`, as the router does, so a receipt's snapshot is normally ready when the
+    reaches it (`ax0n.runtime.snapshots.Follower`, as the router does, so a receipt's snapshot is normally ready when the
     receipt arrives); a block not built yet (a restart, a late validator) is built on first use, blocking that
     call for the build (a few chain calls and one stats read). Blocks that are not rebuild blocks, or not mined
     yet, have none."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ax0n import bls, committee
-from ax0n import certificate as qc
-from ax0n.certificate import INVALID, VALID, Committee
+from ax0n.spec import bls, committee
+from ax0n.spec import certificate as qc
+from ax0n.spec.certificate import INVALID, VALID, Committee
 from ax0n.v1 import types_pb2
 
 SUBCOMMITTEE_SIZE = 5  # re-executing seats per LLM-tier request

@@ -3,7 +3,7 @@
 Every validator process reads every proved receipt and every attestation, so each uses consumer groups of
 its own (`attester:{instance}`, `aggregator:{instance}`); the settler and router de-duplicate
 `ax0n:final` by key (the request id), so several aggregators may run side by side. With each VALID
-certificate the aggregator also publishes the receipt's latency sample to `ax0n:latency` (ax0n.stats), when
+certificate the aggregator also publishes the receipt's latency sample to `ax0n:latency` (ax0n.runtime.stats), when
 the request and exec entries the receipt carries check out; stats readers de-duplicate those by request id.
 """
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from redis.exceptions import ResponseError
 
-from ax0n import stats
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool import streams as names
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import FAULTS
+from ax0n.runtime import stats
 from ax0n.v1 import types_pb2
 from ax0n_validator.aggregator import MAX_OPEN, Aggregator
 from ax0n_validator.client import ValidatorClient
@@ -120,7 +120,7 @@ class AggregatorWorker(_Worker):
         return [Outbound(self.streams.final, outcome, request_id.hex()), *await self._latency(request_id)]
 
     async def _latency(self, request_id: bytes) -> list[Outbound]:
-        """The latency sample of the receipt just certified VALID, when it can be measured (ax0n.stats)."""
+        """The latency sample of the receipt just certified VALID, when it can be measured (ax0n.runtime.stats)."""
         item = self.aggregator.proved(request_id)
         if item is None:
             return []

@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
-from ax0n.devnet.network import Devnet
+from ax0n_tools.devnet.network import Devnet
 
 
 def main() -> None:

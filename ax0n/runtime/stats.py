@@ -10,7 +10,7 @@ Producers:
 
 Reading (`StatsReader.read`) is deterministic: it waits until the Redis server's clock is past the window's
 end plus `settle_ms`, after which an auto-id XADD can no longer land in the window, then reads both streams
-over the window and reduces them with pure functions (`ax0n.routing.window_stats`). Every reader of one
+over the window and reduces them with pure functions (`ax0n.spec.routing.window_stats`). Every reader of one
 Redis therefore computes the same NodeStats for a window, however late it reads (within `retention_ms`).
 
 A heartbeat counts only if its signature recovers to the node's registered signing address and its entry id's
@@ -19,7 +19,7 @@ cannot be kept and appended later to cover a slot the node was down in. Latency 
 request id (every aggregator publishes one): a sample counts in the window holding the stream's first sample
 for that request, looking back `latency_dedup_ms` before the window for earlier copies.
 
-The parameters are not in `ax0n.params`: that table is mirrored on-chain by ProtocolParams (deployed from
+The parameters are not in `ax0n.spec.params`: that table is mirrored on-chain by ProtocolParams (deployed from
 `Params.as_dict()`), and these are operational settings of the mesh's readers and writers, not governed values.
 """
 
@@ -34,12 +34,12 @@ import redis.asyncio as redis
 from eth_account import Account
 from eth_utils import keccak
 
-from ax0n import receipt as receipts
 from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import MalformedEntry
 from ax0n.mempool.streams import EXECUTED, HEARTBEAT, LATENCY, REQUESTS_PREFIX
-from ax0n.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest, domain_separator
-from ax0n.routing import LatencySample, LivenessBeat, NodeStats, window_stats
+from ax0n.spec import receipt as receipts
+from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest, domain_separator
+from ax0n.spec.routing import LatencySample, LivenessBeat, NodeStats, window_stats
 from ax0n.v1 import types_pb2
 
 HEARTBEAT_TYPES = {

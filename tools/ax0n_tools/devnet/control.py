@@ -12,8 +12,8 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from ax0n.devnet.network import STATE_DIR, DevnetState
-from ax0n.devnet.services import SERVICES
+from ax0n_tools.devnet.network import STATE_DIR, DevnetState
+from ax0n_tools.devnet.services import SERVICES
 
 STATE_FILE = "state.json"
 LOG_FILE = "supervisor.log"
@@ -38,7 +38,7 @@ def up(state_dir: Path = STATE_DIR, timeout: float = 180.0) -> DevnetState:
     state_dir.mkdir(parents=True, exist_ok=True)
     with (state_dir / LOG_FILE).open("w") as log:  # the supervisor keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ax0n.devnet.supervisor", str(state_path)],
+            [sys.executable, "-m", "ax0n_tools.devnet.supervisor", str(state_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -3,7 +3,7 @@
     builder = SnapshotBuilder(w3, manifest, redis_client, chain_id, stats_params)
     state, snapshot = await builder.build(block)
 
-The state is `ax0n.chain.snapshot.read_state` at `block`; the stats are `ax0n.stats.StatsReader` over the
+The state is `ax0n.chain.snapshot.read_state` at `block`; the stats are `ax0n.runtime.stats.StatsReader` over the
 `window_ms` ending at the block's timestamp, with each node's uptime counted from its registration block's
 timestamp. Both inputs are fixed once the block exists and the Redis clock has passed its timestamp, so the
 router (which routes on the snapshot) and every validator (which recomputes it to check a route) get the same
@@ -22,8 +22,8 @@ from web3 import Web3
 
 from ax0n.chain.deploy import Manifest
 from ax0n.chain.snapshot import DEFAULT_WEIGHTS, ChainState, read_state, routing_snapshot
-from ax0n.routing import RoutingWeights, Snapshot
-from ax0n.stats import DEFAULT, Registration, StatsParams, StatsReader
+from ax0n.runtime.stats import DEFAULT, Registration, StatsParams, StatsReader
+from ax0n.spec.routing import RoutingWeights, Snapshot
 
 log = logging.getLogger(__name__)
 

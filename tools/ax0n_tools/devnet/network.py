@@ -12,11 +12,11 @@ from pathlib import Path
 import grpc
 from tqdm import tqdm
 
-from ax0n.devnet.ports import free_port
-from ax0n.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
-from ax0n.devnet.redis import RedisServer
-from ax0n.devnet.services import ServiceProcess
 from ax0n.v1 import router_pb2, router_pb2_grpc
+from ax0n_tools.devnet.ports import free_port
+from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
+from ax0n_tools.devnet.redis import RedisServer
+from ax0n_tools.devnet.services import ServiceProcess
 
 STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0n" / "devnet"))
 BLOCK_TIME_S = 1  # devnet block period after provisioning: settlement_frequency (5 blocks) is then ~5 s
@@ -63,7 +63,7 @@ def wait_routable(router_target: str, model_id: str, timeout_s: float = ROUTABLE
     """Wait until the router routes `model_id`; returns its snapshot block.
 
     A node is routed once a snapshot sees it live (heartbeats) in at least half of its stats window since it
-    registered (`ax0n.routing`: min_uptime_bps), so a node that registered before it started serving waits."""
+    registered (`ax0n.spec.routing`: min_uptime_bps), so a node that registered before it started serving waits."""
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(router_target) as channel:
         router = router_pb2_grpc.RouterStub(channel)
@@ -111,7 +111,7 @@ class Devnet:
         self.state: DevnetState | None = None
 
     def start(self) -> DevnetState:
-        from ax0n.chain.anvil import Anvil
+        from ax0n_tools.devnet.anvil import Anvil
 
         steps = ["redis-server", "anvil", "provision", *self._instances(), "routable"]
         with tqdm(total=len(steps), desc="devnet", unit="step", disable=not self.progress) as bar:

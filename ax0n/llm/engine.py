@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
-from ax0n import commitment
+from ax0n.llm.errors import ContextOverflow, InvalidRequest, check_utf8
+from ax0n.llm.sampling import Decoding, select
+from ax0n.spec import commitment
 from ax0n.v1 import types_pb2
-from ax0n_executor.errors import ContextOverflow, InvalidRequest, check_utf8
-from ax0n_executor.sampling import Decoding, select
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
-from ax0n.devnet.ports import stop_process
+from ax0n_tools.devnet.ports import stop_process
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parents[3] / "contracts"
 _LISTENING = re.compile(rb"Listening on (\d+\.\d+\.\d+\.\d+):(\d+)")
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 

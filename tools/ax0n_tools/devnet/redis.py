@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ax0n.devnet.ports import free_port, stop_process, wait_port
+from ax0n_tools.devnet.ports import free_port, stop_process, wait_port
 
 
 class RedisServer:

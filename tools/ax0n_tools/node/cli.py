@@ -12,9 +12,9 @@ from eth_utils import keccak
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
 
-from ax0n import keystore
 from ax0n.chain.deploy import Manifest, model_key
-from ax0n.node.registry import NodeError, Registry, fmt, parse_amount
+from ax0n_tools.node import keystore
+from ax0n_tools.node.registry import NodeError, Registry, fmt, parse_amount
 
 HOME = Path(os.environ.get("AX0N_NODE_HOME", Path.home() / ".ax0n" / "node"))
 CONFIG_FILE = "config.json"

@@ -19,8 +19,9 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from pydantic_settings import CliApp
 
-from ax0n import __version__, telemetry
-from ax0n.config import DEFAULT_PORTS, ServiceSettings
+from ax0n import __version__
+from ax0n.runtime import telemetry
+from ax0n.runtime.config import DEFAULT_PORTS, ServiceSettings
 from ax0n.v1 import types_pb2
 
 log = logging.getLogger(__name__)

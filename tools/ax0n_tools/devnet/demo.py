@@ -8,10 +8,10 @@ from typing import Any
 from web3 import HTTPProvider, Web3
 
 from ax0n.chain.deploy import Manifest
-from ax0n.devnet.network import DevnetState
-from ax0n.params import DEVNET
 from ax0n.sdk import Ax0nClient, Ax0nError, ChainCheck, ChainRegistry, InferenceResult, Verifier
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
+from ax0n_tools.devnet.network import DevnetState
 
 LLM_QUESTION = "What is a zero-knowledge proof? Answer in one sentence."
 ZK_FEATURES = "[3, 14, 15, 92, 65, 35, 89, 79, -32, -38, 46, 26, -43, 38, 32, 79]"  # 16 int8 features

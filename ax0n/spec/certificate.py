@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 
-from ax0n import bls
-from ax0n.committee import Validator
-from ax0n.params import MAINNET, Params, has_quorum
+from ax0n.spec import bls
+from ax0n.spec.committee import Validator
+from ax0n.spec.params import MAINNET, Params, has_quorum
 from ax0n.v1 import types_pb2
 
 DOMAIN_ATTESTATION = b"AXAT"

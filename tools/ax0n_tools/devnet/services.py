@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from ax0n.devnet.ports import free_port
+from ax0n_tools.devnet.ports import free_port
 
 SERVICES: dict[str, str] = {
     "router": "ax0n.v1.Router",

@@ -21,7 +21,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak
 
-from ax0n.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest
+from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest
 from ax0n.v1 import types_pb2
 
 TYPES: dict[str, list[dict[str, str]]] = {

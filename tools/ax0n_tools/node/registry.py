@@ -14,7 +14,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, model_key, param_name
-from ax0n.params import TOKEN
+from ax0n.spec.params import TOKEN
 
 CLUSTER_NAME = re.compile(r"[0-9A-Za-z._-]{1,64}")  # what NodeRegistry accepts (it names ax0n:req:{cluster})
 

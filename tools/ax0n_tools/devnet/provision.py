@@ -9,7 +9,7 @@ of possession, and fund a demo client's escrow. Then write, under the devnet sta
 - `keys/`: every secret, mode 0600, never printed (node, settler, client, deployer keys; `bls/<address>.key`).
 
 The router and the validators read the registry from the chain themselves (`--rpc-url --deployment`), and
-rebuild routing snapshots from it and the node stats streams every 16 blocks (`ax0n.snapshots`).
+rebuild routing snapshots from it and the node stats streams every 16 blocks (`ax0n.runtime.snapshots`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
-from ax0n import bls, commitment
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
-from ax0n.params import DEVNET, TOKEN
+from ax0n.spec import bls, commitment
+from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.zk import artifacts, mlp
 
 LLM_MODEL, ZK_MODEL = "smollm2-135m", "mlp-devnet"

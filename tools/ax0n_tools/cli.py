@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, CliApp, CliSubCommand, SettingsConfigDict
 
-from ax0n.devnet import control
+from ax0n_tools.devnet import control
 
 
 def _print_rows(rows: list[tuple[str, str, str]]) -> None:
@@ -56,8 +56,8 @@ class Demo(BaseModel):
     streamed answer), and stop the devnet (what `make demo` runs)."""
 
     def cli_cmd(self) -> None:
-        from ax0n.devnet import demo
-        from ax0n.devnet.network import Devnet as Network
+        from ax0n_tools.devnet import demo
+        from ax0n_tools.devnet.network import Devnet as Network
 
         with Network() as net:
             assert net.state is not None

@@ -2,11 +2,11 @@
 
 Every `routing_rebuild_interval` blocks a `Snapshot` is taken at block B: the NodeRegistry state at B
 (nodes, operators, stake, cluster, served models) plus each node's `NodeStats` over the stats window
-ending at B's timestamp (`ax0n.snapshots` builds it). `build_index(snapshot)` turns it into alias tables; `route(index, request_id,
+ending at B's timestamp (`ax0n.runtime.snapshots` builds it). `build_index(snapshot)` turns it into alias tables; `route(index, request_id,
 model_id)` picks a cluster and a node in it. Same snapshot + same request id → same route, on any
 machine: only integers, sha256/keccak256, and inputs in canonical order.
 
-Where the stats come from (ax0n.stats reads them; docs/router.md says what a node can and cannot game):
+Where the stats come from (ax0n.runtime.stats reads them; docs/router.md says what a node can and cannot game):
 - uptime: the share of liveness slots in the window holding a heartbeat on `ax0n:heartbeat` that the
   node's registered key signed and that Redis appended within a skew bound of its signed time
   (`LivenessBeat`); Redis assigns the entry ids, so an old heartbeat cannot be replayed into a later slot;
@@ -50,7 +50,7 @@ class RoutingWeights:
 
 @dataclass(frozen=True, slots=True)
 class NodeStats:
-    uptime_bps: int = 0  # share of the window's liveness slots with a valid heartbeat (ax0n.stats)
+    uptime_bps: int = 0  # share of the window's liveness slots with a valid heartbeat (ax0n.runtime.stats)
     p95_latency_ms: int = 0  # nearest-rank p95 of mesh-observed latencies (0: no samples)
     samples: int = 0  # latency samples behind p95_latency_ms
 
@@ -150,7 +150,7 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class LivenessBeat:
-    """A heartbeat that passed its checks (ax0n.stats): signed by the node's registered key, appended in time."""
+    """A heartbeat that passed its checks (ax0n.runtime.stats): signed by the node's registered key, appended in time."""
 
     node_id: bytes
     at_ms: int  # milliseconds of its Redis entry id on ax0n:heartbeat

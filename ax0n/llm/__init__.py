@@ -1,0 +1,1 @@
+"""The deterministic model runtime executors and validators share: generation, prefill, verification."""

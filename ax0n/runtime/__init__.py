@@ -1,0 +1,1 @@
+"""Service plumbing: settings, the gRPC runner, telemetry, routing stats and snapshot rebuilds."""
