@@ -19,10 +19,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
-from ax0n_executor.executor import Executor, verify
+from ax0n_executor.executor import Executor
 from ax0n_executor.models import build_tiny
 
 from ax0n.llm.engine import Engine
+from ax0n.llm.verify import verify
 from ax0n.spec import request as requests
 from ax0n.v1 import types_pb2
 

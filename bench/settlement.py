@@ -1,7 +1,7 @@
 """Settlement gas: submitBatch with ProofCore's real 16-leaf batch proof against one receipt per transaction.
 
-Starts its own anvil, deploys the protocol and settles real batches: receipts become `ax0n.zk.batch.Leaf`s,
-`BatchProver` proves them with the batch16 circuit under this machine's setup (`make artifacts`), and the
+Starts its own anvil, deploys the protocol and settles real batches: receipts become `ax0n.spec.settlement.Leaf`s,
+`CircuitBatchProver` proves them with the batch16 circuit under this machine's setup (`make artifacts`), and the
 generated Batch16Verifier checks the proof on-chain (72 public inputs). Every batch, the single-receipt baseline
 included, carries the batch committee's BLS certificate signed by every registered validator.
 
@@ -21,20 +21,21 @@ import math
 from ax0n_tools.devnet.anvil import Anvil
 from eth_account import Account
 
-from ax0n.chain.batch import SIZE, Batch, BatchProver, certificate_args
+from ax0n.chain.batch import SIZE, Batch, certificate_args, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
 from ax0n.spec import bls
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import MAINNET, TOKEN
-from ax0n.zk.batch import Leaf
+from ax0n.spec.settlement import BatchPlan, Leaf
+from ax0n.zk.batch import CircuitBatchProver
 
 PARAMS = MAINNET.replace(settlement_frequency=1)
 
 
 class Bench:
-    def __init__(self, chain: Anvil, manifest: Manifest, prover: BatchProver) -> None:
+    def __init__(self, chain: Anvil, manifest: Manifest, prover: CircuitBatchProver) -> None:
         self.chain, self.w3, self.manifest, self.prover = chain, chain.web3, manifest, prover
         self.owner = Signer.from_key(self.w3, chain.accounts[0].key)
         self.token = manifest.contract(self.w3, "Ax0nToken")
@@ -99,7 +100,8 @@ class Bench:
             )
             for i in range(count)
         ]
-        batch, proof = self.prover.prove(self.batch_id, leaves)
+        plan = BatchPlan(self.batch_id, tuple(leaves), SIZE, PARAMS)
+        batch, proof = submission(plan, self.prover.prove(plan))
         self.last = batch, proof
         message = batch_signing_root(batch.batch_id.to_bytes(32, "big"), batch.root.to_bytes(32, "big"), self.chain_id)
         members = [a for a, _ in self.committee]
@@ -134,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     n_clients, n_ops, n_vals = (4, 2, 8) if args.quick else (SIZE, SIZE, 64)
 
-    prover = BatchProver(params=PARAMS)
+    prover = CircuitBatchProver(SIZE)
     with Anvil() as chain:
         manifest = deploy(chain.web3, chain.accounts[0].key, params=PARAMS)
         bench = Bench(chain, manifest, prover)

@@ -1,19 +1,17 @@
 """A settlement batch as Settlement.submitBatch takes it: ProofCore's batch statement without the basis points.
 
 Settlement builds the batch circuit's public inputs (docs/proofs.md) from this struct plus its own
-ProtocolParams fee shares, so `Batch` carries everything of `ax0n.zk.batch.BatchStatement` except
-`operator_bps`/`validator_bps`. Proofs come from `ax0n.zk.artifacts` (`BatchProver`).
+ProtocolParams fee shares, so `Batch` carries everything of `ax0n.spec.settlement.BatchStatement` except
+`operator_bps`/`validator_bps`. Proofs come from `ax0n.zk.batch.CircuitBatchProver`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 from ax0n.spec.params import MAINNET, Params
-from ax0n.zk import artifacts
-from ax0n.zk import batch as zkbatch
+from ax0n.spec.settlement import BatchPlan, BatchStatement
 
 SIZE = 16  # the deployed Settlement's N (Settlement.N): receipts, operator slots and client slots per batch
 
@@ -34,7 +32,7 @@ class Batch:
     client_amounts: tuple[int, ...]
 
     @classmethod
-    def from_statement(cls, stmt: zkbatch.BatchStatement) -> Batch:
+    def from_statement(cls, stmt: BatchStatement) -> Batch:
         return cls(
             batch_id=stmt.batch_id,
             root=stmt.root,
@@ -81,35 +79,15 @@ class Batch:
         ]
 
 
-def validator_payout(validator_total: int, signers: int) -> tuple[int, int]:
-    """(each signer's credit, dust to the treasury): Settlement splits validatorTotal equally among the signers."""
-    share = validator_total // signers
-    return share, validator_total - share * signers
+def submission(plan: BatchPlan, envelope: bytes) -> tuple[Batch, bytes]:
+    """Settlement.submitBatch's batch struct and 256-byte proof for `plan` and its proof envelope."""
+    return Batch.from_statement(plan.statement), envelope[:256]
 
 
 def proof_args(proof: bytes) -> tuple[list[int], list[list[int]], list[int]]:
     """The 256-byte ABI proof (or a 288-byte envelope) as the verifier's (a, b, c) arguments."""
     w = [int.from_bytes(proof[i : i + 32], "big") for i in range(0, 256, 32)]
     return [w[0], w[1]], [[w[2], w[3]], [w[4], w[5]]], [w[6], w[7]]
-
-
-@dataclass
-class BatchProver:
-    """Proves batches with ProofCore's circuit over `size` leaves (this machine's cached setup, `make artifacts`)."""
-
-    size: int = SIZE
-    params: Params = MAINNET
-    build: bool = True
-
-    @cached_property
-    def artifacts(self) -> artifacts.Artifacts:
-        return artifacts.load(artifacts.batch_spec(self.size), build=self.build)
-
-    def prove(self, batch_id: int, leaves: Sequence[zkbatch.Leaf]) -> tuple[Batch, bytes]:
-        """The Settlement.Batch for `leaves` and its 256-byte proof; ProofError when the leaves break the circuit."""
-        stmt = zkbatch.statement(batch_id, leaves, self.size, self.params)
-        envelope = self.artifacts.prove(zkbatch.circuit_inputs(leaves, self.size, stmt))
-        return Batch.from_statement(stmt), envelope[:256]
 
 
 def certificate_args(members: Sequence[str], signer_seats: Sequence[int], signature: bytes) -> tuple:

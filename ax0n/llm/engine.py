@@ -253,3 +253,27 @@ class Engine:
         hidden = out.last_hidden_state[0, len(prompt_ids) - 1 :]
         logits = self.model.lm_head(hidden).float()
         return hidden.float().cpu().numpy(), logits.cpu()
+
+
+def parse_models(spec: str) -> dict[str, tuple[str, bytes]]:
+    """`id=dir@0xroot,...` → {id: (dir, root)}; raises ValueError naming the bad entry."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        model_id, sep, rest = item.partition("=")
+        path, at, root = rest.rpartition("@")
+        try:
+            root_bytes = bytes.fromhex(root.removeprefix("0x"))
+        except ValueError:
+            root_bytes = b""
+        if not (sep and at and model_id and path and len(root_bytes) == 32):
+            raise ValueError(f"bad model entry {item!r}: expected MODEL_ID=DIR@0x<32-byte commitment>")
+        out[model_id] = (path, root_bytes)
+    return out
+
+
+def load_engines(spec: str, dtype: str = "float32", threads: int = 1) -> dict[str, Engine]:
+    """An engine for every `parse_models(spec)` entry, each refused unless its directory has the commitment."""
+    return {
+        model_id: Engine(path, expected_commitment=root, dtype=dtype, threads=threads)
+        for model_id, (path, root) in parse_models(spec).items()
+    }

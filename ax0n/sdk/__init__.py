@@ -11,7 +11,7 @@
 See docs/sdk.md.
 """
 
-from ax0n.sdk.client import AsyncAx0nClient, Ax0nClient, ResultStream, SyncResultStream, base_fee
+from ax0n.sdk.client import AsyncAx0nClient, Ax0nClient, ResultStream, SyncResultStream
 from ax0n.sdk.errors import (
     AuthenticationError,
     Ax0nError,
@@ -27,6 +27,7 @@ from ax0n.sdk.errors import (
 from ax0n.sdk.registry import ChainRegistry
 from ax0n.sdk.result import Chunk, InferenceResult
 from ax0n.sdk.verify import ChainCheck, ValidatorSetSource, Verification, Verifier, static_validator_sets
+from ax0n.spec.fees import base_fee
 
 __all__ = [
     "AsyncAx0nClient",

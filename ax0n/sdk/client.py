@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import secrets
 import threading
 import time
@@ -25,6 +24,7 @@ from ax0n.runtime import telemetry
 from ax0n.sdk.errors import Ax0nError, Ax0nTimeoutError, NotFoundError, from_rpc_error
 from ax0n.sdk.result import Chunk, InferenceResult
 from ax0n.sdk.verify import Verifier
+from ax0n.spec import fees
 from ax0n.spec import request as signing
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 
@@ -32,11 +32,6 @@ T = TypeVar("T")
 Message = dict[str, str] | tuple[str, str] | types_pb2.ChatMessage
 SETTLEMENT_POLL_S = 0.5
 RPC_SLACK_S = 5.0  # the router answers DEADLINE_EXCEEDED itself at the signed deadline; allow it to
-
-
-def base_fee(model: types_pb2.ModelInfo, max_tokens: int) -> int:
-    """The least fee cap the router accepts: the model's price for `max_tokens` tokens, rounded up."""
-    return math.ceil(int(model.price_per_1k_tokens or "0") * max_tokens / 1_000)
 
 
 def _chat_message(m: Message) -> types_pb2.ChatMessage:
@@ -157,7 +152,7 @@ class AsyncAx0nClient:
             req.sampling.temperature, req.sampling.top_p, req.sampling.top_k = temperature, top_p, top_k
         req.sampling.stop.extend(stop)
         if fee_cap is None:
-            fee_cap = base_fee(await self.model(model), max_tokens)
+            fee_cap = fees.base_fee(fees.amount((await self.model(model)).price_per_1k_tokens, "price"), max_tokens)
         req.fee_cap = str(fee_cap)
         return signing.sign(req, self._key)
 

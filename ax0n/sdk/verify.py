@@ -12,7 +12,7 @@ Checks, in order; the first that fails raises VerificationError naming it:
   LLM tier — a fingerprint is present (its re-execution is what the quorum certificate attests);
 - certificate: VALID verdict over this request and receipt hash, BLS aggregate of at least 2/3 of the quorum
   that the validator set at the route's snapshot yields for this request;
-- settlement (when present): the receipt's batch leaf (ax0n.zk.batch.Leaf) is included under the batch root,
+- settlement (when present): the receipt's batch leaf (ax0n.spec.settlement.Leaf) is included under the batch root,
   and, when the settlement carries the batch proof's public inputs, the batch's Groth16 proof verifies with
   them and they name this batch id and root; with `chain=ChainCheck(...)`, the transaction succeeded in the
   stated block on the Settlement contract and `Settlement.batches(seq)` holds that root.
@@ -29,15 +29,14 @@ from web3.exceptions import TransactionNotFound
 
 from ax0n.sdk.errors import VerificationError
 from ax0n.sdk.result import InferenceResult
+from ax0n.spec import binding, settlement
 from ax0n.spec import certificate as qc
-from ax0n.spec import committee
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
 from ax0n.spec.committee import Validator
 from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
-from ax0n.zk import artifacts, batch, mlp
-from ax0n.zk.poseidon import to_bytes32
+from ax0n.zk import artifacts
 
 # snapshot block -> (that block's hash, the registered validator set then), or None when unknown
 ValidatorSetSource = Callable[[int], tuple[bytes, Sequence[Validator]] | None]
@@ -88,25 +87,10 @@ def check_receipt_signature(result: InferenceResult) -> None:
         raise _fail("receipt", "the receipt's route decision is for another request")
 
 
-def zk_hashes(prompt: str, output: str) -> tuple[bytes, bytes]:
-    """(input hash, output hash) of a zk-tier request: Poseidon hashes of the features and the prediction."""
-    x = mlp.parse_features(prompt)
-    return to_bytes32(mlp.input_hash(x)), to_bytes32(mlp.output_hash(mlp.Prediction.from_json(output)))
-
-
 def check_io(result: InferenceResult) -> None:
-    r, req = result.receipt, result.request
-    if r.tier == types_pb2.TIER_ZK:
-        try:
-            expected_in, expected_out = zk_hashes(req.prompt, result.output)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _fail("io", f"zk-tier prompt or output is malformed: {exc}") from None
-    else:
-        expected_in, expected_out = requests.prompt_hash(req), receipts.output_hash(result.output)
-    if bytes(r.input_hash) != expected_in:
-        raise _fail("io", "receipt's input hash is not this request's")
-    if bytes(r.output_hash) != expected_out:
-        raise _fail("io", "receipt's output hash is not this output's")
+    why = binding.io_mismatch(result.receipt, result.request, result.output)
+    if why:
+        raise _fail("io", f"receipt's {why}")
 
 
 SETTLEMENT_ABI = [
@@ -208,8 +192,9 @@ class Verifier:
         if known is None:
             raise _fail("certificate", f"validator set at block {r.route.snapshot_block} is unknown")
         block_hash, validators = known
-        seats = committee.request_quorum(validators, block_hash, bytes(r.request_id), self.params.validator_quorum_size)
-        quorum = qc.Committee.draw(validators, seats, r.route.snapshot_block)
+        quorum, _ = qc.draw_request_quorum(
+            validators, r.route.snapshot_block, block_hash, bytes(r.request_id), self.params.validator_quorum_size
+        )
         try:
             qc.verify_certificate(cert, quorum, r.chain_id, self.params)
         except (qc.InvalidCertificate, ValueError) as exc:
@@ -244,7 +229,7 @@ class Verifier:
         if root is None:
             raise _fail("settlement", "settlement names no batch root")
         try:
-            leaf = batch.Leaf(
+            leaf = settlement.Leaf(
                 bytes(r.request_id),
                 receipts.receipt_hash(r),
                 self.operator_of(bytes(r.node_id)) if self.operator_of else bytes(r.node_id),
@@ -254,7 +239,7 @@ class Verifier:
             )
         except ValueError as exc:
             raise _fail("settlement", f"receipt cannot be a batch leaf: {exc}") from None
-        if not batch.verify_inclusion(leaf, s.leaf_index, path, root):
+        if not settlement.verify_inclusion(leaf, s.leaf_index, path, root):
             raise _fail("settlement", "receipt is not included under the batch root")
         if words:
             circuit_id = s.batch_proof.circuit_id or f"batch{1 << len(path)}"

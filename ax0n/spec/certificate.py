@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 
-from ax0n.spec import bls
+from ax0n.spec import bls, committee
 from ax0n.spec.committee import Validator
 from ax0n.spec.params import MAINNET, Params, has_quorum
 from ax0n.v1 import types_pb2
@@ -55,6 +55,15 @@ class Committee:
     @property
     def size(self) -> int:
         return len(self.members)
+
+
+def draw_request_quorum(
+    validators: Sequence[Validator], snapshot_block: int, snapshot_hash: bytes, request_id: bytes, size: int
+) -> tuple[Committee, bytes]:
+    """A request's quorum and its seed, from public data: the validator set and block hash of the route's routing
+    snapshot, and the request id."""
+    seed = committee.quorum_seed(snapshot_hash, request_id)
+    return Committee.draw(validators, committee.compute_committee(validators, seed, size), snapshot_block), seed
 
 
 def compute_domain(domain_type: bytes, chain_id: int) -> bytes:

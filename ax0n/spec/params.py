@@ -62,20 +62,6 @@ DEVNET = MAINNET.replace(
 PROFILES: dict[str, Params] = {"mainnet": MAINNET, "devnet": DEVNET}
 
 
-def fee(price_per_1k: int, tokens: int, fee_cap: str | int = 0) -> int:
-    """What a receipt charges: the model's price per 1,000 tokens times the tokens, capped by the signed fee cap
-    (an empty or zero cap means uncapped)."""
-    charged = price_per_1k * tokens // 1000
-    return min(charged, int(fee_cap)) if fee_cap and int(fee_cap) else charged
-
-
-def fee_split(fee: int, params: Params = MAINNET) -> tuple[int, int, int]:
-    """Split a fee into (operator, validators, treasury); rounding dust goes to the treasury."""
-    operator = fee * params.operator_fee_share_bps // BPS
-    validators = fee * params.validator_fee_share_bps // BPS
-    return operator, validators, fee - operator - validators
-
-
 def has_quorum(signed_weight: int, total_weight: int, params: Params = MAINNET) -> bool:
     """True when `signed_weight` is at least 2/3 of `total_weight` (exact integer arithmetic)."""
     return total_weight > 0 and signed_weight * params.quorum_threshold_den >= (

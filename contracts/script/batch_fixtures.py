@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ax0n.chain.batch import Batch, BatchProver
+from ax0n.chain.batch import SIZE, Batch, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.spec import bls
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import DEVNET
-from ax0n.zk.batch import Leaf
+from ax0n.spec.settlement import BatchPlan, Leaf
+from ax0n.zk.batch import CircuitBatchProver
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "test/fixtures/Batches16.sol"
@@ -79,8 +80,13 @@ def _addresses(values: tuple[bytes, ...] | tuple[str, ...]) -> str:
     return ", ".join(f"address(uint160({n}))" for n in ints)
 
 
-def solidity(prover: BatchProver, stamp: str) -> str:
-    cases = [_case(i, *prover.prove(i, fixture_leaves(i))) for i in range(1, FIXTURE_BATCHES + 1)]
+def proved(prover: CircuitBatchProver, seq: int) -> tuple[Batch, bytes]:
+    plan = BatchPlan(seq, tuple(fixture_leaves(seq)), SIZE, DEVNET)
+    return submission(plan, prover.prove(plan))
+
+
+def solidity(prover: CircuitBatchProver, stamp: str) -> str:
+    cases = [_case(i, *proved(prover, i)) for i in range(1, FIXTURE_BATCHES + 1)]
     keys = "".join(
         f'        if (i == {i}) return (hex"{g1_uncompressed(bls.public_key(sk)).hex()}", '
         f'hex"{g2_uncompressed(bls.prove_possession(sk)).hex()}");\n'
@@ -114,7 +120,7 @@ def solidity(prover: BatchProver, stamp: str) -> str:
 
 
 def main() -> None:
-    prover = BatchProver(params=DEVNET)
+    prover = CircuitBatchProver(SIZE)
     script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     stamp = f"vk_hash {prover.artifacts.vk_hash.hex()} script {script}"
     if OUT.exists() and stamp in OUT.read_text():

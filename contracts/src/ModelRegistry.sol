@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
+import {Fees} from "./libraries/Fees.sol";
 
 /// @title ModelRegistry
 /// @notice Model id → commitment (weights Merkle root), tier, parameter count, verifying-key hash (zk tier)
@@ -75,10 +76,16 @@ contract ModelRegistry is Ownable {
         return _models[modelId].exists;
     }
 
-    /// @notice The fee for `tokens` tokens: min(price × tokens / 1000, feeCap), rounded up so no token is free.
+    /// @notice The least fee cap a request for `maxTokens` of model `modelId` may sign (Fees.baseFee).
+    function baseFee(bytes32 modelId, uint256 maxTokens) external view returns (uint256) {
+        if (!_models[modelId].exists) revert UnknownModel(modelId);
+        return Fees.baseFee(_models[modelId].pricePer1k, maxTokens);
+    }
+
+    /// @notice What a receipt for `tokens` tokens of model `modelId` charges under `feeCap` (Fees.charge with
+    ///         ProtocolParams' base_fee_rate_bps).
     function feeFor(bytes32 modelId, uint256 tokens, uint256 feeCap) external view returns (uint256) {
         if (!_models[modelId].exists) revert UnknownModel(modelId);
-        uint256 fee = (_models[modelId].pricePer1k * tokens + 999) / 1000;
-        return fee < feeCap ? fee : feeCap;
+        return Fees.charge(_models[modelId].pricePer1k, tokens, feeCap, params.get(params.BASE_FEE_RATE_BPS()));
     }
 }

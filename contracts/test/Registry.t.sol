@@ -43,11 +43,13 @@ contract ModelRegistryTest is Deployed {
         models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Llm, 1, 0, 1);
     }
 
-    function testFuzz_feeIsMinOfPriceAndCap(uint96 price, uint32 tokens, uint128 cap) public {
+    function testFuzz_feeIsTheFeeRule(uint96 price, uint32 tokens, uint128 cap) public {
         models.register(ID, bytes32(uint256(1)), ModelRegistry.Tier.Llm, 1, 0, price);
-        uint256 byPrice = (uint256(price) * tokens + 999) / 1000;
+        uint256 metered = uint256(price) * tokens / 1000;
+        uint256 floor = uint256(cap) * params.get("base_fee_rate_bps") / 10_000;
         uint256 fee = models.feeFor(ID, tokens, cap);
-        vm.assertEq(fee, byPrice < cap ? byPrice : cap, "min(price x tokens, cap)");
+        vm.assertEq(fee, metered > floor ? (metered < cap ? metered : cap) : floor, "min(cap, max(metered, floor))");
+        vm.assertEq(models.baseFee(ID, tokens), (uint256(price) * tokens + 999) / 1000, "base fee rounds up");
     }
 }
 

@@ -10,20 +10,21 @@ from ax0n_tools.devnet.anvil import Anvil
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
-from ax0n.chain.batch import Batch, BatchProver, certificate_args, proof_args, validator_payout
+from ax0n.chain.batch import Batch, certificate_args, proof_args, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, param_name
 from ax0n.spec import bls
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import DEVNET, TOKEN
-from ax0n.zk.batch import Leaf
+from ax0n.spec.settlement import BatchPlan, Leaf, validator_payout
+from ax0n.zk.batch import CircuitBatchProver
 
 
 @pytest.fixture(scope="module")
-def prover() -> BatchProver:
+def prover() -> CircuitBatchProver:
     """ProofCore's 16-leaf batch circuit under this machine's setup (the one the deployed verifier embeds)."""
-    return BatchProver(params=DEVNET)
+    return CircuitBatchProver(16)
 
 
 def _leaves(operator: str, client: str, fees: list[int]) -> list[Leaf]:
@@ -47,7 +48,7 @@ def _refused(call: object, error: str) -> None:
     assert str(exc.value.data)[2:10] == function_signature_to_4byte_selector(error).hex()
 
 
-def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prover: BatchProver) -> None:
+def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prover: CircuitBatchProver) -> None:
     w3 = anvil.web3
     deployer, node, client, validator, relayer = (Signer.from_key(w3, a.key) for a in anvil.accounts[:5])
     token = manifest.contract(w3, "Ax0nToken")
@@ -73,7 +74,8 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     client.transact(settlement.functions.deposit(escrow))
 
     fees = [3 * TOKEN + 7, TOKEN // 3, 12_345]
-    batch, proof = prover.prove(1, _leaves(node.address, client.address, fees))
+    plan = BatchPlan(1, tuple(_leaves(node.address, client.address, fees)), 16, DEVNET)
+    batch, proof = submission(plan, prover.prove(plan))
     assert batch.fee_total == sum(fees) and batch.count == 3
     # The contract builds the same 72 public inputs (its own 78/12 bps), and the deployed verifier accepts them.
     assert settlement.functions.publicInputs(batch.args()).call() == batch.public_inputs(DEVNET)

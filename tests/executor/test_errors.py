@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from ax0n_executor.executor import Executor, parse_request
+from ax0n_executor.executor import Executor
 
 from ax0n.llm.engine import Engine
 from ax0n.llm.errors import ContextOverflow, ExecutorError, InvalidRequest, UnknownModel
+from ax0n.llm.inputs import parse_request
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import make_request
 

@@ -10,10 +10,11 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from ax0n_executor.executor import Executor, verify
+from ax0n_executor.executor import Executor
 
 from ax0n.llm.engine import Engine
 from ax0n.llm.sampling import Decoding, uniform
+from ax0n.llm.verify import verify
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY, make_request

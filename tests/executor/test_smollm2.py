@@ -9,9 +9,11 @@ import copy
 
 import pytest
 import torch
-from ax0n_executor.executor import Executor, decoding, prompt_ids, verify
+from ax0n_executor.executor import Executor
 
 from ax0n.llm.engine import Engine
+from ax0n.llm.inputs import decoding, prompt_ids
+from ax0n.llm.verify import verify
 from ax0n.spec import commitment
 from ax0n.v1 import types_pb2
 from tests.executor.conftest import NODE_KEY, SMOLLM2_DIR, make_request

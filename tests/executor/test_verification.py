@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from ax0n_executor.executor import Executor, Verification, decoding, prompt_ids, verify
+from ax0n_executor.executor import Executor
 from ax0n_executor.models import build_tiny
 
 from ax0n.llm.engine import Engine
+from ax0n.llm.inputs import decoding, prompt_ids
+from ax0n.llm.verify import Verification, verify
 from ax0n.spec import fingerprint as fp
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
@@ -157,7 +159,7 @@ def test_tampered_receipts_are_rejected_without_crashing(tiny: Engine, executor:
     receipt, output = executor.execute(req)
     assert verify(tiny, req, receipt, output).valid
     cases = {
-        "output_hash does not match": (receipt, output + "x"),
+        "output hash is not the served output": (receipt, output + "x"),
         "another request": (_with(receipt, request_id=b"\x00" * 32), output),
         "signed by": (_with(receipt, fee="1"), output),
         "wrong number of chunks": (_with(receipt, chunks=[]), output),
@@ -172,7 +174,7 @@ def test_tampered_receipts_are_rejected_without_crashing(tiny: Engine, executor:
     swapped[5] = (swapped[5] + 1) % 256
     r = _resigned(tiny, receipt, output_token_ids=swapped)
     v = verify(tiny, req, r, tiny.decode(swapped))
-    assert not v.valid and "output_hash" not in v.reason
+    assert not v.valid and "output hash" not in v.reason
     garbage = receipts.sign(_with(receipt, chunks=[b"\x00" * 278, b"\x01" * 278]), NODE_KEY)
     v = verify(tiny, req, garbage, output)
     assert not v.valid and "fingerprint" in v.reason

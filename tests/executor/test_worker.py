@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from ax0n_executor.executor import Executor, verify
+from ax0n_executor.executor import Executor
 from ax0n_executor.worker import StreamWorker, local
 
+from ax0n.llm.verify import verify
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
 from ax0n.spec import receipt as receipts

@@ -8,6 +8,7 @@ from ax0n_executor.server import ExecutorSettings, load, parse_prices
 from ax0n_prover.core import ReceiptProver
 
 from ax0n.llm.errors import InvalidRequest
+from ax0n.spec import fees
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
@@ -32,14 +33,15 @@ def zk_request(prompt: str) -> types_pb2.InferenceRequest:
 def test_zk_receipt_commits_to_the_model_input_and_output(executor: Executor) -> None:
     model = mlp.devnet_model()
     streamed: list[str] = []
-    receipt, output = executor.execute(zk_request(str(FEATURES)), lambda _row, delta, _ids: streamed.append(delta))
+    req = zk_request(str(FEATURES))
+    receipt, output = executor.execute(req, lambda _row, delta, _ids: streamed.append(delta))
     prediction = model.forward(FEATURES)
     assert output == prediction.to_json() and streamed == [output]
     assert receipt.tier == types_pb2.TIER_ZK and receipt.model_commitment == model.commitment_bytes()
     assert receipt.input_hash == to_bytes32(mlp.input_hash(FEATURES))
     assert receipt.output_hash == to_bytes32(mlp.output_hash(prediction))
     assert receipt.route.snapshot_block == 48 and receipt.route.cluster_id == "c"  # the route is signed too
-    assert receipt.fee == str(PRICE // 1000)  # billed as one token
+    assert receipt.fee == str(fees.charge(PRICE, 1, int(req.fee_cap)))  # billed as one token, at least the floor
     receipts.verify(receipt)
 
 

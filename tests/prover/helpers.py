@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
+from ax0n.spec import settlement
 from ax0n.v1 import types_pb2
-from ax0n.zk import batch
 from ax0n.zk.mlp import QuantizedMLP, input_hash, output_hash
 from ax0n.zk.poseidon import to_bytes32
 
@@ -23,14 +23,14 @@ def executed(model: QuantizedMLP, x: list[int]) -> types_pb2.ExecutedReceipt:
     return types_pb2.ExecutedReceipt(receipt=receipt, request=request, output=p.to_json())
 
 
-def random_leaves(n: int, seed: int) -> list[batch.Leaf]:
+def random_leaves(n: int, seed: int) -> list[settlement.Leaf]:
     rng = random.Random(seed)
     operators = [rng.randbytes(20) for _ in range(3)]
     leaves = []
     for _ in range(n):
         cap = rng.randrange(1, 10**18)
         leaves.append(
-            batch.Leaf(
+            settlement.Leaf(
                 rng.randbytes(32),
                 rng.randbytes(32),
                 rng.choice(operators),

@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from ax0n.spec import settlement
 from ax0n.zk import batch
 from ax0n.zk.mlp import MLPShape, Prediction, QuantizedMLP, input_hash, output_hash, parse_features
 from ax0n.zk.witness import WitnessCalculator, WitnessError
@@ -102,7 +103,7 @@ def test_fast_witness_readout_matches_the_per_wire_api(mlp_artifacts, batch_arti
     leaves = random_leaves(9, 4)
     cases = [
         (mlp_artifacts, model.circuit_inputs([-77] * 16)),
-        (batch_artifacts, batch.circuit_inputs(leaves, 16, batch.statement(2, leaves, 16))),
+        (batch_artifacts, batch.circuit_inputs(leaves, 16, settlement.statement(2, leaves, 16))),
     ]
     for art, inputs in cases:
         calc = art.witness_calculator()

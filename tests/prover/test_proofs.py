@@ -11,6 +11,7 @@ from py_ecc import bn128
 from py_ecc.fields import bn128_FQ as FQ
 from py_ecc.fields import bn128_FQ2 as FQ2
 
+from ax0n.spec import settlement
 from ax0n.zk import batch, envelope
 from ax0n.zk.artifacts import Artifacts, ProofError
 from ax0n.zk.mlp import QuantizedMLP
@@ -79,18 +80,22 @@ def test_mlp_proof_verifies_on_chain_and_tampering_fails(
 
 def test_batch_statement_mirrors_fee_split() -> None:
     leaves = random_leaves(16, 1)
-    st = batch.statement(7, leaves, 16)
+    st = settlement.statement(7, leaves, 16)
     assert sum(st.operator_amounts) + st.validator_total + st.treasury_total == st.fee_total == sum(st.client_amounts)
     for i, leaf in enumerate(leaves):
-        assert batch.verify_inclusion(leaf, i, batch.inclusion_path(leaves, 16, i), st.root)
-    assert not batch.verify_inclusion(leaves[0], 1, batch.inclusion_path(leaves, 16, 0), st.root)
+        assert settlement.verify_inclusion(
+            leaf, i, settlement.path_from(settlement.tree_levels(leaves, 16), i), st.root
+        )
+    assert not settlement.verify_inclusion(
+        leaves[0], 1, settlement.path_from(settlement.tree_levels(leaves, 16), 0), st.root
+    )
     with pytest.raises(ValueError):
-        batch.Leaf(os.urandom(32), os.urandom(32), os.urandom(20), os.urandom(20), 10, 9)
+        settlement.Leaf(os.urandom(32), os.urandom(32), os.urandom(20), os.urandom(20), 10, 9)
 
 
 def test_batch_circuit_rejects_wrong_totals(batch_artifacts: Artifacts) -> None:
     leaves = random_leaves(5, 2)
-    st = batch.statement(7, leaves, 16)
+    st = settlement.statement(7, leaves, 16)
     inputs = batch.circuit_inputs(leaves, 16, st)
     amounts = list(st.operator_amounts)
     amounts[0] += 1
@@ -102,7 +107,7 @@ def test_batch_circuit_rejects_wrong_totals(batch_artifacts: Artifacts) -> None:
 @pytest.mark.timeout(900)
 def test_devnet_batch_proof_verifies_on_chain(anvil: Anvil, batch_artifacts: Artifacts) -> None:
     leaves = random_leaves(16, 3)
-    st = batch.statement(7, leaves, 16)
+    st = settlement.statement(7, leaves, 16)
     public = st.public_inputs()
     case = (batch_artifacts.prove(batch.circuit_inputs(leaves, 16, st)), public)
     assert batch_artifacts.verify(*case)

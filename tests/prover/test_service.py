@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import grpc
 import pytest
@@ -15,7 +14,6 @@ from ax0n_tools.devnet.redis import RedisServer
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
-from ax0n.zk import envelope
 from ax0n.zk.artifacts import Artifacts
 from ax0n.zk.mlp import Prediction, QuantizedMLP
 from tests.prover.helpers import executed
@@ -60,51 +58,30 @@ async def test_exec_stream_to_proved_stream(mlp_artifacts: Artifacts, model: Qua
     assert b"not what the committed model computes" in dead[0][b"dead_reason"]
 
 
-def finalized(i: int, operator: bytes) -> types_pb2.FinalizedReceipt:
-    r = types_pb2.Receipt(
-        request_id=os.urandom(32),
-        model_commitment=bytes(32),
-        input_hash=bytes(32),
-        output_hash=bytes(32),
-        node_id=operator,
-        client=os.urandom(20),
-        fee=str(10**15 + i),
-        fee_cap=str(10**16),
-    )
-    return types_pb2.FinalizedReceipt(receipt=r)
-
-
 @pytest.mark.slow
-async def test_prove_batch_and_verify_over_grpc(mlp_artifacts: Artifacts, batch_artifacts: Artifacts) -> None:
+async def test_verify_over_grpc(mlp_artifacts: Artifacts, model: QuantizedMLP) -> None:
     server = grpc.aio.server()
     prover_pb2_grpc.add_ProverServicer_to_server(
-        ProverServicer(ProverSettings(profile="devnet"), batch_artifacts, mlp_artifacts), server
+        ProverServicer(ProverSettings(profile="devnet"), [mlp_artifacts]), server
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
+        proof = ReceiptProver(mlp_artifacts, load_models([])).prove(executed(model, [9] * 16)).proof
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = prover_pb2_grpc.ProverStub(channel)
-            ops = [os.urandom(20), os.urandom(20)]
-            receipts = [finalized(i, ops[i % 2]) for i in range(5)]
-            result = await stub.ProveBatch(
-                prover_pb2.ProveBatchRequest(batch_id=(9).to_bytes(8, "big"), receipts=receipts)
-            )
-            assert result.count == 5 and len(result.operator_totals) == 2
-            assert len(result.proof.envelope) == envelope.ENVELOPE_SIZE
-            ok = await stub.Verify(prover_pb2.VerifyRequest(proof=result.proof))
+            ok = await stub.Verify(prover_pb2.VerifyRequest(proof=proof))
             assert ok.valid, ok.reason
             tampered = types_pb2.Proof()
-            tampered.CopyFrom(result.proof)
-            tampered.public_inputs[2] = (6).to_bytes(32, "big")  # count
+            tampered.CopyFrom(proof)
+            tampered.public_inputs[2] = (6).to_bytes(32, "big")  # the output hash
             bad = await stub.Verify(prover_pb2.VerifyRequest(proof=tampered))
             assert not bad.valid and bad.reason
             garbage = await stub.Verify(
                 prover_pb2.VerifyRequest(proof=types_pb2.Proof(envelope=b"x", circuit_id="mlp"))
             )
             assert not garbage.valid
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.ProveBatch(prover_pb2.ProveBatchRequest(batch_id=b"\x01"))
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            unknown = await stub.Verify(prover_pb2.VerifyRequest(proof=proof, circuit_id="batch16"))
+            assert not unknown.valid and "unknown circuit" in unknown.reason
     finally:
         await server.stop(None)

@@ -1,4 +1,4 @@
-"""Admission's pure checks: exact base fee, chain id and deadline horizon."""
+"""Admission's pure checks: chain id and deadline horizon (the fee rule: tests/spec/test_fees.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,9 @@ import time
 
 import pytest
 from ax0n_router import errors
-from ax0n_router.admission import Limits, base_fee, check_deadline, check_static
+from ax0n_router.admission import Limits, check_deadline, check_static
 
-from ax0n.v1 import types_pb2
 from tests.router.conftest import make_request
-
-
-def test_base_fee_is_an_exact_integer_ceiling() -> None:
-    price = 10**18 + 1  # past float precision
-    assert base_fee(types_pb2.ModelInfo(price_per_1k_tokens=str(price)), 4_096) == 4_096_000_000_000_000_005
-    assert base_fee(types_pb2.ModelInfo(price_per_1k_tokens="1001"), 1) == 2
-    assert base_fee(types_pb2.ModelInfo(price_per_1k_tokens="1000"), 8) == 8
 
 
 def test_wrong_chain_and_far_deadline_are_invalid_argument() -> None:

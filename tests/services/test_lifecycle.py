@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import urllib.request
 
 import grpc
@@ -10,7 +11,12 @@ import pytest
 from ax0n_tools.devnet.services import SERVICES, ServiceProcess
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from ax0n import v1
 from ax0n.v1 import types_pb2
+
+STUBS = [
+    importlib.import_module(f"ax0n.v1.{m.name}") for m in pkgutil.iter_modules(v1.__path__) if m.name.endswith("_grpc")
+]
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -21,7 +27,7 @@ def test_service_health_reflection_status_and_sigterm(name: str, redis_url: str)
         with grpc.insecure_channel(service.target) as channel:
             listed = set(ProtoReflectionDescriptorDatabase(channel).get_services())
             assert {SERVICES[name], "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= listed
-            stubs = importlib.import_module(f"ax0n.v1.{name}_pb2_grpc")
+            stubs = next(m for m in STUBS if hasattr(m, f"{SERVICES[name].rsplit('.', 1)[1]}Stub"))
             stub = getattr(stubs, f"{SERVICES[name].rsplit('.', 1)[1]}Stub")(channel)
             status = stub.Status(types_pb2.StatusRequest(), timeout=5)
         assert status.service == name and status.version == "0.1.0"

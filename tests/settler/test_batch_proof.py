@@ -9,14 +9,15 @@ import pytest
 import redis
 from ax0n_settler.chain import SettlementChain, abi
 from ax0n_settler.journal import Journal, State
-from ax0n_settler.plan import BatchPlan, tree_size
-from ax0n_settler.prover import CircuitBatchProver
 from ax0n_settler.settler import Policy, Settler
 from ax0n_tools.devnet.anvil import Anvil
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
+from ax0n.chain.batch import Batch
 from ax0n.spec.params import DEVNET
+from ax0n.spec.settlement import BatchPlan, tree_size
+from ax0n.zk.batch import CircuitBatchProver
 from tests.settler.helpers import deploy, enqueue, finalized
 
 
@@ -35,13 +36,13 @@ def test_real_batch_proof_and_committee_settle_on_anvil(anvil: Anvil, journal: J
     contract = d.w3.eth.contract(d.settlement, abi=abi("Settlement"))
     assert int.from_bytes(contract.functions.batches(1).call()[0], "big") == rec.root
     plan = BatchPlan(1, tuple(rec.leaves), tree_size(DEVNET.max_batch_size), DEVNET)
-    assert prover.artifacts.verify(rec.proof, plan.statement().public_inputs())
+    assert prover.artifacts.verify(rec.proof, plan.statement.public_inputs())
 
     # the same proof in batch 2's slot, or a batch with one amount changed, is refused by the verifier
     anvil.mine(DEVNET.settlement_frequency)
     other = BatchPlan(2, plan.leaves, plan.size, DEVNET)
     cert = d.committee.certify(2, other.root, chain.chain_id)
-    b = other.chain_batch
+    b = Batch.from_statement(other.statement)
     moved = dataclasses.replace(
         b, operator_amounts=(b.operator_amounts[0] + 1, *b.operator_amounts[1:]), treasury_total=b.treasury_total - 1
     )

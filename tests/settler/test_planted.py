@@ -12,8 +12,6 @@ from ax0n_settler.chain import SettlementChain
 from ax0n_settler.challenges import Challenger
 from ax0n_settler.committee import LocalCommittee
 from ax0n_settler.journal import Journal, State
-from ax0n_settler.plan import tree_size
-from ax0n_settler.prover import CircuitBatchProver
 from ax0n_settler.settler import Policy, Settler
 from ax0n_tools.devnet.anvil import Anvil
 from ax0n_tools.devnet.provision import ZK_MODEL, provision
@@ -21,8 +19,10 @@ from eth_account import Account
 
 from ax0n.spec import receipt as receipts
 from ax0n.spec.params import DEVNET
+from ax0n.spec.settlement import tree_size
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
+from ax0n.zk.batch import CircuitBatchProver
 from ax0n.zk.mlp import Prediction, devnet_model, input_hash, output_hash
 from ax0n.zk.poseidon import to_bytes32
 from tests.settler.helpers import enqueue

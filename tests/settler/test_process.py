@@ -9,15 +9,14 @@ import grpc
 import pytest
 from ax0n_settler.chain import abi
 from ax0n_settler.journal import Journal
-from ax0n_settler.plan import BatchPlan, tree_size
 from ax0n_tools.devnet.anvil import Anvil
 from ax0n_tools.devnet.services import ServiceProcess
 
 from ax0n.mempool import Mempool, streams
 from ax0n.spec.params import DEVNET
+from ax0n.spec.settlement import BatchPlan, tree_size, verify_inclusion
 from ax0n.v1 import settler_pb2, settler_pb2_grpc
 from ax0n.zk import artifacts
-from ax0n.zk.batch import verify_inclusion
 from tests.settler.helpers import Deployment, finalized, write_committee_keys
 
 
@@ -73,5 +72,5 @@ async def test_settler_process_settles_and_answers(
     plan = BatchPlan(1, tuple(journal.get(1).leaves), tree_size(DEVNET.max_batch_size), DEVNET)
     batch16 = artifacts.load(artifacts.BATCH16, build=False)
     public = [int.from_bytes(v, "big") for v in s.batch_proof.public_inputs]
-    assert public == plan.statement().public_inputs() and s.batch_proof.circuit_id == "batch16"
+    assert public == plan.statement.public_inputs() and s.batch_proof.circuit_id == "batch16"
     assert batch16.verify(s.batch_proof.envelope, public)  # the process proved for real

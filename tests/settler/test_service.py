@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ax0n.mempool import Consumer, Mempool, streams
 from ax0n.spec.params import DEVNET
+from ax0n.spec.settlement import verify_inclusion
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
-from ax0n.zk.batch import verify_inclusion
 from tests.settler.helpers import Deployment, finalized
 from tests.settler.test_settle import make_settler
 

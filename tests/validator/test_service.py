@@ -97,7 +97,7 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
 
             by_node_id = types_pb2.Batch()
             by_node_id.CopyFrom(batch)
-            by_node_id.root = poseidon_root(DEVNET)(finalized)  # crediting the signing key, not the operator
+            by_node_id.root = poseidon_root(DEVNET, lambda r: bytes(r.node_id))(finalized)  # the key, not the operator
             with pytest.raises(grpc.aio.AioRpcError) as wrong_operator:
                 await stub.SignBatch(validator_pb2.SignBatchRequest(batch=by_node_id, receipts=finalized), timeout=30)
             assert "root" in wrong_operator.value.details()

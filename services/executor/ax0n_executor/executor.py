@@ -1,69 +1,21 @@
-"""Serving committed models: requests in, signed receipts out; and verification by prefill re-execution."""
+"""Serving committed models: requests in, signed receipts out."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-from google.protobuf.message import DecodeError
 
 from ax0n.llm.engine import Engine, Generation, OnText
-from ax0n.llm.errors import ExecutorError, InvalidRequest, UnknownModel, check_utf8
-from ax0n.llm.sampling import Decoding, token_margin
+from ax0n.llm.errors import InvalidRequest, UnknownModel, check_utf8
+from ax0n.llm.inputs import decoding, prompt_ids
+from ax0n.llm.sampling import Decoding
+from ax0n.spec import fees
 from ax0n.spec import fingerprint as fp
-from ax0n.spec import params
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
+from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk.mlp import QuantizedMLP
 from ax0n_executor import zk
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The outcome of re-executing a receipt; `margins` tell how close each check came to its limit."""
-
-    valid: bool
-    reason: str
-    margins: dict[str, float] = field(default_factory=dict)
-
-
-def parse_request(data: bytes) -> types_pb2.InferenceRequest:
-    """Parse a request from wire bytes; protobuf refuses strings that are not UTF-8, reported precisely."""
-    try:
-        return types_pb2.InferenceRequest.FromString(data)
-    except DecodeError as exc:
-        raise InvalidRequest(f"not a valid InferenceRequest (text fields must be UTF-8): {exc}") from exc
-
-
-def decoding(req: types_pb2.InferenceRequest) -> Decoding:
-    """Decoding parameters of a request: greedy when asked or when temperature is 0; top_p 0 means 1."""
-    s = req.sampling
-    for stop in s.stop:
-        check_utf8(stop, "stop string")
-    return Decoding(
-        max_tokens=req.max_tokens,
-        greedy=s.greedy or s.temperature == 0.0,
-        temperature=s.temperature or 1.0,
-        top_p=s.top_p or 1.0,
-        top_k=s.top_k,
-        stop=tuple(s.stop),
-    )
-
-
-def prompt_ids(engine: Engine, req: types_pb2.InferenceRequest) -> list[int]:
-    """The model input of a request: its chat messages through the template, or its plain prompt."""
-    if req.messages and req.prompt:
-        raise InvalidRequest("send either a prompt or chat messages, not both")
-    return engine.encode(req.prompt, [(m.role, m.content) for m in req.messages])
-
-
-def _expected_text(engine: Engine, tokens: Sequence[int], stop: Sequence[str]) -> tuple[str, bool]:
-    """The output text for `tokens` and whether a stop string ended it."""
-    text = engine.decode(tokens)
-    cut = min((j for j in (text.find(s) for s in stop if s) if j >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
 
 
 class Executor:
@@ -76,11 +28,13 @@ class Executor:
         node_key: bytes | str,
         prices: dict[str, int] | None = None,
         zk_models: dict[str, QuantizedMLP] | None = None,
+        params: Params = MAINNET,
     ):
         self.engines = engines
         self.node_key = node_key
         self.prices = prices or {}
         self.zk_models = zk_models or {}
+        self.params = params
 
     def served(self) -> list[str]:
         return sorted([*self.engines, *self.zk_models])
@@ -110,7 +64,7 @@ class Executor:
         if req.model_id in self.zk_models:
             check_utf8(req.prompt, "prompt")
             receipt, output = zk.execute(
-                self.zk_models[req.model_id], req, self.prices.get(req.model_id, 0), self.node_key
+                self.zk_models[req.model_id], req, self.prices.get(req.model_id, 0), self.node_key, self.params
             )
             if on_text is not None:
                 on_text(0, output, [])
@@ -133,7 +87,7 @@ class Executor:
     ) -> types_pb2.Receipt:
         """The signed receipt of one generation."""
         tokens = len(gen.prompt_ids) + len(gen.token_ids)
-        fee = params.fee(self.prices.get(req.model_id, 0), tokens, req.fee_cap)
+        fee = fees.charge(self.prices.get(req.model_id, 0), tokens, fees.amount(req.fee_cap, "fee_cap"), self.params)
         r = types_pb2.Receipt(
             request_id=req.request_id,
             model_id=req.model_id,
@@ -159,82 +113,3 @@ class Executor:
             chain_id=req.chain_id,
         )
         return receipts.sign(r, self.node_key)
-
-    def reexecute(self, req: types_pb2.InferenceRequest, r: types_pb2.Receipt, output: str) -> Verification:
-        """Verify a receipt by one prefill of prompt + output on this node's copy of the model."""
-        return verify(self.engine(r.model_id), req, r, output)
-
-
-def verify(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2.Receipt, output: str) -> Verification:
-    """Re-execute `r` on `engine` and decide within the tolerances of the engine's (registered) dtype."""
-    bad = _static_checks(engine, req, r, output)
-    if bad:
-        return Verification(False, bad)
-    try:
-        d = decoding(req)
-        ids = prompt_ids(engine, req)
-    except ExecutorError as exc:
-        return Verification(False, f"request cannot be executed: {exc}")
-    tokens = list(r.output_token_ids)
-    if any(t >= len(engine.tokenizer) for t in tokens) or len(ids) + len(tokens) - 1 > engine.context:
-        return Verification(False, "output tokens are outside the vocabulary or the context")
-    text, stopped = _expected_text(engine, tokens, d.stop)
-    if text != output:
-        return Verification(False, "output text is not the decoding of output_token_ids")
-    ended = stopped or tokens[-1] in engine.eos_ids or len(tokens) == d.max_tokens
-    ended = ended or len(ids) + len(tokens) >= engine.context
-    if not ended or len(tokens) > d.max_tokens:
-        return Verification(False, "generation stopped early or ran past max_tokens")
-    if any(t in engine.eos_ids for t in tokens[:-1]) or _expected_text(engine, tokens[:-1], d.stop)[1]:
-        return Verification(False, "generation went on past a stop condition")
-    hidden, logits = engine.prefill(ids, tokens)
-    token_min = min(token_margin(logits[i], t, d, bytes(req.request_id), i) for i, t in enumerate(tokens))
-    tol = fp.tolerance_for(engine.dtype)
-    try:
-        checks = [
-            fp.check_chunk(chunk, bytes(data), r.fingerprint.top_k)
-            for chunk, data in zip(fp.chunks(hidden, r.fingerprint.chunk_tokens), r.fingerprint.chunks, strict=True)
-        ]
-    except fp.FingerprintError as exc:
-        return Verification(False, f"malformed fingerprint: {exc}")
-    margins = {
-        "token_margin_min": token_min,
-        "exp_mismatches_max": float(max(c.exp_mismatches for c in checks)),
-        "mant_mean_max": max(c.mant_mean for c in checks),
-        "mant_median_max": max(c.mant_median for c in checks),
-        "tol_exp_mismatches": float(tol.max_exp_mismatches),
-        "tol_mant_mean": tol.max_mant_mean,
-        "tol_mant_median": tol.max_mant_median,
-    }
-    if token_min < 0:
-        return Verification(False, "an output token is not what the model chooses at its step", margins)
-    failed = [i for i, c in enumerate(checks) if not c.passes(tol)]
-    if failed:
-        return Verification(False, f"fingerprint chunks {failed} are outside tolerance", margins)
-    return Verification(True, "", margins)
-
-
-def _static_checks(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2.Receipt, output: str) -> str:
-    """Cheap checks before re-execution; returns the reason for rejection, or ''."""
-    if bytes(r.model_commitment) != engine.commitment:
-        return f"receipt commits to model 0x{bytes(r.model_commitment).hex()}, not 0x{engine.commitment.hex()}"
-    if bytes(r.request_id) != bytes(req.request_id):
-        return "receipt is for another request"
-    if bytes(r.input_hash) != requests.prompt_hash(req):
-        return "input_hash does not match the request's prompt, messages and sampling"
-    if bytes(r.output_hash) != receipts.output_hash(output):
-        return "output_hash does not match the output"
-    if r.reference.dtype != engine.dtype:
-        return f"executed in {r.reference.dtype}, the model is registered in {engine.dtype}"
-    f = r.fingerprint
-    if f.encoding != fp.ENCODING or f.chunk_tokens == 0 or f.top_k == 0:
-        return f"unsupported fingerprint encoding {f.encoding!r} (chunk_tokens {f.chunk_tokens}, top_k {f.top_k})"
-    if not r.output_token_ids:
-        return "receipt has no output tokens"
-    if len(f.chunks) != math.ceil(len(r.output_token_ids) / f.chunk_tokens):
-        return "fingerprint has the wrong number of chunks for the output"
-    try:
-        receipts.verify(r)
-    except requests.InvalidSignature as exc:
-        return str(exc)
-    return ""

@@ -1,4 +1,4 @@
-"""The Executor gRPC service: served models, re-execution for validators, and the request-stream worker."""
+"""The Executor gRPC service: served models and the request-stream worker."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from eth_account import Account
 from eth_utils import keccak
 from pydantic import Field
 
-from ax0n.llm.engine import Engine
-from ax0n.llm.errors import ExecutorError
+from ax0n.llm.engine import load_engines
 from ax0n.mempool import Mempool, connect
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import HEARTBEAT
 from ax0n.runtime import service, stats
 from ax0n.runtime.config import ServiceSettings
+from ax0n.spec.params import PROFILES
 from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
 from ax0n_executor import zk
 from ax0n_executor.executor import Executor
@@ -76,22 +76,6 @@ class ExecutorSettings(ServiceSettings):
         return node_id
 
 
-def parse_models(spec: str) -> dict[str, tuple[str, bytes]]:
-    """`id=dir@0xroot,...` → {id: (dir, root)}; raises ValueError naming the bad entry."""
-    out: dict[str, tuple[str, bytes]] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        model_id, sep, rest = item.partition("=")
-        path, at, root = rest.rpartition("@")
-        try:
-            commitment = bytes.fromhex(root.removeprefix("0x"))
-        except ValueError:
-            commitment = b""
-        if not (sep and at and model_id and path and len(commitment) == 32):
-            raise ValueError(f"bad model entry {item!r}: expected MODEL_ID=DIR@0x<32-byte commitment>")
-        out[model_id] = (path, commitment)
-    return out
-
-
 class ExecutorServicer(executor_pb2_grpc.ExecutorServicer):
     def __init__(self, settings: ServiceSettings, executor: Executor) -> None:
         self.settings, self.executor = settings, executor
@@ -128,15 +112,6 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServicer):
                 for model_id, model in sorted(self.executor.zk_models.items())
             ]
         )
-
-    async def Reexecute(
-        self, request: executor_pb2.ReexecuteRequest, context: grpc.aio.ServicerContext
-    ) -> executor_pb2.ReexecuteResponse:
-        try:
-            v = await asyncio.to_thread(self.executor.reexecute, request.request, request.receipt, request.output)
-        except ExecutorError as exc:
-            await context.abort(exc.code, str(exc))
-        return executor_pb2.ReexecuteResponse(valid=v.valid, reason=v.reason, margins=v.margins)
 
 
 class WorkerComponent:
@@ -253,11 +228,13 @@ class HeartbeatComponent:
 
 def load(settings: ExecutorSettings) -> Executor:
     """Load every configured model, checking its commitment."""
-    engines = {
-        model_id: Engine(path, expected_commitment=root, dtype=settings.dtype, threads=1)
-        for model_id, (path, root) in parse_models(settings.models).items()
-    }
-    return Executor(engines, settings.node_key, parse_prices(settings.prices), zk.parse_models(settings.zk_models))
+    return Executor(
+        load_engines(settings.models, settings.dtype),
+        settings.node_key,
+        parse_prices(settings.prices),
+        zk.parse_models(settings.zk_models),
+        PROFILES[settings.profile],
+    )
 
 
 def parse_prices(spec: str) -> dict[str, int]:

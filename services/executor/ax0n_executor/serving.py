@@ -1,4 +1,4 @@
-"""Ray Serve: one deployment per served model, batched execution and a batch-1 verification method.
+"""Ray Serve: one deployment per served model, batched execution.
 
 Replicas take `num_gpus=1` on GPU nodes and `num_cpus` (one thread each) on CPU. Requests cross the
 handle as serialized protobuf bytes; refusals come back as (gRPC code name, message) instead of raising,
@@ -8,14 +8,14 @@ so one bad request never fails the rest of its batch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ray import serve
 
 from ax0n.llm.engine import Engine
 from ax0n.llm.errors import ExecutorError
+from ax0n.llm.inputs import parse_request
 from ax0n.v1 import types_pb2
-from ax0n_executor.executor import Executor, parse_request
+from ax0n_executor.executor import Executor
 
 Outcome = tuple[bytes, str, str, str]  # (receipt bytes, output, error code name, error message)
 
@@ -52,12 +52,6 @@ class ModelServer:
             for (i, _), (receipt, output) in zip(valid, results, strict=True):
                 outcomes[i] = (receipt.SerializeToString(), output, "", "")
         return [o for o in outcomes if o is not None]
-
-    async def reexecute(self, request: bytes, receipt: bytes, output: str) -> dict[str, Any]:
-        """Verify one receipt (batch 1: one prefill)."""
-        req, rc = parse_request(request), types_pb2.Receipt.FromString(receipt)
-        v = self.executor.reexecute(req, rc, output)
-        return {"valid": v.valid, "reason": v.reason, "margins": v.margins}
 
 
 def application(

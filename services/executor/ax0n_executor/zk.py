@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from ax0n.llm.errors import InvalidRequest
-from ax0n.spec import params
+from ax0n.spec import binding, fees
 from ax0n.spec import receipt as receipts
+from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
-from ax0n.zk.poseidon import to_bytes32
 
 ZK_TOKENS = 1  # a zk-tier inference is billed as one token: one forward pass, one prediction
 
@@ -29,7 +29,11 @@ def parse_models(spec: str) -> dict[str, mlp.QuantizedMLP]:
 
 
 def execute(
-    model: mlp.QuantizedMLP, req: types_pb2.InferenceRequest, price_per_1k: int, node_key: bytes | str
+    model: mlp.QuantizedMLP,
+    req: types_pb2.InferenceRequest,
+    price_per_1k: int,
+    node_key: bytes | str,
+    params: Params = MAINNET,
 ) -> tuple[types_pb2.Receipt, str]:
     """The signed receipt and JSON prediction of `model` on the request's features (a JSON int8 array)."""
     if req.messages:
@@ -46,11 +50,11 @@ def execute(
         model_id=req.model_id,
         model_commitment=model.commitment_bytes(),
         tier=types_pb2.TIER_ZK,
-        input_hash=to_bytes32(mlp.input_hash(x)),
-        output_hash=to_bytes32(mlp.output_hash(prediction)),
+        input_hash=binding.zk_input_hash(req.prompt),
+        output_hash=binding.zk_output_hash(output),
         route=req.route,
         timings=types_pb2.Timings(output_tokens=ZK_TOKENS),
-        fee=str(params.fee(price_per_1k, ZK_TOKENS, req.fee_cap)),
+        fee=str(fees.charge(price_per_1k, ZK_TOKENS, fees.amount(req.fee_cap, "fee_cap"), params)),
         client=req.client,
         fee_cap=req.fee_cap,
         chain_id=req.chain_id,

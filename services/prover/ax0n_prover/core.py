@@ -1,15 +1,14 @@
-"""The proving core, independent of transport: what the prover does with one executed receipt or one batch."""
+"""The proving core, independent of transport: what the prover does with one executed receipt."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ax0n.spec import binding
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
-from ax0n.zk import batch
 from ax0n.zk.artifacts import Artifacts, ProofError
-from ax0n.zk.mlp import Prediction, QuantizedMLP, input_hash, output_hash, parse_features
-from ax0n.zk.poseidon import to_bytes32
+from ax0n.zk.mlp import Prediction, QuantizedMLP, parse_features
 
 WRONG_OUTPUT = "the receipt's output is not what the committed model computes"
 
@@ -57,10 +56,10 @@ class ReceiptProver:
             prediction = model.forward(x)
         except (ValueError, TypeError) as exc:
             raise ProvingFailure(f"malformed zk-tier input: {exc}") from exc
-        if receipt.input_hash != to_bytes32(input_hash(x)):
+        if receipt.input_hash != binding.zk_input_hash(executed.request.prompt):
             raise ProvingFailure("receipt input hash does not match the request")
         inputs = model.circuit_inputs(x, prediction)
-        if receipt.output_hash != to_bytes32(output_hash(prediction)):
+        if receipt.output_hash != binding.zk_output_hash(prediction.to_json()):
             raise self._fault(receipt, inputs, prediction)
         try:
             claimed = Prediction.from_json(executed.output)
@@ -83,7 +82,7 @@ class ReceiptProver:
                 receipt=receipt,
                 reason=f"zk output: {WRONG_OUTPUT} (node 0x{bytes(receipt.node_id).hex()} signed it)",
                 counter_proof=self._proof(inputs),
-                true_output_hash=to_bytes32(output_hash(truth)),
+                true_output_hash=binding.zk_output_hash(truth.to_json()),
             )
         )
 
@@ -95,13 +94,3 @@ class ReceiptProver:
         return types_pb2.Proof(
             envelope=envelope, circuit_id=self.mlp.spec.name, public_inputs=_public(self.mlp.public_inputs(inputs))
         )
-
-
-def prove_batch(art: Artifacts, batch_id: int, leaves: Sequence[batch.Leaf], size: int) -> types_pb2.Proof:
-    """The settlement proof for `leaves` (padded to the circuit's `size`)."""
-    stmt = batch.statement(batch_id, leaves, size)
-    try:
-        envelope = art.prove(batch.circuit_inputs(leaves, size, stmt))
-    except ProofError as exc:
-        raise ProvingFailure(str(exc)) from exc
-    return types_pb2.Proof(envelope=envelope, circuit_id=art.spec.name, public_inputs=_public(stmt.public_inputs()))

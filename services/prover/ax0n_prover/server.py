@@ -1,5 +1,5 @@
 """The Prover service: consumes ax0n:exec, proves zk-tier receipts, forwards LLM-tier ones to ax0n:proved,
-and answers ProveBatch / Verify over gRPC."""
+and answers Verify over gRPC."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import grpc
 from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool, Outbound, streams
 from ax0n.runtime import service
 from ax0n.runtime.config import ServiceSettings
-from ax0n.spec.params import PROFILES
 from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
-from ax0n.zk import artifacts, batch, envelope
+from ax0n.zk import artifacts, envelope
 from ax0n.zk.mlp import QuantizedMLP, devnet_model
-from ax0n_prover.core import OutputFault, ProvingFailure, ReceiptProver, prove_batch
+from ax0n_prover.core import OutputFault, ProvingFailure, ReceiptProver
 from ax0n_prover.settings import FAULTS, ProverSettings
 
 log = logging.getLogger(__name__)
@@ -72,60 +71,16 @@ class ExecutedConsumer:
             await self._task
 
 
-def leaves_of(receipts: list[types_pb2.FinalizedReceipt]) -> list[batch.Leaf]:
-    out = []
-    for final in receipts:
-        r = final.receipt
-        out.append(
-            batch.Leaf(
-                request_id=bytes(r.request_id),
-                receipt_hash=receipt_hash(r),
-                operator=bytes(r.node_id),
-                client=bytes(r.client),
-                fee=int(r.fee),
-                fee_cap=int(r.fee_cap),
-            )
-        )
-    return out
-
-
 class ProverServicer(prover_pb2_grpc.ProverServicer):
-    def __init__(self, settings: ProverSettings, batch_art: artifacts.Artifacts, mlp_art: artifacts.Artifacts) -> None:
+    def __init__(self, settings: ProverSettings, circuits: list[artifacts.Artifacts]) -> None:
         self.settings = settings
-        self.batch = batch_art
-        self.circuits = {a.spec.name: a for a in (batch_art, mlp_art)}
-        self.params = PROFILES.get(settings.profile, PROFILES["mainnet"])
+        self.circuits = {a.spec.name: a for a in circuits}
 
     async def Status(
         self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
     ) -> types_pb2.ServiceStatus:
         details = {f"vk:{name}": art.vk_hash.hex() for name, art in self.circuits.items()}
         return service.status("prover", self.settings, setup="single-party (UNSAFE: devnet only)", **details)
-
-    async def ProveBatch(
-        self, request: prover_pb2.ProveBatchRequest, context: grpc.aio.ServicerContext
-    ) -> types_pb2.Batch:
-        size = self.settings.batch_size
-        batch_id = int.from_bytes(request.batch_id, "big")
-        if not 1 <= len(request.receipts) <= size or batch_id >= 2**248:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"need 1..{size} receipts and a batch id < 2^248")
-        try:
-            leaves = leaves_of(list(request.receipts))
-            stmt = batch.statement(batch_id, leaves, size, self.params)
-            proof = await asyncio.to_thread(prove_batch, self.batch, batch_id, leaves, size)
-        except (ValueError, ProvingFailure) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot prove batch: {exc}")
-        used = [(a, v) for a, v in zip(stmt.operators, stmt.operator_amounts, strict=True) if a]
-        clients = [(a, v) for a, v in zip(stmt.clients, stmt.client_amounts, strict=True) if a]
-        return types_pb2.Batch(
-            batch_id=request.batch_id,
-            root=stmt.root.to_bytes(32, "big"),
-            count=stmt.count,
-            operator_totals=[types_pb2.OperatorTotal(operator=a.to_bytes(20, "big"), amount=str(v)) for a, v in used],
-            validator_total=str(stmt.validator_total),
-            client_totals=[types_pb2.OperatorTotal(operator=a.to_bytes(20, "big"), amount=str(v)) for a, v in clients],
-            proof=proof,
-        )
 
     async def Verify(
         self, request: prover_pb2.VerifyRequest, context: grpc.aio.ServicerContext
@@ -142,7 +97,6 @@ class ProverServicer(prover_pb2_grpc.ProverServicer):
 def build(settings: ServiceSettings) -> service.ServiceSpec:
     prover_settings = settings if isinstance(settings, ProverSettings) else ProverSettings(**settings.model_dump())
     mlp_art = artifacts.load(artifacts.MLP)
-    batch_art = artifacts.load(artifacts.batch_spec(prover_settings.batch_size))
     pool = Mempool.from_url(settings.redis_url)
     consumer = ExecutedConsumer(
         pool,
@@ -151,7 +105,7 @@ def build(settings: ServiceSettings) -> service.ServiceSpec:
         prover_settings.prove_concurrency,
         prover_settings.faults_stream,
     )
-    servicer = ProverServicer(prover_settings, batch_art, mlp_art)
+    servicer = ProverServicer(prover_settings, [mlp_art])
     return service.ServiceSpec(
         name="prover",
         register=lambda server: prover_pb2_grpc.add_ProverServicer_to_server(servicer, server),

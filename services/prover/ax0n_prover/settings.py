@@ -14,7 +14,6 @@ class ProverSettings(ServiceSettings):
     zk_models: list[str] = Field(
         default_factory=list, description="JSON weight files of extra zk-tier models (the devnet model is built in)"
     )
-    batch_size: int = Field(16, description="leaves of the batch-settlement circuit (a power of two)")
     prove_concurrency: int = Field(os.cpu_count() or 1, description="receipts proven at once (bounded by the cores)")
     faults_stream: str = Field(
         FAULTS, description="stream for fault evidence (zk-tier receipts signed with a wrong output)"

@@ -27,7 +27,7 @@ from redis.exceptions import ResponseError
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import EXECUTOR_GROUP, requests_stream
 from ax0n.runtime import telemetry
-from ax0n.spec import request, routing
+from ax0n.spec import fees, request, routing
 from ax0n.v1 import types_pb2
 from ax0n_router import errors
 from ax0n_router.registry import Registry
@@ -110,11 +110,6 @@ class Limits:
     chain_id: int = 31337  # the chain requests must be signed for
 
 
-def base_fee(model: types_pb2.ModelInfo, max_tokens: int) -> int:
-    """The least fee cap a request may carry: the model's price for `max_tokens`, rounded up."""
-    return -(-int(model.price_per_1k_tokens or "0") * max_tokens // 1_000)  # exact integer ceiling
-
-
 def check_static(req: types_pb2.InferenceRequest, limits: Limits) -> None:
     """Shape and size checks (INVALID_ARGUMENT)."""
     if not req.model_id:
@@ -161,7 +156,7 @@ def check_model_and_fee(req: types_pb2.InferenceRequest, registry: Registry) -> 
         raise errors.not_found(f"model {req.model_id!r} is not registered")
     if not model.active:
         raise errors.not_found(f"model {req.model_id!r} is not active")
-    needed = base_fee(model, req.max_tokens)
+    needed = fees.base_fee(fees.amount(model.price_per_1k_tokens, "price"), req.max_tokens)
     if int(req.fee_cap) < needed:
         raise errors.payment(f"fee_cap {req.fee_cap} is below the base fee {needed} for {req.max_tokens} tokens")
 

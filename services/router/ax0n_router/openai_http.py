@@ -25,10 +25,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ax0n.spec import fees
 from ax0n.spec import request as signing
 from ax0n.v1 import router_pb2, types_pb2
 from ax0n_router import errors
-from ax0n_router.admission import base_fee
 from ax0n_router.core import RouterCore
 from ax0n_router.errors import Rejection
 
@@ -89,7 +89,8 @@ class OpenAIApi:
             raise errors.unauthenticated("no ax0n signature in the body and no valid API key")
         model = self.core.admission.registry.model(req.model_id)
         req.max_tokens = req.max_tokens or self.defaults.max_tokens
-        req.fee_cap = str(base_fee(model, req.max_tokens) if model is not None else 0)
+        price = fees.amount(model.price_per_1k_tokens, "price") if model is not None else 0
+        req.fee_cap = str(fees.base_fee(price, req.max_tokens))
         req.nonce = secrets.randbits(63)
         req.deadline = int(time.time()) + self.defaults.deadline_s
         req.max_latency_ms = self.defaults.max_latency_ms

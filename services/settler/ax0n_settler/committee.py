@@ -22,9 +22,10 @@ from ax0n.chain.batch import certificate_args
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import batch_signing_root
+from ax0n.spec.params import has_quorum
+from ax0n.spec.settlement import batch_id
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n_settler.chain import Certificate
-from ax0n_settler.plan import batch_id
 
 _Signed = validator_pb2.SignBatchResponse | validator_pb2.SignFaultResponse
 
@@ -96,7 +97,7 @@ class ValidatorCommittee:
         except qc.InvalidCertificate as exc:
             raise CommitteeUnavailable(f"{what}: {exc}") from None
         seats = qc.decode_bitmap(signers, len(members))
-        if len(seats) * 3 < len(members) * 2:
+        if not has_quorum(len(seats), len(members)):
             raise CommitteeUnavailable(f"{what}: {len(seats)} of {len(members)} signed ({'; '.join(refusals)})")
         committee, bitmap, sig = certificate_args(members, seats, signature)
         return list(committee), bitmap, sig

@@ -6,16 +6,19 @@ so a receipt is queued exactly once per request id however often it is delivered
 
 from __future__ import annotations
 
-from ax0n.mempool import Entry, Outbound
+from ax0n.mempool import Entry, MalformedEntry, Outbound
+from ax0n.spec.settlement import Unsettleable, check_final
 from ax0n.v1 import types_pb2
-from ax0n_settler.leaves import leaf_of
 
 
 def handler(queue: str):
     """The consumer handler: receipts that cannot be settled go to the dead-letter stream (MalformedEntry)."""
 
     async def handle(entry: Entry[types_pb2.FinalizedReceipt]) -> list[Outbound]:
-        leaf = leaf_of(entry.message)
-        return [Outbound(queue, entry.message, leaf.request_id.hex())]
+        try:
+            check_final(entry.message)
+        except Unsettleable as exc:
+            raise MalformedEntry(str(exc)) from exc
+        return [Outbound(queue, entry.message, bytes(entry.message.receipt.request_id).hex())]
 
     return handle

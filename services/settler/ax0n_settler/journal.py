@@ -30,8 +30,8 @@ from typing import NamedTuple
 
 import redis
 
+from ax0n.spec.settlement import Leaf
 from ax0n.v1 import types_pb2
-from ax0n.zk.batch import Leaf
 
 DEFAULT_PREFIX = "ax0n:settler"
 

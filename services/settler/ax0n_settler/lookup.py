@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ax0n.spec.params import Params
+from ax0n.spec.settlement import BatchPlan, batch_id, tree_size
 from ax0n.v1 import types_pb2
 from ax0n_settler.journal import Journal, State
-from ax0n_settler.plan import BatchPlan, batch_id, tree_size
 
 
 def settlement(journal: Journal, params: Params, request_id: bytes, head: int | None) -> types_pb2.Settlement | None:
@@ -31,7 +31,7 @@ def settlement(journal: Journal, params: Params, request_id: bytes, head: int | 
     if rec.proof:
         out.batch_proof.envelope = rec.proof
         out.batch_proof.circuit_id = rec.circuit_id
-        out.batch_proof.public_inputs.extend(v.to_bytes(32, "big") for v in plan.statement().public_inputs())
+        out.batch_proof.public_inputs.extend(v.to_bytes(32, "big") for v in plan.statement.public_inputs())
     if on_chain:
         out.tx_hash = bytes.fromhex(rec.tx_hash.removeprefix("0x"))
         out.block_number = rec.block

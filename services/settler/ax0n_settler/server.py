@@ -15,14 +15,14 @@ from web3 import HTTPProvider, Web3
 from ax0n.mempool import Consumer, Mempool, connect, streams
 from ax0n.runtime import service
 from ax0n.spec.params import PROFILES
+from ax0n.spec.settlement import tree_size
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
+from ax0n.zk.batch import CircuitBatchProver
 from ax0n_settler import intake, lookup
 from ax0n_settler.chain import SettlementChain
 from ax0n_settler.challenges import Challenger, ChallengeWatcher
 from ax0n_settler.committee import BatchCommittee, LocalCommittee, ValidatorCommittee
 from ax0n_settler.journal import Journal
-from ax0n_settler.plan import tree_size
-from ax0n_settler.prover import CircuitBatchProver
 from ax0n_settler.settings import SettlerSettings
 from ax0n_settler.settler import Settler
 

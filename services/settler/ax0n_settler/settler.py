@@ -6,7 +6,6 @@ fresh Settler over the same journal and chain continues where a crashed one stop
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import time
@@ -16,16 +15,14 @@ from dataclasses import dataclass
 from opentelemetry import trace
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from ax0n.chain.batch import Batch
+from ax0n.chain.batch import Batch, submission
 from ax0n.runtime import telemetry
 from ax0n.spec.params import Params
-from ax0n.zk.batch import Leaf
+from ax0n.spec.settlement import BatchPlan, Leaf, Unsettleable, leaf_of, tree_size
 from ax0n_settler.chain import Fees, SettlementChain, stale_certificate, unpayable
 from ax0n_settler.committee import BatchCommittee, CommitteeUnavailable
 from ax0n_settler.journal import BatchRecord, Journal, Queued, SentTx, State, Taken
-from ax0n_settler.leaves import leaf_of
 from ax0n_settler.metrics import BATCH_EVENTS, PROVE_SECONDS, RECEIPTS
-from ax0n_settler.plan import BatchPlan, tree_size
 from ax0n_settler.prover import BatchProver
 
 log = logging.getLogger(__name__)
@@ -104,14 +101,13 @@ class Settler:
             rejected = []
             for q in entries:
                 final = q.receipt
-                leaf = leaf_of(final)
-                if leaf.request_id in assigned or leaf.request_id in leaves:
+                rid = bytes(final.receipt.request_id)
+                if rid in assigned or rid in leaves:
                     continue
-                operator = operators(leaf.operator)
-                if operator is None:
-                    rejected.append((final, f"signing key {leaf.operator.hex()} has no single active operator"))
-                    continue
-                leaves[leaf.request_id] = dataclasses.replace(leaf, operator=operator)
+                try:
+                    leaves[rid] = leaf_of(final, operators(bytes(final.receipt.node_id)))
+                except Unsettleable as exc:
+                    rejected.append((final, str(exc)))
             plan = self.plan(seq, list(leaves.values())) if leaves else None
             outcome[:] = [Taken(list(plan.leaves), plan.root, rejected) if plan else Taken([], 0, rejected)]
             return outcome[0]
@@ -194,7 +190,7 @@ class Settler:
             return self._check_mined(self.journal.get(rec.seq) or rec)
         if not self._sendable(rec.seq):
             return False
-        batch, proof = self.record_plan(rec).chain_batch, rec.proof[:256]
+        batch, proof = submission(self.record_plan(rec), rec.proof)
         try:
             gas = self.chain.estimate(batch, proof, rec.cert)
         except ContractCustomError as exc:
@@ -277,7 +273,7 @@ class Settler:
             fees = Fees(last.max_fee, last.tip).bumped(self.chain.fees(), self.policy.bump_factor)
             log.info("batch %d: %s unmined after %.0fs; replacing it", rec.seq, last.hash, self.policy.bump_after_s)
             BATCH_EVENTS.labels("bumped").inc()
-            self._sign_and_send(rec, self.record_plan(rec).chain_batch, rec.proof[:256], last.nonce, fees, last.gas)
+            self._sign_and_send(rec, *submission(self.record_plan(rec), rec.proof), last.nonce, fees, last.gas)
         return False
 
     def _still_there(self, rec: BatchRecord) -> bool:

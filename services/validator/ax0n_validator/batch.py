@@ -3,20 +3,19 @@
 The committee for a batch is drawn like a request quorum, seeded by the snapshot's block hash and the batch
 id (`ax0n.spec.committee.batch_committee`); its aggregate signature over `batch_signing_root` is what the
 Settlement contract verifies with EIP-2537. The root is the batch circuit's Poseidon tree over the receipts'
-leaves (`ax0n.zk.batch`), built here as the prover and settler build it.
+leaves (`ax0n.spec.settlement`), built here as the settler builds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ax0n.spec import bls
+from ax0n.spec import bls, settlement
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import VALID, Committee
 from ax0n.spec.params import Params
-from ax0n.spec.receipt import receipt_hash
+from ax0n.spec.settlement import OperatorOf
 from ax0n.v1 import types_pb2
-from ax0n.zk import batch as circuit
 from ax0n_validator.checks import OK, Finding
 from ax0n_validator.client import Quorums, ReceiptHasher
 from ax0n_validator.keys import Keystore
@@ -24,31 +23,13 @@ from ax0n_validator.keys import Keystore
 BatchRoot = Callable[[Sequence[types_pb2.FinalizedReceipt]], bytes]  # the 32-byte root the batch commits to
 
 
-def tree_size(params: Params) -> int:
-    """Leaves of the batch circuit's tree: max_batch_size rounded up to a power of two (as the settler does)."""
-    return max(2, 1 << (params.max_batch_size - 1).bit_length())
-
-
-OperatorOf = Callable[[types_pb2.Receipt], bytes]  # the registered operator credited for a receipt
-
-
-def poseidon_root(params: Params, operator_of: OperatorOf | None = None) -> BatchRoot:
-    """The batch circuit's root: leaf = Poseidon(request id, receipt hash, operator, client, fee, cap), where
-    the operator is `operator_of(receipt)` (as the settler credits it), by default the receipt's node id."""
+def poseidon_root(params: Params, operator_of: OperatorOf) -> BatchRoot:
+    """The batch statement's root over the receipts' leaves (ax0n.spec.settlement), each crediting
+    `operator_of(receipt)` as the settler credits it."""
 
     def root(receipts: Sequence[types_pb2.FinalizedReceipt]) -> bytes:
-        leaves = [
-            circuit.Leaf(
-                request_id=bytes(f.receipt.request_id),
-                receipt_hash=receipt_hash(f.receipt),
-                operator=operator_of(f.receipt) if operator_of else bytes(f.receipt.node_id),
-                client=bytes(f.receipt.client),
-                fee=int(f.receipt.fee or 0),
-                fee_cap=int(f.receipt.fee_cap or 0),
-            )
-            for f in receipts
-        ]
-        return circuit.merkle_root(leaves, tree_size(params)).to_bytes(32, "big")
+        leaves = [settlement.leaf_of(f, operator_of(f.receipt)) for f in receipts]
+        return settlement.merkle_root(leaves, settlement.tree_size(params.max_batch_size)).to_bytes(32, "big")
 
     return root
 
@@ -83,7 +64,7 @@ def check_batch(
             return Finding(False, f"receipt {i}: {exc}")
     try:
         root = batch_root(receipts)
-    except ValueError as exc:
+    except (ValueError, settlement.Unsettleable) as exc:
         return Finding(False, f"receipts cannot form a batch: {exc}")
     if root != batch.root:
         return Finding(False, "batch root does not commit to these receipts")

@@ -8,18 +8,21 @@ something it did not verify.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ax0n.runtime import telemetry
+from ax0n.spec import binding, routing
 from ax0n.spec import receipt as receipts
-from ax0n.spec import routing
 from ax0n.spec.request import InvalidSignature
-from ax0n.v1 import executor_pb2, executor_pb2_grpc, types_pb2
-from ax0n.zk import mlp as mlp_model
+from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n.zk.artifacts import Artifacts
-from ax0n.zk.poseidon import to_bytes32
+
+if TYPE_CHECKING:  # torch loads only where a validator re-executes in-process
+    from ax0n.llm.engine import Engine
+    from ax0n.llm.verify import Verification
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +97,9 @@ def zk_proof_check(mlp: Artifacts, commitments: CommitmentSource) -> ProofCheck:
         receipt, proof = item.receipt, item.proof
         if commitments(receipt.route.snapshot_block, receipt.model_id) != receipt.model_commitment:
             return Finding(False, f"model {receipt.model_id!r} is not registered with this commitment")
-        try:
-            features = mlp_model.parse_features(item.request.prompt)
-            prediction = mlp_model.Prediction.from_json(item.output)
-        except (ValueError, KeyError, TypeError) as exc:
-            return Finding(False, f"malformed zk-tier input or output: {exc}")
-        if receipt.input_hash != to_bytes32(mlp_model.input_hash(features)):
-            return Finding(False, "input hash is not the request's features")
-        if receipt.output_hash != to_bytes32(mlp_model.output_hash(prediction)):
-            return Finding(False, "output hash is not the served output")
+        why = binding.io_mismatch(receipt, item.request, item.output)
+        if why:
+            return Finding(False, why)
         if proof.circuit_id != mlp.spec.name:
             return Finding(False, f"proof is for circuit {proof.circuit_id!r}, not {mlp.spec.name!r}")
         public = [int.from_bytes(h, "big") for h in (receipt.model_commitment, receipt.input_hash, receipt.output_hash)]
@@ -112,14 +109,31 @@ def zk_proof_check(mlp: Artifacts, commitments: CommitmentSource) -> ProofCheck:
     return check
 
 
+def finding_of(v: Verification) -> Finding:
+    return OK if v.valid else Finding(False, f"fingerprint re-execution failed: {v.reason}")
+
+
+def local_reexecutor(engines: Mapping[str, Engine]) -> Reexecutor:
+    """Re-run the prefill in this process on the validator's own copies of the models (ax0n.llm.verify)."""
+    from ax0n.llm import verify
+
+    async def reexecute(item: types_pb2.ProvedReceipt) -> Finding:
+        engine = engines.get(item.receipt.model_id)
+        if engine is None:
+            return Finding(False, f"model {item.receipt.model_id!r} is not loaded for re-execution here")
+        return finding_of(await asyncio.to_thread(verify.verify, engine, item.request, item.receipt, item.output))
+
+    return reexecute
+
+
 def grpc_reexecutor(target: str, timeout_s: float = 60.0) -> Reexecutor:
-    """Re-run the prefill on the executor at `target` (its `Reexecute` RPC) and take its fingerprint verdict."""
-    stubs: list[executor_pb2_grpc.ExecutorStub] = []  # the channel opens on first use, inside the event loop
+    """Re-run the prefill on the re-executor at `target` that this validator's operator runs (never an executor)."""
+    stubs: list[validator_pb2_grpc.ReexecutorStub] = []  # the channel opens on first use, inside the event loop
 
     async def reexecute(item: types_pb2.ProvedReceipt) -> Finding:
         if not stubs:
-            stubs.append(executor_pb2_grpc.ExecutorStub(telemetry.channel(target)))
-        request = executor_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
+            stubs.append(validator_pb2_grpc.ReexecutorStub(telemetry.channel(target)))
+        request = validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
         reply = await stubs[0].Reexecute(request, timeout=timeout_s)
         return OK if reply.valid else Finding(False, f"fingerprint re-execution failed: {reply.reason}")
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ax0n.spec import certificate as qc
-from ax0n.spec import committee
 from ax0n.spec.certificate import INVALID, VALID, Committee
 from ax0n.spec.committee import Validator
 from ax0n.spec.params import MAINNET, Params
@@ -28,9 +27,9 @@ def draw_quorum(sets: ValidatorSetSource, receipt: types_pb2.Receipt, params: Pa
     if known is None:
         return None
     block_hash, validators = known
-    seed = committee.quorum_seed(block_hash, receipt.request_id)
-    members = committee.compute_committee(validators, seed, params.validator_quorum_size)
-    return Committee.draw(validators, members, receipt.route.snapshot_block), seed
+    return qc.draw_request_quorum(
+        validators, receipt.route.snapshot_block, block_hash, receipt.request_id, params.validator_quorum_size
+    )
 
 
 class Quorums:

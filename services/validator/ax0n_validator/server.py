@@ -24,7 +24,15 @@ from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n.zk import artifacts
 from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.batch import check_batch, poseidon_root, sign_batch
-from ax0n_validator.checks import MemberChecks, grpc_reexecutor, receipt_signature, route_check, zk_proof_check
+from ax0n_validator.checks import (
+    MemberChecks,
+    Reexecutor,
+    grpc_reexecutor,
+    local_reexecutor,
+    receipt_signature,
+    route_check,
+    zk_proof_check,
+)
 from ax0n_validator.client import Quorums, ValidatorClient
 from ax0n_validator.faults import Refusal, check_fault, sign_fault
 from ax0n_validator.keys import Keystore
@@ -46,7 +54,18 @@ class ValidatorSettings(ServiceSettings):
     deployment: str = Field("", description="deployment manifest JSON written by ax0n.chain.deploy")
     keys_dir: str = Field("", description="BLS secret keys, one hex *.key file each (empty: aggregator only)")
     aggregate: bool = Field(True, description="also run the aggregator (forms certificates, publishes ax0n:final)")
-    executor_target: str = Field("", description="Executor gRPC address for LLM-tier re-execution (empty: abstain)")
+    models: str = Field(
+        "",
+        description="LLM-tier models this validator re-executes in-process, comma-separated MODEL_ID=DIR@0xCOMMITMENT "
+        "(each refused on mismatch)",
+    )
+    dtype: str = Field("float32", description="registered dtype the --models re-execute in")
+    reexecute_threads: int = Field(2, description="CPU threads of an in-process prefill")
+    reexecutor_target: str = Field(
+        "",
+        description="gRPC address of a re-executor this validator's operator runs (ax0n-reexecutor), instead of "
+        "--models; never an executor (empty with no --models: abstain on the LLM tier)",
+    )
     zk_tier: bool = Field(True, description="verify zk-tier proofs (loads ProofCore's MLP circuit artifacts)")
 
 
@@ -87,13 +106,10 @@ class CommitteeSigner:
         quorum, addresses, digest = check_fault(fault, self.snapshots.get, self.quorums, self.chain_id)
         return sign_fault(self.keys, quorum, fault.receipt, digest, self.chain_id), addresses
 
-    def _operator(self, receipt: types_pb2.Receipt) -> bytes:
+    def _operator(self, receipt: types_pb2.Receipt) -> bytes | None:
         """The operator the settler credits: the routed node's registered operator, from its snapshot."""
         snap = self.snapshots.get(receipt.route.snapshot_block)
-        operator = snap.operator_of(bytes(receipt.route.node_id)) if snap else None
-        if operator is None:
-            raise ValueError(f"receipt {bytes(receipt.request_id).hex()}: routed node unknown at its snapshot")
-        return operator
+        return snap.operator_of(bytes(receipt.route.node_id)) if snap else None
 
 
 class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
@@ -157,6 +173,17 @@ def _mlp_artifacts() -> artifacts.Artifacts:
         ) from None
 
 
+def reexecutor(settings: ValidatorSettings) -> Reexecutor | None:
+    """LLM-tier re-execution on this validator's own compute: in-process models, or its operator's re-executor."""
+    if settings.models and settings.reexecutor_target:
+        raise SystemExit("ax0n-validator: give --models or --reexecutor-target, not both")
+    if settings.models:
+        from ax0n.llm.engine import load_engines
+
+        return local_reexecutor(load_engines(settings.models, settings.dtype, settings.reexecute_threads))
+    return grpc_reexecutor(settings.reexecutor_target) if settings.reexecutor_target else None
+
+
 def build(settings: ValidatorSettings) -> service.ServiceSpec:
     components: list = []
     aggregator = signer = None
@@ -184,7 +211,7 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
                 receipt_signature=receipt_signature,
                 route=route_check(snapshots.routing_index, snapshots.node_signer),
                 proof=zk_proof_check(_mlp_artifacts(), snapshots.model_commitment) if settings.zk_tier else None,
-                reexecute=grpc_reexecutor(settings.executor_target) if settings.executor_target else None,
+                reexecute=reexecutor(settings),
             )
             client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)
             components.append(Attester(pool, client, instance))

@@ -21,7 +21,7 @@ from ax0n_tools.devnet.services import ServiceProcess
 STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0n" / "devnet"))
 BLOCK_TIME_S = 1  # devnet block period after provisioning: settlement_frequency (5 blocks) is then ~5 s
 ROUTABLE_TIMEOUT_S = 120.0
-REEXECUTOR = "reexecutor"  # process label of the validators' own executor (Devnet(reexecutor=True))
+REEXECUTOR = "reexecutor"  # the validators' own re-executor process (Devnet(reexecutor=True))
 
 
 @dataclass
@@ -95,11 +95,9 @@ class Devnet:
         self.progress = progress
         # executor processes: replicas of the one node, consuming its cluster's stream (0: the caller brings its own)
         self.executors = executors
-        # one more ax0n-executor, the validators' own: it loads the LLM model (commitment checked) and only answers
-        # their Reexecute, as their --executor-target. It has no node key, so it runs no stream worker and sends no
-        # heartbeats: nothing routes to it. Validators re-checking on an executor of their own rather than on the
-        # node whose receipts they judge is also the realistic topology; it lets a test serve the node's cluster
-        # with a worker of its own (executors=0) while the validators still re-execute LLM-tier receipts.
+        # validators re-execute LLM-tier receipts on their own compute, never on the node they judge: in-process
+        # (--models) by default, or with reexecutor=True on an ax0n-reexecutor process of their own, as a
+        # validator operator with a GPU pool runs it (its --reexecutor-target)
         self.reexecutor = reexecutor
         self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
         self.dir = state_dir or STATE_DIR
@@ -161,11 +159,11 @@ class Devnet:
         return self.state
 
     def _instances(self) -> dict[str, str]:
-        """Process label → service, in start order: each after the services it calls (the validator re-executes
-        on the executor, the settler asks the validator, the router asks the settler)."""
+        """Process label → service, in start order: each after the services it calls (the validator asks its
+        re-executor, the settler asks the validator, the router asks the settler)."""
         out = {"executor" if i == 0 else f"executor-{i + 1}": "executor" for i in range(self.executors)}
         if self.reexecutor:
-            out[REEXECUTOR] = "executor"
+            out[REEXECUTOR] = REEXECUTOR
         return out | {name: name for name in ("prover", "validator", "settler", "router")}
 
     def _service_args(
@@ -174,8 +172,9 @@ class Devnet:
         """Flags (and secret environment variables) of process `label` (service `name`) from the provisioned files."""
         chain_id = ["--chain-id", str(prov.manifest.chain_id)]
         chain = ["--rpc-url", rpc_url, "--deployment", str(prov.deployment_file)]
-        if label == REEXECUTOR:  # no node key: no stream worker, no heartbeats, only Reexecute
-            return ["--models", f"{prov.llm.model_id}={prov.llm.path}@0x{prov.llm.commitment.hex()}", *chain_id], None
+        llm = f"{prov.llm.model_id}={prov.llm.path}@0x{prov.llm.commitment.hex()}"
+        if name == REEXECUTOR:
+            return ["--models", llm], None
         if name == "router":
             return [
                 *chain,
@@ -186,12 +185,11 @@ class Devnet:
                 *chain_id,
             ], None
         if name == "executor":
-            models = f"{prov.llm.model_id}={prov.llm.path}@0x{prov.llm.commitment.hex()}"
             env = {"AX0N_NODE_KEY": prov.node_key_file.read_text().strip()}
             prices = ",".join(f"{m}={PRICE_PER_1K}" for m in (prov.llm.model_id, ZK_MODEL))
             return [
                 "--models",
-                models,
+                llm,
                 "--zk-models",
                 f"{ZK_MODEL}=devnet",
                 "--prices",
@@ -206,11 +204,8 @@ class Devnet:
             return ["--prove-concurrency", "1"], None
         if name == "validator":
             args = [*chain, "--keys-dir", str(prov.bls_dir), *chain_id]
-            # the validators' own executor, else the node's; neither (executors=0): LLM-tier re-execution abstains
-            executor = self.services.get(REEXECUTOR) or self.services.get("executor")
-            if executor is not None:
-                args += ["--executor-target", executor.target]
-            return args, None
+            own = self.services.get(REEXECUTOR)
+            return [*args, *(["--reexecutor-target", own.target] if own else ["--models", llm])], None
         if name == "settler":
             args = ["--rpc-url", rpc_url, "--settlement-address", prov.manifest.addresses["Settlement"]]
             args += ["--settler-key-file", str(prov.settler_key_file)]

@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "prover": "ax0n.v1.Prover",
     "validator": "ax0n.v1.Validator",
     "settler": "ax0n.v1.Settler",
+    "reexecutor": "ax0n.v1.Reexecutor",
 }
 OUTPUT_LINES = 2_000  # lines of a service's output kept for error messages
 READY = re.compile(r"ready grpc=[\w.:]+:(\d+) metrics=(\d+|None)")
