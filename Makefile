@@ -30,7 +30,7 @@ system:  ## check system tools; install redis-server with apt when missing and r
 
 $(VENV)/.installed: pyproject.toml tools/pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(PIP) -e '.[dev]' $(foreach s,$(SERVICES),-e services/$(s)) -e tools 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(PIP) -e '.[dev]' $(foreach s,$(SERVICES),-e services/$(s)) -e ./tools 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
 proto: ax0n/v1/.generated  ## generate Python code from proto/ with grpcio-tools

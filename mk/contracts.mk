@@ -17,8 +17,10 @@ contracts/node_modules/.installed: contracts/package.json contracts/package-lock
 contracts-fixtures: artifacts  ## forge fixtures: real batch proofs under this machine's setup
 	AX0N_ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(BIN)/python contracts/script/batch_fixtures.py
 
+# The ABIs and bytecode of src/ are copied into the core package (ax0n/chain/artifacts): installed code reads those.
 contracts/out/.built: contracts/node_modules/.installed contracts/foundry.toml $(shell find contracts/src contracts/test -name '*.sol' 2>/dev/null) | contracts-fixtures
 	cd contracts && $(CURDIR)/$(FORGE) build --offline
+	$(BIN)/python contracts/script/export_artifacts.py
 	touch $@
 
 contracts: contracts/out/.built  ## build the Solidity contracts (forge via solc-js, offline)

@@ -1,6 +1,8 @@
 # ProofCore: Groth16 setup artifacts (cached by circuit hash in .cache/artifacts) and generated verifiers.
 # A cold build takes ~20 s and ~1 GB for both circuits (a warm one under a second), so `make setup` runs it.
-ARTIFACTS_DIR ?= .cache/artifacts
+ARTIFACTS_DIR ?= $(CURDIR)/.cache/artifacts
+# every target (tests, the demo, the services they start) uses this machine's one setup cache
+export AX0N_ARTIFACTS_DIR := $(ARTIFACTS_DIR)
 VERIFIERS_DIR := contracts/src/verifiers
 
 .PHONY: artifacts

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from ax0n_tools.devnet.redis import RedisServer
@@ -10,6 +12,12 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+REPO = Path(__file__).resolve().parents[1]
+# Installed code reads only its package data; tests also deploy test contracts (forge's out/) and share the
+# checkout's Groth16 setup cache with `make` (children the tests start inherit both).
+os.environ.setdefault("AX0N_CONTRACTS_OUT", str(REPO / "contracts" / "out"))
+os.environ.setdefault("AX0N_ARTIFACTS_DIR", str(REPO / ".cache" / "artifacts"))
 
 _SPANS = InMemorySpanExporter()
 _provider = TracerProvider()

@@ -1,8 +1,13 @@
-"""web3.py bindings built from forge artifacts (contracts/out), and a signer that sends transactions."""
+"""web3.py bindings built from the contracts' ABIs and bytecode, and a signer that sends transactions.
+
+The artifacts ship inside this package (`artifacts/<Name>.json`, copied from forge's out/ by `make contracts`);
+`AX0N_CONTRACTS_OUT` names a forge out/ directory to load other contracts from (tests use it for test contracts).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -15,7 +20,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "contracts" / "out"
+PACKAGED = Path(__file__).resolve().parent / "artifacts"
 
 
 class TransactionFailed(RuntimeError):
@@ -30,11 +35,15 @@ class Artifact:
 
 
 @cache
-def artifact(name: str, source: str | None = None, out_dir: Path = ARTIFACTS_DIR) -> Artifact:
-    """Load contract `name` from `out_dir/<source or name>.sol/<name>.json` (run `make contracts` first)."""
-    path = out_dir / f"{source or name}.sol" / f"{name}.json"
+def artifact(name: str, source: str | None = None) -> Artifact:
+    """Contract `name`'s ABI and bytecode: the packaged artifact, else `$AX0N_CONTRACTS_OUT/<source or name>.sol/
+    <name>.json`."""
+    path = PACKAGED / f"{name}.json"
+    out = os.environ.get("AX0N_CONTRACTS_OUT")
+    if not path.exists() and out:
+        path = Path(out) / f"{source or name}.sol" / f"{name}.json"
     if not path.exists():
-        raise FileNotFoundError(f"{path} missing: build the contracts (`make contracts`)")
+        raise FileNotFoundError(f"contract artifact {name} missing: build the contracts (`make contracts`)")
     data = json.loads(path.read_text())
     return Artifact(name, data["abi"], data["bytecode"]["object"])
 

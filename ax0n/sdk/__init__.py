@@ -8,8 +8,12 @@
         for chunk in client.stream(model="smollm2-135m", prompt="Hello"):
             print(chunk.delta, end="")
 
-See docs/sdk.md.
+See docs/sdk.md. Verification (`Verifier`, `ChainCheck`, `ChainRegistry`, ...) needs the `verify` extra
+(`pip install 'ax0n[verify]'`: BLS, Groth16, web3); those names are imported on first use, so the client alone
+stays light.
 """
+
+from typing import Any
 
 from ax0n.sdk.client import AsyncAx0nClient, Ax0nClient, ResultStream, SyncResultStream
 from ax0n.sdk.errors import (
@@ -24,10 +28,29 @@ from ax0n.sdk.errors import (
     UnavailableError,
     VerificationError,
 )
-from ax0n.sdk.registry import ChainRegistry
 from ax0n.sdk.result import Chunk, InferenceResult
-from ax0n.sdk.verify import ChainCheck, ValidatorSetSource, Verification, Verifier, static_validator_sets
 from ax0n.spec.fees import base_fee
+
+_VERIFY = {
+    "ChainCheck": "ax0n.sdk.verify",
+    "ValidatorSetSource": "ax0n.sdk.verify",
+    "Verification": "ax0n.sdk.verify",
+    "Verifier": "ax0n.sdk.verify",
+    "static_validator_sets": "ax0n.sdk.verify",
+    "ChainRegistry": "ax0n.sdk.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The verification names, imported when first used (they need the `verify` extra)."""
+    if name not in _VERIFY:
+        raise AttributeError(f"module 'ax0n.sdk' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_VERIFY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AsyncAx0nClient",

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from eth_account import Account
@@ -23,10 +23,12 @@ from opentelemetry import trace
 from ax0n.runtime import telemetry
 from ax0n.sdk.errors import Ax0nError, Ax0nTimeoutError, NotFoundError, from_rpc_error
 from ax0n.sdk.result import Chunk, InferenceResult
-from ax0n.sdk.verify import Verifier
 from ax0n.spec import fees
 from ax0n.spec import request as signing
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
+
+if TYPE_CHECKING:  # verification needs the `verify` extra; it is imported when first used
+    from ax0n.sdk.verify import Verifier
 
 T = TypeVar("T")
 Message = dict[str, str] | tuple[str, str] | types_pb2.ChatMessage
@@ -83,12 +85,21 @@ class AsyncAx0nClient:
         self._account = Account.from_key(private_key)
         self._key = private_key
         self.chain_id, self.max_latency_ms, self.deadline_s = chain_id, max_latency_ms, deadline_s
-        self.verify, self.verifier = verify, verifier or Verifier()
+        self.verify, self._verifier = verify, verifier
         self._channel = telemetry.channel(target)
         self._stub = router_pb2_grpc.RouterStub(self._channel)
         self._models: dict[str, types_pb2.ModelInfo] = {}
         self._settler_channel = telemetry.channel(settler) if settler else None
         self._settler = settler_pb2_grpc.SettlerStub(self._settler_channel) if self._settler_channel else None
+
+    @property
+    def verifier(self) -> Verifier:
+        """The verifier of results (a default `Verifier()` unless one was given)."""
+        if self._verifier is None:
+            from ax0n.sdk.verify import Verifier
+
+            self._verifier = Verifier()
+        return self._verifier
 
     @property
     def address(self) -> str:

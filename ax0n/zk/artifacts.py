@@ -36,7 +36,9 @@ def circuits_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("AX0N_ARTIFACTS_DIR", REPO_ROOT / ".cache" / "artifacts"))
+    """$AX0N_ARTIFACTS_DIR, else ~/.cache/ax0n/artifacts (`make` points every target at the checkout's .cache)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ax0n" / "artifacts"
+    return Path(os.environ.get("AX0N_ARTIFACTS_DIR") or default)
 
 
 @dataclass(frozen=True, slots=True)
