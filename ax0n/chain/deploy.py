@@ -19,20 +19,19 @@ from web3.contract import Contract
 from ax0n.chain.contracts import Signer, bind
 from ax0n.spec.params import MAINNET, Params
 
-# On-chain parameter names are the Python field names; Settlement and the registries read these.
-ONCHAIN_PARAMS = (
-    "min_node_stake",
-    "slash_window",
-    "base_fee_rate_bps",
-    "operator_fee_share_bps",
-    "validator_fee_share_bps",
-    "max_batch_size",
-    "max_model_params",
-    "validator_quorum_size",
-    "settlement_frequency",
-    "node_epoch_length",
-    "emission_rate_bps",
+# On-chain parameter names are the Python field names; Settlement and the registries read these. The rest of the
+# table is fixed by the code (proof sizes, rebuild interval, the BFT quorum bound) or by the timelock (its delay).
+OFFCHAIN_PARAMS = frozenset(
+    {
+        "proof_generation_target_ms",
+        "governance_timelock_s",
+        "proof_constant_size",
+        "routing_rebuild_interval",
+        "quorum_threshold_num",
+        "quorum_threshold_den",
+    }
 )
+ONCHAIN_PARAMS = tuple(name for name in MAINNET.as_dict() if name not in OFFCHAIN_PARAMS)
 TIER = {"zk": 0, "llm": 1}
 
 

@@ -20,11 +20,18 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 
 from ax0n.chain.bls_points import g1_compressed
-from ax0n.chain.deploy import Manifest, model_key
+from ax0n.chain.deploy import Manifest, model_key, param_name
 from ax0n.spec.routing import Node, NodeStats, RoutingWeights, Snapshot
 
 _BATCH = 256  # calls per JSON-RPC batch (public endpoints cap batch sizes)
-DEFAULT_WEIGHTS = RoutingWeights()
+# ProtocolParams names of RoutingWeights' fields, in field order
+WEIGHT_PARAMS = (
+    "routing_weight_stake",
+    "routing_weight_uptime",
+    "routing_weight_latency",
+    "routing_latency_ref_ms",
+    "routing_min_uptime_bps",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,7 @@ class ChainState:
     nodes: tuple[NodeRecord, ...]  # every operator ever registered, registration order
     validators: tuple[ValidatorRecord, ...]  # every validator key, registration order
     models: dict[str, bytes]  # model id -> ModelRegistry commitment, for the served models that are registered
+    weights: RoutingWeights  # ProtocolParams' routing weights at the block
 
 
 def model_id(key: bytes) -> str | None:
@@ -89,7 +97,10 @@ def read_state(w3: Web3, manifest: Manifest, block: int) -> ChainState:
     nodes = manifest.contract(w3, "NodeRegistry")
     registry = manifest.contract(w3, "ModelRegistry")
     f = nodes.functions
-    n_ops, n_vals = _calls(w3, [f.operatorCount(), f.validatorCount()], number)
+    params = manifest.contract(w3, "ProtocolParams").functions
+    n_ops, n_vals, *weights = _calls(
+        w3, [f.operatorCount(), f.validatorCount(), *(params.get(param_name(n)) for n in WEIGHT_PARAMS)], number
+    )
     addresses = _calls(w3, [*map(f.operatorAt, range(n_ops)), *map(f.validatorAt, range(n_vals))], number)
     operators, validators = addresses[:n_ops], addresses[n_ops:]
     per_op = [fn(op) for op in operators for fn in (f.node, f.isActive)]
@@ -125,15 +136,15 @@ def read_state(w3: Web3, manifest: Manifest, block: int) -> ChainState:
         nodes=tuple(records.values()),
         validators=vals,
         models={m: bytes(record[0]) for m, record in zip(known, commitments, strict=True)},
+        weights=RoutingWeights(*weights),
     )
 
 
-def routing_snapshot(
-    state: ChainState, stats: Mapping[bytes, NodeStats], weights: RoutingWeights = DEFAULT_WEIGHTS
-) -> Snapshot:
-    """The routing snapshot at `state.block`: every node with its stats by node id (NodeStats() when absent)."""
+def routing_snapshot(state: ChainState, stats: Mapping[bytes, NodeStats]) -> Snapshot:
+    """The routing snapshot at `state.block`: every node with its stats by node id (NodeStats() when absent),
+    scored with the routing weights ProtocolParams held at that block."""
     nodes = tuple(
         Node(r.node_id, r.operator, r.stake, r.cluster, r.models, stats.get(r.node_id, NodeStats()), r.active)
         for r in state.nodes
     )
-    return Snapshot(state.block, state.block_hash, nodes, weights)
+    return Snapshot(state.block, state.block_hash, nodes, state.weights)

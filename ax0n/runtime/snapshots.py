@@ -21,9 +21,9 @@ import redis.asyncio as redis
 from web3 import Web3
 
 from ax0n.chain.deploy import Manifest
-from ax0n.chain.snapshot import DEFAULT_WEIGHTS, ChainState, read_state, routing_snapshot
+from ax0n.chain.snapshot import ChainState, read_state, routing_snapshot
 from ax0n.runtime.stats import DEFAULT, Registration, StatsParams, StatsReader
-from ax0n.spec.routing import RoutingWeights, Snapshot
+from ax0n.spec.routing import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,8 @@ class SnapshotBuilder:
         client: redis.Redis,
         chain_id: int,
         params: StatsParams = DEFAULT,
-        weights: RoutingWeights = DEFAULT_WEIGHTS,
     ) -> None:
-        self.w3, self.manifest, self.params, self.weights = w3, manifest, params, weights
+        self.w3, self.manifest, self.params = w3, manifest, params
         self.reader = StatsReader(client, chain_id, params)
         self._block_ms: dict[int, int] = {}
 
@@ -54,7 +53,7 @@ class SnapshotBuilder:
         end_ms = state.timestamp * 1_000
         nodes = {n.node_id: Registration(n.signing_key, await self._timestamp_ms(n.registered_at)) for n in state.nodes}
         stats = await self.reader.read(nodes, end_ms - self.params.window_ms, end_ms) if nodes else {}
-        return state, routing_snapshot(state, stats, self.weights)
+        return state, routing_snapshot(state, stats)
 
     async def _timestamp_ms(self, block: int) -> int:
         if block not in self._block_ms:

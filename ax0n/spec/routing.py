@@ -33,19 +33,34 @@ from hashlib import sha256
 
 from eth_utils import keccak
 
-BPS = 10_000
+from ax0n.spec.params import BPS, MAINNET, Params
+
 SEED_TAG = b"ax0n/route/v1"
 
 
 @dataclass(frozen=True, slots=True)
 class RoutingWeights:
-    """Governable scoring parameters (mirrored on-chain with the protocol parameters)."""
+    """The governable scoring parameters: the `routing_*` entries of the parameter table, as ProtocolParams holds
+    them at a snapshot's block."""
 
-    stake: int = 2  # share of the score that stake alone earns
-    uptime: int = 5
-    latency: int = 3
-    latency_ref_ms: int = 2_000  # p95 at which the latency score is one half
-    min_uptime_bps: int = 5_000  # nodes observed live less often than this are not routed to
+    stake: int  # share of the score that stake alone earns
+    uptime: int
+    latency: int
+    latency_ref_ms: int  # p95 at which the latency score is one half
+    min_uptime_bps: int  # nodes observed live less often than this are not routed to
+
+    @classmethod
+    def of(cls, params: Params) -> RoutingWeights:
+        return cls(
+            params.routing_weight_stake,
+            params.routing_weight_uptime,
+            params.routing_weight_latency,
+            params.routing_latency_ref_ms,
+            params.routing_min_uptime_bps,
+        )
+
+
+DEFAULT_WEIGHTS = RoutingWeights.of(MAINNET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +93,7 @@ class Snapshot:
     block: int
     block_hash: bytes  # 32 bytes; mixed into the seed so routes are unknown before the block exists
     nodes: tuple[Node, ...]
-    weights: RoutingWeights = field(default_factory=RoutingWeights)
+    weights: RoutingWeights = DEFAULT_WEIGHTS
 
     def canonical_bytes(self) -> bytes:
         w = self.weights

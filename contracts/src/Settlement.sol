@@ -33,8 +33,6 @@ contract Settlement {
     /// @notice Gas forwarded to the verifier (~0.75M needed for 72 inputs): a malformed proof makes the generated
     ///         verifier hit `invalid()`, which would otherwise burn the whole transaction's gas.
     uint256 public constant VERIFY_GAS = 1_500_000;
-    /// @notice Share of a slash paid to the challenger (the rest goes to the treasury), in basis points.
-    uint256 public constant CHALLENGER_REWARD_BPS = 5_000;
     /// @notice ax0n.receipt's EIP-712 types: the domain (name "ax0n", version "1", chainId), Receipt, RouteDecision.
     bytes32 public constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId)");
     bytes32 public constant RECEIPT_TYPEHASH = keccak256(
@@ -189,7 +187,7 @@ contract Settlement {
         bytes32 digest = _openReceipt(operator, receipt, route, signature);
         if (outputHash == uint256(receipt[6])) revert OutputNotDisputed();
         _verifyZk([uint256(receipt[3]), uint256(receipt[5]), outputHash], proof);
-        (uint256 slashed, uint256 reward) = _slash(operator, digest);
+        (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_ZK_OUTPUT_BPS());
         emit ZkOutputChallenged(operator, digest, msg.sender, slashed, reward);
     }
 
@@ -208,7 +206,8 @@ contract Settlement {
         bytes32 a = _openReceipt(operator, first, route, firstSignature);
         bytes32 b = _signedBy(operator, second, secondSignature);
         if (first[1] != second[1] || a == b) revert NotEquivocation();
-        (uint256 slashed, uint256 reward) = _slash(operator, keccak256(abi.encode(operator, first[1])));
+        (uint256 slashed, uint256 reward) =
+            _slash(operator, keccak256(abi.encode(operator, first[1])), params.SLASH_EQUIVOCATION_BPS());
         emit EquivocationChallenged(operator, first[1], msg.sender, slashed, reward);
     }
 
@@ -229,7 +228,7 @@ contract Settlement {
     ) external {
         bytes32 digest = _openReceipt(operator, receipt, route, signature);
         _checkCertificate(faultSigningRoot(digest), cert);
-        (uint256 slashed, uint256 reward) = _slash(operator, digest);
+        (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_QUORUM_FAULT_BPS());
         emit QuorumFaultChallenged(operator, digest, msg.sender, slashed, reward);
     }
 
@@ -449,13 +448,14 @@ contract Settlement {
         }
     }
 
-    /// @dev Slash `operator` min_node_stake once per `key`; the challenger gets CHALLENGER_REWARD_BPS, the
-    ///      treasury the rest.
-    function _slash(address operator, bytes32 key) private returns (uint256 slashed, uint256 reward) {
+    /// @dev Slash `operator`, once per `key`, the fault class's ratio (ProtocolParams `ratio`, in bps) of its bonded
+    ///      plus unbonding stake; the challenger gets challenger_reward_bps of it, the treasury the rest.
+    function _slash(address operator, bytes32 key, bytes32 ratio) private returns (uint256 slashed, uint256 reward) {
         if (challenged[key]) revert AlreadyChallenged(key);
         challenged[key] = true;
-        slashed = nodes.slash(operator, params.get(params.MIN_NODE_STAKE()));
-        reward = slashed * CHALLENGER_REWARD_BPS / BPS;
+        NodeRegistry.Node memory n = nodes.node(operator);
+        slashed = nodes.slash(operator, (n.stake + n.unbonding) * params.get(ratio) / BPS);
+        reward = slashed * params.get(params.CHALLENGER_REWARD_BPS()) / BPS;
         credits[msg.sender] += reward;
         credits[treasury] += slashed - reward;
         totalCredits += slashed;

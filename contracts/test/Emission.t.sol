@@ -209,7 +209,7 @@ contract EmissionTest is EmissionBase {
         skipTime(100 days);
         want += expected(10_000 ether, 100 days, 420);
         assertApprox(nodes.pendingRewards(OP), want, 2, "new rate from the checkpoint");
-        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, name, 10_001));
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, name, 10_001, "rate above 100%"));
         params.set(name, 10_001);
         params.set(name, 0);
         nodes.checkpointRewards();

@@ -56,8 +56,8 @@ contract ModelRegistryTest is Deployed {
 contract ProtocolParamsTest is Deployed {
     function test_getSet() public {
         vm.assertEq(params.get("min_node_stake"), MIN_STAKE, "initial");
-        params.set("settlement_frequency", 9);
-        vm.assertEq(params.get("settlement_frequency"), 9, "changed");
+        params.set("settlement_frequency", 4);
+        vm.assertEq(params.get("settlement_frequency"), 4, "changed");
     }
 
     function test_revert_unknownOrInvalid() public {
@@ -65,10 +65,47 @@ contract ProtocolParamsTest is Deployed {
         params.get("nope");
         vm.expectRevert(abi.encodeWithSelector(ProtocolParams.UnknownParam.selector, bytes32("nope")));
         params.set("nope", 1);
-        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, bytes32("operator_fee_share_bps"), 9_000));
+        _expectInvalid("operator_fee_share_bps", 9_000, "fee shares above 100%");
         params.set("operator_fee_share_bps", 9_000);
-        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, bytes32("max_batch_size"), 0));
+        _expectInvalid("max_batch_size", 0, "must be positive");
         params.set("max_batch_size", 0);
+        _expectInvalid("slash_equivocation_bps", 10_001, "rate above 100%");
+        params.set("slash_equivocation_bps", 10_001);
+    }
+
+    function _expectInvalid(bytes32 name, uint256 value, string memory reason) private {
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.InvalidParam.selector, name, value, reason));
+    }
+
+    function test_revert_anUnbondingShorterThanSettlementPlusChallengeWindow() public {
+        uint256 epoch = params.get("node_epoch_length");
+        string memory reason = "unbonding shorter than settlement plus challenge window";
+        _expectInvalid("slash_window", epoch, reason);
+        params.set("slash_window", epoch); // settlement_frequency + slash_window > node_epoch_length
+        _expectInvalid("node_epoch_length", epoch - 1, reason);
+        params.set("node_epoch_length", epoch - 1);
+        _expectInvalid("settlement_frequency", epoch, reason);
+        params.set("settlement_frequency", epoch);
+    }
+
+    function test_setManyMovesRelatedValuesTogether() public {
+        bytes32[] memory names = new bytes32[](2);
+        uint256[] memory values = new uint256[](2);
+        (names[0], values[0]) = ("slash_window", 1_000);
+        (names[1], values[1]) = ("node_epoch_length", 1_000 + FREQUENCY);
+        params.setMany(names, values); // each alone would break the invariant one way or the other
+        vm.assertEq(params.get("node_epoch_length"), 1_000 + FREQUENCY, "both set");
+    }
+
+    function test_revert_aTableMissingAParameter() public {
+        bytes32[] memory names = paramNames();
+        uint256[] memory values = paramValues();
+        assembly ("memory-safe") {
+            mstore(names, 20) // drop challenger_reward_bps
+            mstore(values, 20)
+        }
+        vm.expectRevert(abi.encodeWithSelector(ProtocolParams.MissingParam.selector, bytes32("challenger_reward_bps")));
+        new ProtocolParams(address(this), names, values);
     }
 
     function test_revert_onlyOwner() public {

@@ -90,12 +90,13 @@ def test_wrong_zk_output_is_slashed(anvil: Anvil, manifest: Manifest, truth: tup
     before = settlement.functions.credits(manifest.treasury).call()
     receipt = Signer.from_key(w3, challenger.key).transact(challenge(wrong))
     event = settlement.events.ZkOutputChallenged().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    assert (event["operator"], event["challenger"], event["slashed"]) == (operator.address, challenger.address, stake)
+    slashed, reward = DEVNET.slash_amount("zk_output", stake)  # its fault class's ratio of the stake
+    assert (event["operator"], event["challenger"], event["slashed"]) == (operator.address, challenger.address, slashed)
     assert event["receiptHash"] == receipts.receipt_hash(wrong)
-    assert settlement.functions.credits(challenger.address).call() == stake // 2
-    assert settlement.functions.credits(manifest.treasury).call() == before + stake - stake // 2
+    assert settlement.functions.credits(challenger.address).call() == reward
+    assert settlement.functions.credits(manifest.treasury).call() == before + slashed - reward
     assert not nodes.functions.isActive(operator.address).call()
-    assert nodes.functions.node(operator.address).call()[0] == 0
+    assert nodes.functions.node(operator.address).call()[0] == stake - slashed
     _refused(challenge(wrong), "AlreadyChallenged(bytes32)")
 
     late = _receipt(node_key.key, right ^ 1, block, request=3)
@@ -128,7 +129,8 @@ def test_equivocation_is_slashed(anvil: Anvil, manifest: Manifest) -> None:
     _refused(challenge(first, other), "NotEquivocation()")
     receipt = Signer.from_key(w3, challenger.key).transact(challenge(first, second))
     event = settlement.events.EquivocationChallenged().process_receipt(receipt, errors=DISCARD)[0]["args"]
-    assert (event["operator"], event["requestId"], event["slashed"]) == (operator.address, first.request_id, stake)
-    assert settlement.functions.credits(challenger.address).call() == stake // 2
+    slashed, reward = DEVNET.slash_amount("equivocation", stake)
+    assert (event["operator"], event["requestId"], event["slashed"]) == (operator.address, first.request_id, slashed)
+    assert settlement.functions.credits(challenger.address).call() == reward
     assert not nodes.functions.isActive(operator.address).call()
     _refused(challenge(second, first), "AlreadyChallenged(bytes32)")

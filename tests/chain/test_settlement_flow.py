@@ -132,7 +132,7 @@ def test_governance_changes_a_parameter_after_seven_days(anvil: Anvil, manifest:
     governor = manifest.contract(w3, "Ax0nGovernor")
     params = manifest.contract(w3, "ProtocolParams")
     name = param_name("settlement_frequency")
-    call = params.functions.set(name, 9)
+    call = params.functions.set(name, 3)
     targets, values, calldatas = [params.address], [0], [call._encode_transaction_data()]
     description = "settle every 9 blocks"
     desc_hash = w3.keccak(text=description)
@@ -152,7 +152,7 @@ def test_governance_changes_a_parameter_after_seven_days(anvil: Anvil, manifest:
 
     anvil.increase_time(7 * 24 * 3600)
     voter.transact(governor.functions.execute(targets, values, calldatas, desc_hash))
-    assert params.functions.get(name).call() == 9
+    assert params.functions.get(name).call() == 3
 
     with pytest.raises(ContractCustomError):  # and nobody skips the timelock
         params.functions.set(name, 1).call({"from": voter.address})

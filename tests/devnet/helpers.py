@@ -70,7 +70,7 @@ async def route_on_fresh_snapshot(net: Devnet, w3: Web3, timeout_s: float = 120.
 @dataclass(frozen=True, slots=True)
 class SlashBooks:
     """The provisioned operator's stake and the settler's credits before a challenge, to check after it that the
-    operator lost min_node_stake and the settler got the challenger's reward."""
+    operator lost its fault class's share of its stake and the settler got the challenger's reward."""
 
     nodes: Contract
     settlement: Contract
@@ -90,17 +90,16 @@ class SlashBooks:
         assert stake >= DEVNET.min_node_stake and nodes.functions.isActive(operator).call()
         return cls(nodes, settlement, operator, settler, stake, credits)
 
-    def assert_slashed(self, args: Any) -> None:
-        """`args` of a Settlement *Challenged event: the operator slashed min_node_stake and made inactive, the
-        settler (the challenger) credited CHALLENGER_REWARD_BPS of it."""
+    def assert_slashed(self, args: Any, fault: str) -> None:
+        """`args` of a Settlement *Challenged event: the operator slashed `fault`'s ratio of its stake (inactive once
+        below min_node_stake), the settler (the challenger) credited the challenger's share of it."""
         assert (args["operator"], args["challenger"]) == (self.operator, self.settler)
-        slashed = args["slashed"]
-        assert slashed == DEVNET.min_node_stake
+        slashed, reward = DEVNET.slash_amount(fault, self.stake)
+        assert (args["slashed"], args["reward"]) == (slashed, reward) and reward > 0
         assert self.nodes.functions.node(self.operator).call()[0] == self.stake - slashed
-        assert not self.nodes.functions.isActive(self.operator).call()
-        assert self.settlement.functions.credits(self.settler).call() == self.credits + args["reward"]
-        reward_bps = self.settlement.functions.CHALLENGER_REWARD_BPS().call()
-        assert args["reward"] == slashed * reward_bps // 10_000 > 0
+        active = self.stake - slashed >= DEVNET.min_node_stake
+        assert self.nodes.functions.isActive(self.operator).call() == active
+        assert self.settlement.functions.credits(self.settler).call() == self.credits + reward
 
 
 def settler_challenges(port: int | None, outcome: str) -> float:

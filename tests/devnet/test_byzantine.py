@@ -91,7 +91,7 @@ async def test_tampered_zk_output_is_not_finalized_and_the_operator_is_slashed(n
     rid = bytes(req.request_id)
     [event] = events
     args = event["args"]
-    books.assert_slashed(args)
+    books.assert_slashed(args, "zk_output")
 
     # the evidence: the signed receipt of the tampered output and a valid proof of the true one
     [(_, fields)] = await pool.redis.xrange(FAULTS)

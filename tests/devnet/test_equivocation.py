@@ -93,4 +93,6 @@ async def test_an_equivocating_node_serves_once_and_ends_slashed(net: Devnet) ->
         await pool.close()
     [event] = events
     assert event["args"]["operator"] == operator and event["args"]["requestId"] == bytes(result.request_id)
-    assert nodes.functions.node(operator).call()[0] == stake_before - DEVNET.min_node_stake
+    assert (
+        nodes.functions.node(operator).call()[0] == stake_before - DEVNET.slash_amount("equivocation", stake_before)[0]
+    )

@@ -91,7 +91,7 @@ async def test_fingerprint_fault_is_not_finalized_and_the_quorum_gets_the_operat
     rid = bytes(req.request_id)
     [event] = events
     args = event["args"]
-    books.assert_slashed(args)
+    books.assert_slashed(args, "quorum_fault")
 
     # the evidence: the node's signed LLM-tier receipt and its quorum's INVALID certificate, for the fingerprint
     [(_, fields)] = await pool.redis.xrange(streams.FAULTS)

@@ -78,7 +78,7 @@ def test_operator_flow(chain: tuple[Anvil, Path], home: Path, tiny_model: Path, 
                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     anvil, deployment = chain
     monkeypatch.setattr(sys, "stdin", io.StringIO(OPERATOR_KEY + "\n"))  # the key arrives on stdin, never in argv
-    run("init", "--key", "--home", str(home), "--rpc-url", anvil.rpc_url, "--deployment", str(deployment))
+    run("init", "--key", "-", "--home", str(home), "--rpc-url", anvil.rpc_url, "--deployment", str(deployment))
     address = Account.from_key(OPERATOR_KEY).address
     assert address in capsys.readouterr().out
     assert OPERATOR_KEY[2:] not in (home / keystore.KEYSTORE_FILE).read_text().lower()
@@ -170,3 +170,18 @@ def test_start_serves_the_registered_models(chain: tuple[Anvil, Path], home: Pat
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_key_on_the_command_line_works_but_is_warned_about_once(
+    chain: tuple[Anvil, Path], home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run("init", "--key", OPERATOR_KEY, "--home", str(home))
+    out, err = capsys.readouterr()
+    assert Account.from_key(OPERATOR_KEY).address in out
+    assert err.count("visible to other local users") == 1 and "--key -" in err and "--key-env" in err
+    monkeypatch.setenv("AX0N_PRIVATE_KEY", OPERATOR_KEY)
+    run("init", "--key-env", "--home", str(home / "env"))  # the safer forms say nothing
+    run("init", "--home", str(home / "fresh"))
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit, match="not both"):
+        run("init", "--key", OPERATOR_KEY, "--key-env", "--home", str(home / "both"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -14,13 +15,13 @@ import pytest
 
 from ax0n.spec import routing
 from ax0n.spec.routing import (
+    DEFAULT_WEIGHTS,
     AliasTable,
     LatencySample,
     LivenessBeat,
     Node,
     NodeStats,
     NoRoute,
-    RoutingWeights,
     Snapshot,
     build_index,
     route,
@@ -74,7 +75,7 @@ def test_snapshot_json_roundtrip_and_hash_is_order_independent() -> None:
     assert again == snap
     shuffled = Snapshot(snap.block, snap.block_hash, tuple(reversed(snap.nodes)), snap.weights)
     assert shuffled.hash() == snap.hash()
-    changed = Snapshot(snap.block, snap.block_hash, snap.nodes, RoutingWeights(stake=3))
+    changed = Snapshot(snap.block, snap.block_hash, snap.nodes, dataclasses.replace(DEFAULT_WEIGHTS, stake=3))
     assert changed.hash() != snap.hash()
 
 
@@ -107,7 +108,7 @@ def test_pick_frequencies_match_weights_over_100k_picks() -> None:
 
 
 def test_ineligible_nodes_are_never_routed_to() -> None:
-    w = RoutingWeights()
+    w = DEFAULT_WEIGHTS
     good = NodeStats(9_000, 500, 20)
     nodes = (
         Node(b"\x01" * 32, b"\xaa" * 20, 10 * TOKEN, "a", ("m",), good),
@@ -125,7 +126,7 @@ def test_ineligible_nodes_are_never_routed_to() -> None:
 
 
 def test_weight_is_linear_in_stake_and_prefers_uptime_and_latency() -> None:
-    w = RoutingWeights()
+    w = DEFAULT_WEIGHTS
     stats = NodeStats(9_000, 800, 50)
     whole = selection_weight(Node(b"\x01" * 32, b"\x00" * 20, 100 * TOKEN, "a", ("m",), stats), w)
     half = selection_weight(Node(b"\x02" * 32, b"\x00" * 20, 50 * TOKEN, "a", ("m",), stats), w)

@@ -148,12 +148,14 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
     [event] = settlement.events.ZkOutputChallenged().get_logs(from_block=0)
     args = event["args"]
     stake = DEVNET.min_node_stake
-    assert (args["operator"], args["challenger"], args["slashed"]) == (op_a.address, settler.address, stake)
+    slashed, reward = DEVNET.slash_amount("zk_output", stake)
+    assert (args["operator"], args["challenger"], args["slashed"]) == (op_a.address, settler.address, slashed)
     assert args["receiptHash"] == receipts.receipt_hash(good.receipt)
-    assert nodes.functions.node(op_a.address).call()[0] == 0 and not nodes.functions.isActive(op_a.address).call()
+    assert nodes.functions.node(op_a.address).call()[0] == stake - slashed
+    assert not nodes.functions.isActive(op_a.address).call()
     assert nodes.functions.node(op_b.address).call()[0] == stake  # the bad proof and the late receipt cost nothing
-    assert settlement.functions.credits(settler.address).call() == args["reward"] == stake // 2
-    assert settlement.functions.credits(manifest.treasury).call() == credits_before + stake - stake // 2
+    assert settlement.functions.credits(settler.address).call() == args["reward"] == reward
+    assert settlement.functions.credits(manifest.treasury).call() == credits_before + slashed - reward
     tx = w3.eth.get_transaction_receipt(event["transactionHash"])
     assert tx["from"] == settler.address
     print(f"\nchallengeZkOutput gas used: {tx['gasUsed']}")
@@ -188,7 +190,8 @@ async def test_unreachable_chain_is_retried_not_dropped(redis_url: str, rclient:
 def test_equivocation_evidence_slashes_the_operator_once(anvil: Anvil) -> None:
     w3 = anvil.web3
     deployer, settler, operator, signing, stranger = anvil.accounts[:5]
-    manifest = deploy(w3, deployer.key, params=DEVNET)
+    params = DEVNET.replace(slash_equivocation_bps=5_000)  # half: the operator stays challengeable after
+    manifest = deploy(w3, deployer.key, params=params)
     register(w3, manifest, deployer, operator, signing.address)
     nodes, settlement = manifest.contract(w3, "NodeRegistry"), manifest.contract(w3, "Settlement")
     token, stake = manifest.contract(w3, "Ax0nToken"), DEVNET.min_node_stake
@@ -208,10 +211,14 @@ def test_equivocation_evidence_slashes_the_operator_once(anvil: Anvil) -> None:
     with pytest.raises(Refused, match="not an equivocation"):
         challenger.challenge(types_pb2.FaultRecord(receipt=first, conflicting=receipts.sign(second, stranger.key)))
     outcome = challenger.challenge(types_pb2.FaultRecord(receipt=first, conflicting=second, reason="equivocation"))
-    assert outcome.kind == "slashed" and outcome.slashed == DEVNET.min_node_stake
+    assert outcome.kind == "slashed" and outcome.slashed == params.slash_amount("equivocation", 2 * stake)[0]
     [event] = settlement.events.EquivocationChallenged().get_logs(from_block=0)
     assert (event["args"]["operator"], event["args"]["challenger"]) == (operator.address, settler.address)
-    assert nodes.functions.node(operator.address).call()[0] == stake
-    assert settlement.functions.credits(settler.address).call() == outcome.reward == stake // 2
+    assert nodes.functions.node(operator.address).call()[0] == 2 * stake - outcome.slashed
+    assert (
+        settlement.functions.credits(settler.address).call()
+        == outcome.reward
+        == params.slash_amount("equivocation", 2 * stake)[1]
+    )
     again = challenger.challenge(types_pb2.FaultRecord(receipt=second, conflicting=first))
     assert again.kind == "already_challenged"  # each (operator, request) is slashed once

@@ -215,12 +215,13 @@ async def test_quorum_fault_slashes_the_operator_once(
 
     [event] = settlement.events.QuorumFaultChallenged().get_logs(from_block=0)
     args = event["args"]
-    assert (args["operator"], args["challenger"], args["slashed"]) == (operator, d.settler.address, stake)
+    slashed, reward = DEVNET.slash_amount("quorum_fault", 2 * stake)  # staked twice min_node_stake
+    assert (args["operator"], args["challenger"], args["slashed"]) == (operator, d.settler.address, slashed)
     assert args["receiptHash"] == receipts.receipt_hash(fault.receipt)
     assert settlement.functions.challenged(args["receiptHash"]).call()
-    assert nodes.functions.node(operator).call()[0] == stake  # one slash of min_node_stake, of two
-    assert settlement.functions.credits(d.settler.address).call() == args["reward"] == stake // 2
-    assert settlement.functions.credits(d.treasury).call() == treasury_before + stake - stake // 2
+    assert nodes.functions.node(operator).call()[0] == 2 * stake - slashed  # one slash, of two attempts
+    assert settlement.functions.credits(d.settler.address).call() == args["reward"] == reward
+    assert settlement.functions.credits(d.treasury).call() == treasury_before + slashed - reward
     tx = w3.eth.get_transaction_receipt(event["transactionHash"])
     assert tx["from"] == d.settler.address
     print(f"\nchallengeQuorumFault gas used ({len(targets)}-member committee): {tx['gasUsed']}")

@@ -12,7 +12,7 @@ from web3 import Web3
 from ax0n.chain.snapshot import ChainState, NodeRecord, ValidatorRecord, routing_snapshot
 from ax0n.spec import bls
 from ax0n.spec.committee import Validator
-from ax0n.spec.routing import NodeStats
+from ax0n.spec.routing import DEFAULT_WEIGHTS, NodeStats
 
 BLOCK, BLOCK_HASH = 4_096, b"\xab" * 32
 
@@ -35,7 +35,7 @@ def _state() -> tuple[ChainState, list[bls.SecretKey]]:
         for i, sk in enumerate(secrets)
     )
     models = {"m-a": b"\x11" * 32, "m-b": b"\x22" * 32}
-    return ChainState(BLOCK, BLOCK_HASH, 1_700_000_000, nodes, validators, models), secrets
+    return ChainState(BLOCK, BLOCK_HASH, 1_700_000_000, nodes, validators, models, DEFAULT_WEIGHTS), secrets
 
 
 def test_from_chain_matches_parse() -> None:
@@ -72,6 +72,6 @@ def test_from_chain_matches_parse() -> None:
 
 def test_from_chain_refuses_another_block() -> None:
     state, _ = _state()
-    other = routing_snapshot(ChainState(BLOCK + 16, b"\xcd" * 32, 0, state.nodes, (), {}), {})
+    other = routing_snapshot(ChainState(BLOCK + 16, b"\xcd" * 32, 0, state.nodes, (), {}, DEFAULT_WEIGHTS), {})
     with pytest.raises(ValueError, match="routing snapshot is of block 4112, the chain state of block 4096"):
         from_chain(state, other)

@@ -39,8 +39,9 @@ abstract contract Deployed is Test, Fixtures {
     address internal constant ECOSYSTEM = address(0x1002);
     address internal constant TREASURY = address(0x1003);
     uint256 internal constant MIN_STAKE = 1_000 ether;
-    uint256 internal constant EPOCH = 10;
     uint256 internal constant FREQUENCY = 5;
+    uint256 internal constant SLASH_WINDOW = 40;
+    uint256 internal constant EPOCH = FREQUENCY + SLASH_WINDOW;
 
     Ax0nToken internal token;
     ProtocolParams internal params;
@@ -57,20 +58,31 @@ abstract contract Deployed is Test, Fixtures {
         nodes.setSettlement(address(settlement));
     }
 
+    /// @dev ax0n.spec.params.DEVNET's table (the devnet's short periods, 16-seat quorums).
     function paramNames() internal pure returns (bytes32[] memory n) {
-        n = new bytes32[](10);
+        n = new bytes32[](21);
         (n[0], n[1], n[2], n[3], n[4], n[5]) = (
             "min_node_stake", "slash_window", "base_fee_rate_bps", "operator_fee_share_bps",
             "validator_fee_share_bps", "max_batch_size"
         );
-        (n[6], n[7], n[8], n[9]) =
-            ("max_model_params", "validator_quorum_size", "settlement_frequency", "node_epoch_length");
+        (n[6], n[7], n[8], n[9], n[10]) =
+            ("max_model_params", "validator_quorum_size", "settlement_frequency", "node_epoch_length", "emission_rate_bps");
+        (n[11], n[12], n[13], n[14], n[15]) = (
+            "routing_weight_stake", "routing_weight_uptime", "routing_weight_latency", "routing_latency_ref_ms",
+            "routing_min_uptime_bps"
+        );
+        (n[16], n[17], n[18], n[19], n[20]) = (
+            "slash_zk_output_bps", "slash_equivocation_bps", "slash_quorum_fault_bps", "slash_unauthorized_debit_bps",
+            "challenger_reward_bps"
+        );
     }
 
     function paramValues() internal pure returns (uint256[] memory v) {
-        v = new uint256[](10);
-        (v[0], v[1], v[2], v[3], v[4], v[5]) = (MIN_STAKE, 20, 30, 7_800, 1_200, 4_096);
-        (v[6], v[7], v[8], v[9]) = (70_000_000_000, 16, FREQUENCY, EPOCH);
+        v = new uint256[](21);
+        (v[0], v[1], v[2], v[3], v[4], v[5]) = (MIN_STAKE, SLASH_WINDOW, 30, 7_800, 1_200, 4_096);
+        (v[6], v[7], v[8], v[9], v[10]) = (70_000_000_000, 16, FREQUENCY, EPOCH, 210);
+        (v[11], v[12], v[13], v[14], v[15]) = (2, 5, 3, 2_000, 5_000);
+        (v[16], v[17], v[18], v[19], v[20]) = (5_000, 10_000, 1_000, 10_000, 5_000);
     }
 
     /// @dev Give `who` tokens from the ecosystem allocation.

@@ -48,6 +48,13 @@ class DevAccount:
     key: str
 
 
+def dev_account(i: int) -> DevAccount:
+    """Funded dev account `i` of every anvil started here (its default mnemonic, m/44'/60'/0'/0/i)."""
+    Account.enable_unaudited_hdwallet_features()
+    acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+    return DevAccount(acct.address, acct.key.to_0x_hex())
+
+
 class Anvil:
     """An anvil child process on 127.0.0.1 and a free port (automine unless `block_time` is given)."""
 
@@ -82,12 +89,7 @@ class Anvil:
     @functools.cached_property
     def accounts(self) -> list[DevAccount]:
         """The funded dev accounts (anvil's default mnemonic, derivation m/44'/60'/0'/0/i)."""
-        Account.enable_unaudited_hdwallet_features()
-        out = []
-        for i in range(self.n_accounts):
-            acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-            out.append(DevAccount(acct.address, acct.key.to_0x_hex()))
-        return out
+        return [dev_account(i) for i in range(self.n_accounts)]
 
     def start(self, timeout: float = 30.0) -> Anvil:
         args = [

@@ -96,7 +96,10 @@ class Registry:
             raise NodeError(f"{account.address} holds {fmt(tokens)}, less than the {fmt(amount)} to stake")
         if not record["registered"]:
             if not model_ids:
-                raise NodeError("the first stake registers the node: pass --models with the model ids it serves")
+                raise NodeError(
+                    "the first stake registers the node: pass --models with the model ids it serves (or save the "
+                    "models it serves with `axon-node init --models` / --zk-models)"
+                )
             if not CLUSTER_NAME.fullmatch(cluster):
                 raise NodeError(f"--cluster {cluster!r} must be 1 to 64 characters of A-Z a-z 0-9 . _ -")
             minimum = self.min_stake()
