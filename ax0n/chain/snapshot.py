@@ -11,18 +11,25 @@ chain at that block: any validator reading the same block gets the same state. C
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
 from web3 import Web3
+from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from ax0n.chain.bls_points import g1_compressed
 from ax0n.chain.deploy import Manifest, model_key, param_name
+from ax0n.spec.answers import RegisteredModel
+from ax0n.spec.committee import Validator
 from ax0n.spec.routing import Node, NodeStats, RoutingWeights, Snapshot
+from ax0n.v1 import types_pb2
 
+log = logging.getLogger(__name__)
 _BATCH = 256  # calls per JSON-RPC batch (public endpoints cap batch sizes)
 # ProtocolParams names of RoutingWeights' fields, in field order
 WEIGHT_PARAMS = (
@@ -65,8 +72,17 @@ class ChainState:
     timestamp: int
     nodes: tuple[NodeRecord, ...]  # every operator ever registered, registration order
     validators: tuple[ValidatorRecord, ...]  # every validator key, registration order
-    models: dict[str, bytes]  # model id -> ModelRegistry commitment, for the served models that are registered
+    models: dict[str, RegisteredModel]  # model id -> its ModelRegistry record, for the served models registered
     weights: RoutingWeights  # ProtocolParams' routing weights at the block
+
+
+PROTO_TIER = {0: types_pb2.TIER_ZK, 1: types_pb2.TIER_LLM}  # ModelRegistry.Tier -> the protobuf Tier
+
+
+def registered(record: Sequence[Any]) -> RegisteredModel:
+    """ModelRegistry.model's (commitment, tier, paramCount, vkHash, pricePer1k, exists) as a RegisteredModel."""
+    commitment, tier, _params, _vk, price = record[:5]
+    return RegisteredModel(bytes(commitment), PROTO_TIER[tier], int(price))
 
 
 def model_id(key: bytes) -> str | None:
@@ -128,14 +144,14 @@ def read_state(w3: Web3, manifest: Manifest, block: int) -> ChainState:
     served_ids = sorted({m for r in records.values() for m in r.models})
     exists = _calls(w3, [registry.functions.exists(model_key(m)) for m in served_ids], number)
     known = [m for m, ok in zip(served_ids, exists, strict=True) if ok]
-    commitments = _calls(w3, [registry.functions.model(model_key(m)) for m in known], number)
+    registrations = _calls(w3, [registry.functions.model(model_key(m)) for m in known], number)
     return ChainState(
         block=number,
         block_hash=bytes(header["hash"]),
         timestamp=int(header["timestamp"]),
         nodes=tuple(records.values()),
         validators=vals,
-        models={m: bytes(record[0]) for m, record in zip(known, commitments, strict=True)},
+        models={m: registered(record) for m, record in zip(known, registrations, strict=True)},
         weights=RoutingWeights(*weights),
     )
 
@@ -148,3 +164,45 @@ def routing_snapshot(state: ChainState, stats: Mapping[bytes, NodeStats]) -> Sna
         for r in state.nodes
     )
     return Snapshot(state.block, state.block_hash, nodes, state.weights)
+
+
+def read_validators(w3: Web3, nodes: Contract, block: int) -> tuple[bytes, tuple[Validator, ...]]:
+    """(block hash, validator set) as NodeRegistry `nodes` held them at `block`: each key with its node's bonded
+    stake, in registration order (what read_state's validators give, without the rest of the registry)."""
+    header = w3.eth.get_block(block)
+    number, f = int(header["number"]), nodes.functions
+    (count,) = _calls(w3, [f.validatorCount()], number)
+    addresses = _calls(w3, [f.validatorAt(i) for i in range(count)], number)
+    answers = _calls(w3, [fn(v) for v in addresses for fn in (f.blsKey, f.node)], number)
+    keys, records = answers[0::2], answers[1::2]
+    return bytes(header["hash"]), tuple(
+        Validator(g1_compressed(bytes(key)), record[0]) for key, record in zip(keys, records, strict=True)
+    )
+
+
+class ValidatorSetReader:
+    """Validator sets by block, as NodeRegistry held them at that block (`read_validators`); the last `keep` kept.
+
+    A ValidatorSets source (ax0n.spec.finality) for parties that check certificates without building routing
+    snapshots themselves (routers delivering results, the settler batching them). Blocking: call it off the loop.
+    """
+
+    def __init__(self, w3: Web3, nodes: Contract, keep: int = 64) -> None:
+        self.w3, self.nodes, self.keep = w3, nodes, keep
+        self._sets: dict[int, tuple[bytes, tuple[Validator, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, block: int) -> tuple[bytes, tuple[Validator, ...]] | None:
+        with self._lock:
+            if block in self._sets:
+                return self._sets[block]
+        try:
+            found = read_validators(self.w3, self.nodes, block)
+        except Exception as exc:  # no such block yet, or the endpoint failed: unknown here, not invalid
+            log.warning("validator set at block %d: %s", block, exc)
+            return None
+        with self._lock:
+            self._sets[block] = found
+            while len(self._sets) > self.keep:
+                del self._sets[min(self._sets)]
+        return found

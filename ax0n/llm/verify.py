@@ -13,7 +13,7 @@ from ax0n.llm.engine import Engine
 from ax0n.llm.errors import ExecutorError
 from ax0n.llm.inputs import decoding, expected_text, prompt_ids
 from ax0n.llm.sampling import token_margin
-from ax0n.spec import binding
+from ax0n.spec import answers, binding
 from ax0n.spec import fingerprint as fp
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
@@ -39,6 +39,8 @@ def verify(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2.Receipt
         ids = prompt_ids(engine, req)
     except ExecutorError as exc:
         return Verification(False, f"request cannot be executed: {exc}")
+    if r.timings.prompt_tokens != len(ids):
+        return Verification(False, f"receipt bills {r.timings.prompt_tokens} prompt tokens; the prompt has {len(ids)}")
     tokens = list(r.output_token_ids)
     if any(t >= len(engine.tokenizer) for t in tokens) or len(ids) + len(tokens) - 1 > engine.context:
         return Verification(False, "output tokens are outside the vocabulary or the context")
@@ -82,10 +84,10 @@ def _static_checks(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2
     """Cheap checks before re-execution; returns the reason for rejection, or ''."""
     if bytes(r.model_commitment) != engine.commitment:
         return f"receipt commits to model 0x{bytes(r.model_commitment).hex()}, not 0x{engine.commitment.hex()}"
-    if bytes(r.request_id) != bytes(req.request_id):
-        return "receipt is for another request"
     if r.tier != types_pb2.TIER_LLM:
         return f"receipt is not an LLM-tier receipt (tier {r.tier})"
+    if why := answers.consistency_fault(r, req):
+        return why
     why = binding.io_mismatch(r, req, output)
     if why:
         return why

@@ -29,8 +29,7 @@ from web3.exceptions import TransactionNotFound
 
 from ax0n.sdk.errors import VerificationError
 from ax0n.sdk.result import InferenceResult
-from ax0n.spec import binding, settlement
-from ax0n.spec import certificate as qc
+from ax0n.spec import answers, binding, finality, settlement
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
 from ax0n.spec.committee import Validator
@@ -38,8 +37,7 @@ from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
 
-# snapshot block -> (that block's hash, the registered validator set then), or None when unknown
-ValidatorSetSource = Callable[[int], tuple[bytes, Sequence[Validator]] | None]
+ValidatorSetSource = finality.ValidatorSets  # snapshot block -> (block hash, validator set), None when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +53,24 @@ def _fail(check: str, why: str) -> VerificationError:
 
 
 def check_request(result: InferenceResult) -> None:
-    req, r = result.request, result.receipt
-    rid = bytes(req.request_id)
-    if result.request_id != rid or bytes(r.request_id) != rid:
+    """The receipt answers the request this client signed (ax0n.spec.answers.consistency_fault)."""
+    if result.request_id != bytes(result.request.request_id):
         raise _fail("request", "the result answers another request id")
-    if r.model_id != req.model_id:
-        raise _fail("request", f"receipt names model {r.model_id!r}, the request {req.model_id!r}")
-    if bytes(r.client) != bytes(req.client):
-        raise _fail("request", "receipt names another client")
-    if r.fee_cap != req.fee_cap or r.chain_id != req.chain_id:
-        raise _fail("request", "receipt's fee cap or chain id differs from the signed request")
-    if int(r.fee or "0") > int(req.fee_cap or "0"):
-        raise _fail("request", f"fee {r.fee} exceeds the signed fee cap {req.fee_cap}")
+    if why := answers.consistency_fault(result.receipt, result.request):
+        raise _fail("request", why)
+    if int(result.receipt.fee or "0") > int(result.request.fee_cap or "0"):
+        raise _fail("request", f"fee {result.receipt.fee} exceeds the signed fee cap {result.request.fee_cap}")
 
 
-def check_model(result: InferenceResult, model: types_pb2.ModelInfo) -> None:
-    r = result.receipt
-    if bytes(r.model_commitment) != bytes(model.commitment):
-        raise _fail("model", "receipt's model commitment is not the registered one")
-    if r.tier != model.tier:
-        raise _fail("model", f"receipt's tier {r.tier} is not the registered tier {model.tier}")
+def registered(model: types_pb2.ModelInfo) -> answers.RegisteredModel:
+    """The router's ListModels entry as the registration the receipt is checked against."""
+    return answers.RegisteredModel(bytes(model.commitment), model.tier, int(model.price_per_1k_tokens or "0"))
+
+
+def check_model(result: InferenceResult, model: types_pb2.ModelInfo, params: Params) -> None:
+    """The receipt's commitment and tier are the registered model's, and its fee the fee rule's at its price."""
+    if why := answers.registration_fault(result.receipt, registered(model), params):
+        raise _fail("model", why)
 
 
 def check_receipt_signature(result: InferenceResult) -> None:
@@ -182,23 +178,14 @@ class Verifier:
         cert, r = result.certificate, result.receipt
         if cert is None:
             raise _fail("certificate", "result carries no quorum certificate")
-        if cert.verdict != qc.VALID:
-            raise _fail("certificate", "the quorum did not certify the receipt VALID")
-        if bytes(cert.request_id) != bytes(r.request_id) or bytes(cert.receipt_hash) != receipts.receipt_hash(r):
-            raise _fail("certificate", "certificate is for another request or receipt")
         if self.validator_sets is None:
             raise _fail("certificate", "no validator set source configured (Verifier(validator_sets=...))")
-        known = self.validator_sets(r.route.snapshot_block)
-        if known is None:
-            raise _fail("certificate", f"validator set at block {r.route.snapshot_block} is unknown")
-        block_hash, validators = known
-        quorum, _ = qc.draw_request_quorum(
-            validators, r.route.snapshot_block, block_hash, bytes(r.request_id), self.params.validator_quorum_size
-        )
         try:
-            qc.verify_certificate(cert, quorum, r.chain_id, self.params)
-        except (qc.InvalidCertificate, ValueError) as exc:
+            why = finality.certificate_fault(r, cert, self.validator_sets, r.chain_id, self.params)
+        except finality.Undecided as exc:
             raise _fail("certificate", str(exc)) from None
+        if why:
+            raise _fail("certificate", why)
 
     def check_settlement(self, result: InferenceResult) -> list[str]:
         """Inclusion of the receipt's leaf under the batch root, and the batch proof when its public inputs came
@@ -262,7 +249,7 @@ class Verifier:
         checked = ["request"]
         unchecked = []
         if model is not None:
-            check_model(result, model)
+            check_model(result, model, self.params)
             checked.append("model")
         else:
             unchecked.append("model: no registered model info")

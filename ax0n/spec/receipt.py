@@ -70,6 +70,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "firstTokenMs", "type": "uint64"},
         {"name": "totalMs", "type": "uint64"},
         {"name": "outputTokens", "type": "uint32"},
+        {"name": "promptTokens", "type": "uint32"},
     ],
 }
 
@@ -146,6 +147,7 @@ def typed_data(r: types_pb2.Receipt) -> dict[str, Any]:
                 "firstTokenMs": t.first_token_ms,
                 "totalMs": t.total_ms,
                 "outputTokens": t.output_tokens,
+                "promptTokens": t.prompt_tokens,
             },
             "fee": _amount(r.fee, "fee"),
             "client": _address(r.client, "client"),

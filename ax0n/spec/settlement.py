@@ -20,6 +20,9 @@ from ax0n.v1 import types_pb2
 from ax0n.zk.poseidon import poseidon
 
 MAX_FEE = (1 << 96) - 1
+# A batch committee member that refuses a batch because receipts in it are not final names them in this gRPC
+# trailing metadata of its SignBatch answer (request ids, hex, comma-separated): the settler leaves them out.
+REFUSED_TRAILER = "ax0n-refused-requests"
 OperatorOf = Callable[[types_pb2.Receipt], bytes | None]  # the registered operator credited for a receipt
 
 

@@ -42,7 +42,8 @@ contract Settlement {
         "Fingerprint(uint32 chunkTokens,uint32 topK,bytes[] chunks,string encoding)"
         "ReferenceConfig(string torchVersion,string device,string isa,string dtype,uint32 threads,uint32 batchSize,"
         "bool kvCache)RouteDecision(bytes requestId,string clusterId,bytes nodeId,uint64 snapshotBlock,"
-        "bytes snapshotHash)Timings(uint64 queuedMs,uint64 firstTokenMs,uint64 totalMs,uint32 outputTokens)"
+        "bytes snapshotHash)Timings(uint64 queuedMs,uint64 firstTokenMs,uint64 totalMs,uint32 outputTokens,"
+        "uint32 promptTokens)"
     );
     bytes32 public constant ROUTE_TYPEHASH =
         keccak256("RouteDecision(bytes requestId,string clusterId,bytes nodeId,uint64 snapshotBlock,bytes snapshotHash)");

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Deployed} from "./utils/Deployed.sol";
 import {Settlement} from "../src/Settlement.sol";
 import {Batches16} from "./fixtures/Batches16.sol";
+import {BlsKeys} from "./utils/BlsKeys.sol";
 import {IZkVerifier} from "../src/interfaces/IZkVerifier.sol";
 import {MlpVerifier} from "../src/verifiers/MlpVerifier.sol";
 
@@ -281,29 +282,12 @@ contract SettlementTest is Deployed {
 
     /// @dev A receipt's EIP-712 encodeData words (ax0n.chain.challenge.receipt_words of a fixed receipt).
     function receiptFixture() internal pure returns (bytes32[17] memory w) {
-        w[0] = 0x0533bd169fe138f8f6303920ffa9dca19a3f7913421a2ffc2b027f3362b9af66;
-        w[1] = 0x0101010101010101010101010101010101010101010101010101010101010101;
-        w[2] = 0xf2944bca039a8ff0183259f1bb07b50b2b33da3206f2f86e98482f7e6054ba44;
-        w[3] = 0x0202020202020202020202020202020202020202020202020202020202020202;
-        w[4] = 0x0000000000000000000000000000000000000000000000000000000000000001;
-        w[5] = 0x0303030303030303030303030303030303030303030303030303030303030303;
-        w[6] = 0x0404040404040404040404040404040404040404040404040404040404040404;
-        w[7] = 0x0c23b8fa3b3eab9f11e85cf0de2ed6a929554264f21a063e9773a6de0daebed1;
-        w[8] = 0xc2fe8276d5d3052e3a26b13ee4e49fd8583aefe64803e47bc9918d417bdeb50a;
-        w[9] = 0x00000000000000000000000019e7e376e7c213b7e7e7e46cc70a5dd086daff2a;
-        w[10] = 0x7f914dd5d3e9f68cfb0d1e011560ff0ddc5c9d664ffd418c32ebc04868922295;
-        w[11] = 0x3a41e7822911fab1e202bba8a6670a391e47546e10a23456eae0a5b24f1d9cba;
-        w[12] = 0x0000000000000000000000000000000000000000000000000000000000000005;
-        w[13] = 0x0000000000000000000000000606060606060606060606060606060606060606;
-        w[14] = 0x0000000000000000000000000000000000000000000000000000000000000009;
-        w[15] = 0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470;
-        w[16] = 0x0000000000000000000000000000000000000000000000000000000000007a69;
+        return Batches16.receiptWords();
     }
 
     function test_receiptHashMatchesPython() public view {
-        // ax0n.receipt.receipt_hash of the same receipt (chain id 31337)
-        bytes32 expected = 0xf880287be1698f9daaa718c9d7667442ea72e2bc48204af2f668c4e283c90305;
-        vm.assertEq(settlement.receiptHash(receiptFixture()), expected, "EIP-712 digest");
+        // ax0n.spec.receipt.receipt_hash of the fixture receipt (chain id 31337), computed by the fixture script
+        vm.assertEq(settlement.receiptHash(receiptFixture()), Batches16.RECEIPT_HASH, "EIP-712 digest");
         vm.assertEq(receiptFixture()[0], settlement.RECEIPT_TYPEHASH(), "type hash");
     }
 
@@ -399,13 +383,10 @@ contract SettlementTest is Deployed {
         settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
     }
 
-    // Quorum faults (challengeQuorumFault). The committee is the fixture validators (Batches16: 0xB1..0xB3, BLS
-    // secrets keygen(bytes([0xB1 + i]) * 32)); their signatures over the LLM-tier receipt below were made with
-    // ax0n.bls and ax0n.certificate.fault_signing_root (chain 31337) and are fixed here, as BLS signing is
-    // deterministic.
+    // Quorum faults (challengeQuorumFault). The committee is the fixture validators (Batches16: 0xB1..0xB3); the
+    // tests sign as them at run time (BlsKeys, the EIP-2537 MSM precompiles, byte-compatible with ax0n.spec.bls).
 
     uint256 internal constant FAULT_BLOCK = 1_000;
-    bytes32 internal constant FAULT_RECEIPT = 0x2de1cabdbda936354e91a01863ddbf21ab15de8dc509c816b233b966e4b94ab1;
 
     /// @dev An LLM-tier receipt by NODE_KEY (request "fault req", output "bad out") routed at FAULT_BLOCK.
     function faultyReceipt() internal returns (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) {
@@ -425,28 +406,29 @@ contract SettlementTest is Deployed {
         c.signature = signature;
     }
 
-    /// @dev All three fixture validators' aggregate over faultSigningRoot(FAULT_RECEIPT).
-    function allSigned() internal pure returns (bytes memory) {
-        return bytes.concat(
-            hex"0000000000000000000000000000000006d0c34328e87492e2a4e41ca2fbfd6fafcf042445b35e0bac53f8d229a7afb4d7292e3d4773a8860a8b0e981fe1103c00000000000000000000000000000000066f8bee0e1ec9d1dc24e9a7fc5e11411043892dbb01965ee3d581146960852609a58c783d2beedb4f6984336211a8eb",
-            hex"000000000000000000000000000000000e8cdf0dd5c68a2bc0362c97e1870b9d6f1a85a07addb04be1472b35cc28033e86edca6402833cb4211946a0b47ab4ec00000000000000000000000000000000194ce06fda7a4ac29d8fc3ece35073f31a9d871eb156cd7b1782c9c5957800c94cc174b1cd8e3aa883d5a11295bb9a3f"
-        );
+    /// @dev The aggregate signature over `message` of the fixture validators whose bit is set in `mask`.
+    function fixtureSigned(uint8 mask, bytes32 message) internal view returns (bytes memory) {
+        uint256[3] memory all = Batches16.validatorSecrets();
+        uint256[] memory sks = new uint256[](3);
+        uint256 n;
+        for (uint256 k; k < 3; ++k) {
+            if (mask >> k & 1 == 1) sks[n++] = all[k];
+        }
+        assembly ("memory-safe") {
+            mstore(sks, n)
+        }
+        return BlsKeys.signAll(sks, abi.encodePacked(message));
     }
 
-    /// @dev Validators 0xB1 and 0xB2 (2 of 3) over faultSigningRoot(FAULT_RECEIPT).
-    function twoSigned() internal pure returns (bytes memory) {
-        return bytes.concat(
-            hex"0000000000000000000000000000000016e64cd5eebf5faccab723355a59c0692ebc8004b643a7663b8b6a12518968f1d4cb651f479629465437a3d88c593231000000000000000000000000000000000f46011a441b2f590fdc2211e0268191a2b400c0019c4e83724a01cb6f182fb032fb139e7a55f3d9f282b3de6f1d1b55",
-            hex"00000000000000000000000000000000191a81c993e3640fda98515e86639ffabc34f3e9275d8a3f02b7af271faaff3c04be3ec67a05adf8f58ac5cfcae08e290000000000000000000000000000000000fc0f3b33c9b3207252859eb9232893c8b35faeada2ff29e4130f4c9244bca83bf742657b1f59d6aee8d0d0a4d840a2"
-        );
+    /// @dev Validators in `mask` over faultSigningRoot(digest).
+    function faultSigned(uint8 mask, bytes32 digest) internal view returns (bytes memory) {
+        return fixtureSigned(mask, settlement.faultSigningRoot(digest));
     }
 
-    /// @dev All three over the same object root, sha256(FAULT_RECEIPT), under the batch domain "AXBT".
-    function signedAsBatch() internal pure returns (bytes memory) {
-        return bytes.concat(
-            hex"0000000000000000000000000000000014d2eafa17e91cb4250ce5152fb0625896a01e2c0d23a27c3ddb428b104ce9ca1f8419a69ee390ae429ed23b666cd6b8000000000000000000000000000000000820f231c4a16b91cdf20d698a31318f07a6be13857fc43a3f535e83b82f8e949dab15533179d3e300473af40cd793c0",
-            hex"000000000000000000000000000000000cfbf0ae7776fcde55701d4447ed426dcdb28b81bac8a9a21795978e5ed9fc2b8e3eff775732ed3b9e687d6e7c25173c00000000000000000000000000000000007d0831c943dfa300c6bca5fc3274f678470686d88e180f742003a7e822fdc976d4d51bf67ab69cd15c28eb886d5b90"
-        );
+    /// @dev All three over the same object root, sha256(digest), under the batch domain "AXBT".
+    function signedAsBatch(bytes32 digest) internal view returns (bytes memory) {
+        bytes32 domain = bytes32(bytes4("AXBT")) | (sha256(abi.encode(block.chainid)) >> 32);
+        return fixtureSigned(7, sha256(abi.encodePacked(sha256(abi.encode(digest)), domain)));
     }
 
     /// @dev The fixture validators with BLS keys, and an operator whose registered signing key is NODE_KEY's.
@@ -461,44 +443,52 @@ contract SettlementTest is Deployed {
     }
 
     function test_faultSigningRootMatchesPython() public view {
-        // ax0n.certificate.fault_signing_root(FAULT_RECEIPT, 31337)
+        // ax0n.spec.certificate.fault_signing_root(digest, 31337) of this digest
+        bytes32 digest = 0x2de1cabdbda936354e91a01863ddbf21ab15de8dc509c816b233b966e4b94ab1;
         bytes32 expected = 0x09a1a191f0d56ba1079015769efbf2ffe7bde351f6b44b90dd4a3da92c5cd343;
-        vm.assertEq(settlement.faultSigningRoot(FAULT_RECEIPT), expected, "fault signing root");
+        vm.assertEq(settlement.faultSigningRoot(digest), expected, "fault signing root");
     }
 
     function test_challengeQuorumFault_slashesAndRewards() public {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
-        vm.assertEq(settlement.receiptHash(w), FAULT_RECEIPT, "the receipt the fixture signatures name");
+        bytes32 digest = settlement.receiptHash(w);
+        Settlement.Certificate memory cert3of3 = faultCert(hex"03", faultSigned(3, digest));
+        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
         vm.expectEmit();
         uint256 slashed = MIN_STAKE * params.get("slash_quorum_fault_bps") / 10_000; // the fault class's ratio
         uint256 reward = slashed * params.get("challenger_reward_bps") / 10_000;
-        emit Settlement.QuorumFaultChallenged(op, FAULT_RECEIPT, CLIENT, slashed, reward);
+        emit Settlement.QuorumFaultChallenged(op, digest, CLIENT, slashed, reward);
         vm.prank(CLIENT);
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"03", twoSigned())); // 2 of 3 = 2/3
+        settlement.challengeQuorumFault(op, w, route, sig, cert3of3); // 2 of 3 = 2/3
         vm.assertEq(nodes.node(op).stake, MIN_STAKE - slashed, "slashed by its ratio");
         vm.assertFalse(nodes.isActive(op), "below min_node_stake: inactive");
-        vm.assertTrue(settlement.challenged(FAULT_RECEIPT), "receipt marked");
+        vm.assertTrue(settlement.challenged(digest), "receipt marked");
         vm.assertEq(settlement.credits(CLIENT), reward, "challenger reward");
         vm.assertEq(settlement.credits(TREASURY), slashed - reward, "treasury");
         vm.assertEq(token.balanceOf(address(settlement)), settlement.totalCredits(), "solvent");
-        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, FAULT_RECEIPT));
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSigned()));
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
     }
 
     function test_revert_challengeQuorumFault_certificate() public {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
+        bytes32 digest = settlement.receiptHash(w);
+        Settlement.Certificate memory cert1of3 = faultCert(hex"01", faultSigned(3, digest));
+        Settlement.Certificate memory cert7of3 = faultCert(hex"07", faultSigned(3, digest));
+        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
+        Settlement.Certificate memory cert7asBatch = faultCert(hex"07", signedAsBatch(digest));
         vm.expectRevert(abi.encodeWithSelector(Settlement.NoQuorum.selector, 1, 3));
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"01", twoSigned()));
+        settlement.challengeQuorumFault(op, w, route, sig, cert1of3);
         vm.expectRevert(Settlement.InvalidCommitteeSignature.selector); // claims 3 signers, 2 signed
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", twoSigned()));
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of3);
         vm.expectRevert(Settlement.InvalidCommitteeSignature.selector); // the same root signed as a batch
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", signedAsBatch()));
+        settlement.challengeQuorumFault(op, w, route, sig, cert7asBatch);
         (,, bytes memory batchSig) = Batches16.get(1); // the committee's real certificate of batch 1
         vm.expectRevert(Settlement.InvalidCommitteeSignature.selector);
         settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", batchSig));
-        Settlement.Certificate memory c = faultCert(hex"07", allSigned());
+        Settlement.Certificate memory c = faultCert(hex"07", cert7of7.signature); // a copy to break
         (c.committee[0], c.committee[1]) = (c.committee[1], c.committee[0]);
         vm.expectRevert(Settlement.BadCommittee.selector); // distinct, ascending
         settlement.challengeQuorumFault(op, w, route, sig, c);
@@ -506,14 +496,16 @@ contract SettlementTest is Deployed {
         vm.expectRevert(Settlement.BadCommittee.selector); // min(quorum size, registered keys) seats
         settlement.challengeQuorumFault(op, w, route, sig, c);
         vm.assertEq(nodes.node(op).stake, MIN_STAKE, "nothing slashed yet");
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSigned()));
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "the valid certificate slashes");
     }
 
     function test_revert_challengeQuorumFault_receipt() public {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
-        Settlement.Certificate memory c = faultCert(hex"07", allSigned());
+        bytes32 digest = settlement.receiptHash(w);
+        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
+        Settlement.Certificate memory c = faultCert(hex"07", cert7of7.signature); // a copy to break
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotOperatorsReceipt.selector, vm.addr(NODE_KEY)));
         settlement.challengeQuorumFault(address(0xBEEF), w, route, sig, c); // not 0xBEEF's signing key
         route[4] = bytes32(FAULT_BLOCK + 1);
@@ -528,18 +520,10 @@ contract SettlementTest is Deployed {
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "slashed on the last block");
     }
 
-    /// @dev The zk-tier twin of faultyReceipt (tier 1): receipt hash 0x455f6c0866e4c78b8c1bda80c332b0a5c1232d3775a0b30fed87db938cbb082b.
+    /// @dev The zk-tier twin of faultyReceipt (tier 1).
     function faultyZkReceipt() internal returns (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) {
         vm.roll(FAULT_BLOCK);
         (w, route, sig) = signedReceipt("fault req", "bad out");
-    }
-
-    /// @dev All three fixture validators over faultSigningRoot of faultyZkReceipt's hash.
-    function allSignedZk() internal pure returns (bytes memory) {
-        return bytes.concat(
-            hex"0000000000000000000000000000000010350f0d301d681c656bba6b1e242df0ac9b628165cebc2e4e0902219bb9ad82c723a758b4229f3e3f59d61eca6f25af0000000000000000000000000000000015f9e3686880cbd3634dc5aaaae7f02cddc93d9980fe7fd212522fcab6e087635a311306dcf3af4061da30c5c3fe1f43",
-            hex"0000000000000000000000000000000009d6c2a1147c12ce217d002b64af3d775403ff7f2f3e4dadd2d32fc92334159477e0c7b54437fd3c2e1b91803baf0c6e000000000000000000000000000000000299dadbb4ddb8573c73b71b567f3e88a48ff92d7c8a23148fb61104465bc730ef1ec6a241705ba14fb016600f027249"
-        );
     }
 
     /// @dev A zk verifier that accepts any proof (runtime: return 1), so the zk path reaches its slash in forge;
@@ -558,9 +542,10 @@ contract SettlementTest is Deployed {
         acceptAnyZkProof();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
         bytes32 digest = settlement.receiptHash(w);
+        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
         settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSignedZk()));
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
     }
 
     function test_revert_challengeZkOutput_afterQuorumFault() public {
@@ -568,7 +553,8 @@ contract SettlementTest is Deployed {
         acceptAnyZkProof();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
         bytes32 digest = settlement.receiptHash(w);
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", allSignedZk()));
+        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "slashed by the quorum");
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
         settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);

@@ -13,8 +13,10 @@ from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
 from ax0n.chain.snapshot import ChainState, read_state, routing_snapshot
 from ax0n.spec import bls
+from ax0n.spec.answers import RegisteredModel
 from ax0n.spec.params import DEVNET
 from ax0n.spec.routing import NodeStats, build_index, route
+from ax0n.v1 import types_pb2
 
 COMMIT_A, COMMIT_B = b"\x11" * 32, b"\x22" * 32
 STAKE = DEVNET.min_node_stake
@@ -76,7 +78,8 @@ def test_read_state_at_two_blocks(anvil: Anvil, models_manifest: Manifest) -> No
     ]
     assert [n.models for n in before.nodes] == [("m-a", "m-b"), ("m-a",), ("m-a", "ghost"), ()]
     assert before.nodes[0].endpoint == "grpc://east"
-    assert before.models == {"m-a": COMMIT_A, "m-b": COMMIT_B}  # "ghost" is served but not registered
+    registered = {m: RegisteredModel(c, types_pb2.TIER_LLM, 10**15) for m, c in (("m-a", COMMIT_A), ("m-b", COMMIT_B))}
+    assert before.models == registered  # "ghost" is served but not registered
     assert [(v.address, v.pubkey, v.stake) for v in before.validators] == [
         (bytes.fromhex(val.address[2:]), bytes(bls.public_key(sk)), 3 * STAKE)
     ]

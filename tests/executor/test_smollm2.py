@@ -30,6 +30,7 @@ def _forge(attacker: Engine, registered: Engine, req: types_pb2.InferenceRequest
     liar = copy.copy(attacker)
     liar.commitment, liar.dtype = registered.commitment, registered.dtype
     gen.text = registered.decode(gen.token_ids)  # the text the registered tokenizer makes of those tokens
+    gen.prompt_ids = prompt_ids(registered, req)  # and it bills the prompt the request asked for
     return Executor({"smol": liar}, NODE_KEY).receipt(req, liar, gen, batch_size=1), gen.text
 
 

@@ -44,6 +44,7 @@ def _forge(
     liar = copy.copy(attacker)
     liar.commitment, liar.dtype = registered.commitment, registered.dtype
     gen.text = registered.decode(gen.token_ids)  # the text the registered tokenizer makes of those tokens
+    gen.prompt_ids = prompt_ids(registered, req)  # and it bills the prompt the request asked for
     return Executor({"tiny": liar}, NODE_KEY).receipt(req, liar, gen, batch_size=1), gen.text
 
 
@@ -129,6 +130,18 @@ def test_perturbed_weights_are_detected(tiny_dir: Path, tiny: Engine) -> None:
         v = verify(tiny, req, receipt, output)
         assert not v.valid and _fingerprint_fails(v), v
         print(f"\nperturbed 1e-3: {v.reason}; {v.margins}")
+
+
+def test_billing_another_prompt_length_is_rejected(tiny: Engine, executor: Executor) -> None:
+    req = make_request(PROMPTS[0], max_tokens=20, nonce=350)
+    receipt, output = executor.execute(req)
+    assert verify(tiny, req, receipt, output).valid
+    inflated = types_pb2.Receipt()
+    inflated.CopyFrom(receipt)
+    inflated.timings.prompt_tokens += 100  # billing 100 prompt tokens more, signed by the (dishonest) node
+    inflated = receipts.sign(inflated, NODE_KEY)
+    v = verify(tiny, req, inflated, output)
+    assert not v.valid and "prompt tokens" in v.reason
 
 
 def test_changed_prompt_is_detected(tiny: Engine) -> None:

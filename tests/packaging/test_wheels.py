@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -47,11 +48,14 @@ def test_the_sdk_client_imports_no_verification_or_service_stack(tmp_path: Path)
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("wheels")
     wheels = root / "wheels"
+    stale = [REPO / d / "build" for d in DISTRIBUTIONS if not (REPO / d / "build").exists()]
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(wheels),
          *DISTRIBUTIONS],
         cwd=REPO, check=True, capture_output=True,
     )  # fmt: skip
+    for build_dir in stale:  # setuptools' in-tree build directories: not part of the checkout
+        shutil.rmtree(build_dir, ignore_errors=True)
     env = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
     pip = ["flock", "/tmp/ax0n-pip.lock", str(env / "bin" / "pip"), "install", "--quiet", "--progress-bar", "off"]

@@ -19,6 +19,7 @@ from ax0n.v1 import types_pb2
 from ax0n.zk.artifacts import Artifacts
 from ax0n.zk.mlp import Prediction, QuantizedMLP, output_hash
 from ax0n.zk.poseidon import to_bytes32
+from tests.clients import answering, signed_request
 from tests.prover.helpers import executed
 
 NODE_KEY = "0x" + "4b" * 32
@@ -73,17 +74,23 @@ def test_unsigned_or_malformed_claims_are_no_evidence(mlp_artifacts: Artifacts, 
     elif case == "malformed receipt":
         item.receipt.request_id = b"\x01" * 7  # no EIP-712 hash: nothing anyone could have signed
     prover = ReceiptProver(mlp_artifacts, {model.commitment_bytes(): model})
-    with pytest.raises(ProvingFailure, match="not signed by its node") as caught:
+    with pytest.raises(ProvingFailure, match=r"not signed by its node|answers another request") as caught:
         prover.prove(item)
     assert not isinstance(caught.value, OutputFault)
 
 
+def _asking(item: types_pb2.ExecutedReceipt, prompt: str) -> types_pb2.ExecutedReceipt:
+    """`item` re-answered to a request its client did sign, whose prompt is `prompt`, and signed by the node."""
+    item.request.CopyFrom(signed_request("mlp-devnet", prompt, nonce=7))
+    item.receipt.CopyFrom(receipts.sign(answering(item.receipt, item.request), NODE_KEY))
+    return item
+
+
 def test_junk_is_refused_before_any_evidence(mlp_artifacts: Artifacts, model: QuantizedMLP) -> None:
     prover = ReceiptProver(mlp_artifacts, {model.commitment_bytes(): model})
-    garbage_prompt, _ = tampered(model)
-    garbage_prompt.request.prompt = "not features"
-    other_input, _ = tampered(model)
-    other_input.request.prompt = str([v + 1 for v in FEATURES])  # the receipt's input hash is of another input
+    garbage_prompt = _asking(tampered(model)[0], "not features")
+    # the receipt's input hash is of another input than the one its client signed
+    other_input = _asking(tampered(model)[0], str([v + 1 for v in FEATURES]))
     for item, reason in ((garbage_prompt, "malformed zk-tier input"), (other_input, "input hash does not match")):
         with pytest.raises(ProvingFailure, match=reason) as caught:
             prover.prove(item)

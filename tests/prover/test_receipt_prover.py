@@ -3,10 +3,9 @@
 import pytest
 from ax0n_prover.core import ProvingFailure, ReceiptProver
 
-from ax0n.v1 import types_pb2
 from ax0n.zk.artifacts import Artifacts
 from ax0n.zk.mlp import Prediction, QuantizedMLP
-from tests.prover.helpers import executed
+from tests.prover.helpers import executed, llm_executed
 
 
 def test_zk_receipt_gets_a_valid_envelope(mlp_artifacts: Artifacts, model: QuantizedMLP) -> None:
@@ -19,9 +18,15 @@ def test_zk_receipt_gets_a_valid_envelope(mlp_artifacts: Artifacts, model: Quant
 
 
 def test_llm_receipts_are_forwarded_unproven(mlp_artifacts: Artifacts) -> None:
-    item = types_pb2.ExecutedReceipt(receipt=types_pb2.Receipt(tier=types_pb2.TIER_LLM), output="hi")
-    proved = ReceiptProver(mlp_artifacts, {}).prove(item)
+    proved = ReceiptProver(mlp_artifacts, {}).prove(llm_executed("hi"))
     assert not proved.HasField("proof") and proved.output == "hi"
+
+
+def test_receipts_for_requests_nobody_signed_are_refused(mlp_artifacts: Artifacts) -> None:
+    forged = llm_executed()
+    forged.request.ClearField("signature")
+    with pytest.raises(ProvingFailure, match="request signature"):
+        ReceiptProver(mlp_artifacts, {}).prove(forged)
 
 
 def test_wrong_output_or_unknown_model_is_refused(mlp_artifacts: Artifacts, model: QuantizedMLP) -> None:

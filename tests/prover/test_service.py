@@ -16,7 +16,7 @@ from ax0n.mempool.entry import decode
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
 from ax0n.zk.artifacts import Artifacts
 from ax0n.zk.mlp import Prediction, QuantizedMLP
-from tests.prover.helpers import executed
+from tests.prover.helpers import executed, llm_executed
 
 
 async def _read_all(pool: Mempool, stream: str, want: int, timeout: float = 120) -> list[dict[bytes, bytes]]:
@@ -33,7 +33,7 @@ async def test_exec_stream_to_proved_stream(mlp_artifacts: Artifacts, model: Qua
         pool = Mempool.from_url(server.url)
         consumer = ExecutedConsumer(pool, ReceiptProver(mlp_artifacts, load_models([])), "p1", concurrency=2)
         good = executed(model, [9] * 16)
-        llm = types_pb2.ExecutedReceipt(receipt=types_pb2.Receipt(request_id=b"\x02" * 32, tier=types_pb2.TIER_LLM))
+        llm = llm_executed()
         bad = executed(model, [-9] * 16)
         true = Prediction.from_json(bad.output)
         bad.output = Prediction((true.label + 1) % 10, true.logits).to_json()

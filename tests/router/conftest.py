@@ -2,8 +2,8 @@
 
 No executor service is wired yet, so `producer` plays the executor and the validator quorum: it
 consumes the cluster streams with a real consumer group and writes real TokenChunk entries to
-ax0n:tok:{request_id} and FinalizedReceipt entries to ax0n:final. Its receipts are not signed and
-its certificate is empty: the router passes evidence through and does not verify it.
+ax0n:tok:{request_id} and FinalizedReceipt entries to ax0n:final: receipts signed by a node key and
+certified by a real BLS quorum (tests.quorum), which the router verifies before it delivers them.
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ from ax0n_router.core import RouterCore
 from ax0n_router.mesh import FinalWatcher
 from ax0n_router.openai_http import OpenAIApi
 from ax0n_router.registry import FileRegistry
-from ax0n_router.server import HttpComponent, RouterServicer
+from ax0n_router.server import HttpComponent, RouterServicer, final_check
 from ax0n_router.settings import RouterSettings
 from ax0n_tools.devnet.ports import free_port
 from eth_account import Account
 
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTOR_GROUP, FINAL, requests_stream, tokens_stream
+from ax0n.spec import receipt as receipts
 from ax0n.spec import request as signing
+from ax0n.spec.params import DEVNET
 from ax0n.spec.routing import Node, NodeStats, Snapshot
 from ax0n.v1 import router_pb2_grpc, types_pb2
+from tests import quorum
 
 TOKEN = 10**18
 KEY = "0x" + "4c" * 32  # funded escrow
@@ -42,6 +45,8 @@ API_KEY = "sk-ax0n-test"
 PRICE = 10**15  # wei per 1k tokens
 CHAIN_ID = 31337
 MAX_BACKLOG = 8
+NODE_KEY = "0x" + "9b" * 32  # signs the stand-in's receipts
+SNAPSHOT_BLOCK, SNAPSHOT_HASH = 1_600, b"\x42" * 32
 _nonces = itertools.count(1)
 
 
@@ -61,7 +66,7 @@ def registry_doc() -> dict:
         node(6, "busy", ("busy-model",)),
         node(7, "gone", ("flaky-model",)),  # no executor reads this cluster
     )
-    snapshot = Snapshot(1_600, b"\x42" * 32, nodes)
+    snapshot = Snapshot(SNAPSHOT_BLOCK, SNAPSHOT_HASH, nodes)
     model = {"tier": "TIER_LLM", "commitment": "ab" * 32, "parameters": 135_000_000, "price_per_1k_tokens": str(PRICE)}
     return {
         "models": [
@@ -72,6 +77,7 @@ def registry_doc() -> dict:
         ],
         "escrow": {address(KEY): str(100 * TOKEN)},
         "snapshot": json.loads(snapshot.to_json()),
+        "validators": quorum.validator_docs(),
     }
 
 
@@ -143,17 +149,28 @@ async def executor_standin(pool: Mempool, item: Entry[types_pb2.InferenceRequest
             finish_reason="stop" if last else "",
         )
         await pool.publish(tokens_stream(rid), chunk, key=f"{rid.hex()}:{i}")
+    return [Outbound(FINAL, finalized(req, " ".join(words)), rid.hex())]
+
+
+def finalized(req: types_pb2.InferenceRequest, output: str) -> types_pb2.FinalizedReceipt:
+    """The stand-in quorum's final result for `req`: a node-signed receipt with a real quorum certificate."""
     receipt = types_pb2.Receipt(
-        request_id=rid,
+        request_id=req.request_id,
         model_id=req.model_id,
-        node_id=req.route.node_id,
+        tier=types_pb2.TIER_LLM,
+        model_commitment=bytes.fromhex("ab" * 32),
+        input_hash=signing.prompt_hash(req),
         route=req.route,
         client=req.client,
         fee_cap=req.fee_cap,
-        timings=types_pb2.Timings(output_tokens=len(words)),
+        chain_id=req.chain_id,
+        output_hash=receipts.output_hash(output),
+        timings=types_pb2.Timings(output_tokens=len(output.split())),
     )
-    final = types_pb2.FinalizedReceipt(receipt=receipt, output=" ".join(words))
-    return [Outbound(FINAL, final, rid.hex())]
+    signed = receipts.sign(receipt, NODE_KEY)
+    return types_pb2.FinalizedReceipt(
+        receipt=signed, output=output, request=req, certificate=quorum.certify(signed, SNAPSHOT_HASH)
+    )
 
 
 @dataclass
@@ -171,7 +188,7 @@ async def router(redis_url: str, tmp_path: Path) -> AsyncIterator[RouterUnderTes
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(registry_doc()))
     pool = Mempool.from_url(redis_url)
-    finals = FinalWatcher(pool)
+    finals = FinalWatcher(pool, final_check(FileRegistry(path), CHAIN_ID, DEVNET))
     await finals.start()
     core = RouterCore(Admission(FileRegistry(path), pool, Limits(max_backlog=MAX_BACKLOG)), pool, finals)
 

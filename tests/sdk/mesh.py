@@ -28,8 +28,7 @@ from eth_account import Account
 
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTOR_GROUP, FINAL, requests_stream, tokens_stream
-from ax0n.spec import bls, committee
-from ax0n.spec import certificate as qc
+from ax0n.spec import answers, fees
 from ax0n.spec import fingerprint as fp
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
@@ -39,6 +38,7 @@ from ax0n.spec.routing import Node, NodeStats, Snapshot
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32
+from tests import quorum
 
 TOKEN = 10**18
 CHAIN_ID = 31337
@@ -50,14 +50,12 @@ LLM_MODEL, ZK_MODEL = "echo-llm", "mlp-devnet"
 LLM_COMMITMENT = hashlib.sha256(b"ax0n/sdk-test/echo-llm").digest()
 CLUSTERS = ("sdk-a", "sdk-b")
 SNAPSHOT_BLOCK, SNAPSHOT_HASH = 3_200, b"\x5a" * 32
-BLS_SECRETS = [bls.keygen(hashlib.sha256(b"sdk-validator" + bytes([i])).digest()) for i in range(7)]
-VALIDATORS = [Validator(bls.public_key(sk), (i + 1) * 1_000 * TOKEN) for i, sk in enumerate(BLS_SECRETS)]
 PARAMS = DEVNET
 
 
 def validator_sets(block: int) -> tuple[bytes, Sequence[Validator]] | None:
     """The validator set the stand-in's quorums are drawn from (SNAPSHOT_HASH stands for the block hash)."""
-    return (SNAPSHOT_HASH, VALIDATORS) if block == SNAPSHOT_BLOCK else None
+    return (SNAPSHOT_HASH, quorum.VALIDATORS) if block == SNAPSHOT_BLOCK else None
 
 
 def registry_doc() -> dict:
@@ -77,6 +75,7 @@ def registry_doc() -> dict:
         ],
         "escrow": {Account.from_key(CLIENT_KEY).address: str(100 * TOKEN)},
         "snapshot": json.loads(snapshot.to_json()),
+        "validators": quorum.validator_docs(),
     }  # fmt: skip
 
 
@@ -87,15 +86,7 @@ def words(req: types_pb2.InferenceRequest) -> list[str]:
 
 def certify(r: types_pb2.Receipt, signers: int | None = None) -> types_pb2.QuorumCertificate:
     """A VALID certificate of `r` by the first `signers` seats of its quorum (default: all)."""
-    rid, rhash = bytes(r.request_id), receipts.receipt_hash(r)
-    seats = committee.request_quorum(VALIDATORS, SNAPSHOT_HASH, rid, PARAMS.validator_quorum_size)
-    quorum = qc.Committee.draw(VALIDATORS, seats, r.route.snapshot_block)
-    message = qc.attestation_signing_root(rid, rhash, qc.VALID, quorum.snapshot_block, r.chain_id)
-    signed = range(quorum.size if signers is None else signers)
-    signatures = {s: bls.sign(BLS_SECRETS[quorum.members[s]], message) for s in signed}
-    cert = qc.form_certificate(quorum, rid, rhash, qc.VALID, r.chain_id, signatures, PARAMS)
-    assert cert is not None, "below quorum"
-    return cert
+    return quorum.certify(r, SNAPSHOT_HASH, signers)
 
 
 class MeshStandin:
@@ -179,10 +170,11 @@ class MeshStandin:
                 )
             )
         receipt.timings.output_tokens = len(deltas)
-        receipt.fee = str(min(PRICE * len(deltas) // 1_000, int(req.fee_cap)))
+        receipt.timings.prompt_tokens = 0 if zk else len(words(req))
         receipt.output_token_ids.extend(range(len(deltas)))
+        receipt.fee = str(fees.charge(PRICE, answers.billed_tokens(receipt), int(req.fee_cap), PARAMS))
         signed = receipts.sign(receipt, NODE_KEY)
-        final = types_pb2.FinalizedReceipt(receipt=signed, output=output, certificate=certify(signed))
+        final = types_pb2.FinalizedReceipt(receipt=signed, output=output, certificate=certify(signed), request=req)
         if zk:
             inputs = self.mlp.circuit_inputs(x, prediction)
             final.proof.CopyFrom(

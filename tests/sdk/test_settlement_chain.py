@@ -29,7 +29,7 @@ def test_settled_receipt_is_read_back_from_the_chain(redis_url: str) -> None:
     with Anvil() as anvil:
         d = deploy(anvil)
         journal = Journal(rclient, prefix=f"test:sdk:settle:{next(_prefixes)}")
-        finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(3)]
+        finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(3)]
         enqueue(rclient, journal, finals)
         settler = make_settler(d, journal)
         rid = bytes(finals[1].receipt.request_id)

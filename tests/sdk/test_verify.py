@@ -9,11 +9,12 @@ import pytest
 
 from ax0n.sdk import Ax0nClient, InferenceResult, VerificationError, Verifier
 from ax0n.sdk.verify import static_validator_sets
-from ax0n.spec import bls
+from ax0n.spec import bls, settlement
 from ax0n.spec import receipt as receipts
 from ax0n.spec.committee import Validator
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, batch
+from tests.quorum import VALIDATORS
 from tests.sdk.conftest import Mesh
 from tests.sdk.mesh import (
     CHAIN_ID,
@@ -22,7 +23,6 @@ from tests.sdk.mesh import (
     PARAMS,
     SNAPSHOT_BLOCK,
     SNAPSHOT_HASH,
-    VALIDATORS,
     ZK_MODEL,
     certify,
     validator_sets,
@@ -148,7 +148,7 @@ def test_model_commitment_must_be_the_registered_one(results: dict) -> None:
 def settle(result: InferenceResult, batch_id: int = 7) -> types_pb2.Settlement:
     """A Settlement for `result` in a real 16-slot batch with one other receipt, with a real batch proof."""
     r = result.receipt
-    mine = batch.Leaf(
+    mine = settlement.Leaf(
         bytes(r.request_id),
         receipts.receipt_hash(r),
         bytes(r.node_id),
@@ -156,10 +156,10 @@ def settle(result: InferenceResult, batch_id: int = 7) -> types_pb2.Settlement:
         int(r.fee),
         int(r.fee_cap),
     )
-    other = batch.Leaf(b"\x11" * 32, b"\x22" * 32, b"\x33" * 20, b"\x44" * 20, 5, 9)
+    other = settlement.Leaf(b"\x11" * 32, b"\x22" * 32, b"\x33" * 20, b"\x44" * 20, 5, 9)
     leaves = [other, mine]
     art = artifacts.load(artifacts.BATCH16)
-    stmt = batch.statement(batch_id, leaves, 16)
+    stmt = settlement.statement(batch_id, leaves, 16)
     envelope = art.prove(batch.circuit_inputs(leaves, 16, stmt))
     return types_pb2.Settlement(
         request_id=r.request_id,
@@ -170,7 +170,7 @@ def settle(result: InferenceResult, batch_id: int = 7) -> types_pb2.Settlement:
         batch_seq=batch_id,
         batch_root=stmt.root.to_bytes(32, "big"),
         leaf_index=1,
-        merkle_path=[w.to_bytes(32, "big") for w in batch.inclusion_path(leaves, 16, 1)],
+        merkle_path=[w.to_bytes(32, "big") for w in settlement.path_from(settlement.tree_levels(leaves, 16), 1)],
         batch_proof=types_pb2.Proof(
             envelope=envelope,
             circuit_id=art.spec.name,
@@ -225,7 +225,7 @@ def test_settlement_inclusion_and_batch_proof(results: dict) -> None:
 
     def root_and_path_for_a_fake_tree(raw: types_pb2.InferenceResult) -> None:
         """A path to a made-up root: inclusion holds, so only the batch proof can refuse it."""
-        leaf = batch.Leaf(
+        leaf = settlement.Leaf(
             bytes(raw.receipt.request_id),
             receipts.receipt_hash(raw.receipt),
             bytes(raw.receipt.node_id),
@@ -233,9 +233,11 @@ def test_settlement_inclusion_and_batch_proof(results: dict) -> None:
             int(raw.receipt.fee),
             int(raw.receipt.fee_cap),
         )
-        fake = [leaf, batch.Leaf(b"\x55" * 32, b"\x66" * 32, b"\x77" * 20, b"\x88" * 20, 1, 1)]
+        fake = [leaf, settlement.Leaf(b"\x55" * 32, b"\x66" * 32, b"\x77" * 20, b"\x88" * 20, 1, 1)]
         raw.settlement.leaf_index = 0
-        raw.settlement.merkle_path[:] = [w.to_bytes(32, "big") for w in batch.inclusion_path(fake, 16, 0)]
+        raw.settlement.merkle_path[:] = [
+            w.to_bytes(32, "big") for w in settlement.path_from(settlement.tree_levels(fake, 16), 0)
+        ]
         raw.settlement.batch_proof.public_inputs[1] = batch.merkle_root(fake, 16).to_bytes(32, "big")
         raw.settlement.batch_root = raw.settlement.batch_proof.public_inputs[1]
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from ax0n_settler import intake
+from ax0n_settler.chain import abi
 from ax0n_settler.committee import LocalCommittee
 from ax0n_settler.journal import Journal
 from ax0n_tools.devnet.anvil import Anvil, DevAccount
@@ -22,9 +24,12 @@ from web3 import Web3
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import ONCHAIN_PARAMS, param_name
+from ax0n.chain.snapshot import ValidatorSetReader, read_validators
 from ax0n.mempool import entry
-from ax0n.spec import bls
+from ax0n.spec import bls, finality
+from ax0n.spec import certificate as qc
 from ax0n.spec import receipt as receipts
+from ax0n.spec import request as requests
 from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.v1 import types_pb2
 
@@ -47,6 +52,7 @@ class Deployment:
     treasury: str
     committee: LocalCommittee  # every registered validator key, held here to sign as the batch committee
     validator_keys: dict[str, bls.SecretKey]
+    snapshot_block: int  # a block where every validator is registered: the receipts' routing snapshot
 
 
 def deploy(chain: Anvil, *, frequency: int = DEVNET.settlement_frequency, verifier: str = "") -> Deployment:
@@ -105,31 +111,62 @@ def deploy(chain: Anvil, *, frequency: int = DEVNET.settlement_frequency, verifi
         treasury,
         LocalCommittee(committee),
         committee,
+        w3.eth.block_number,
     )
 
 
 def finalized(
-    i: int, signer: DevAccount, client: DevAccount, *, fee: int = 0, chain_id: int = 31337
+    d: Deployment, i: int, signer: DevAccount, client: DevAccount, *, fee: int = 0, chain_id: int = 31337
 ) -> types_pb2.FinalizedReceipt:
-    """A signed receipt for request i, with a VALID certificate citing it (no BLS aggregate: the settler does
-    not verify certificates; the batch committee does, see docs/settler.md)."""
+    """A final result for request i: the request signed by `client`, a receipt answering it signed by `signer`,
+    and a real VALID certificate of the request's quorum drawn from the deployment's validators at its snapshot
+    (the settler verifies both before it batches, ax0n.spec.finality)."""
+    req = requests.sign(
+        types_pb2.InferenceRequest(
+            model_id="mlp", prompt=f"in {i}", max_tokens=1, max_latency_ms=60_000, fee_cap=str(10**16), nonce=i,
+            deadline=4_102_444_800, chain_id=chain_id,
+        ),
+        client.key,
+    )  # fmt: skip
     r = types_pb2.Receipt(
-        request_id=Web3.keccak(text=f"request {i}"),
+        request_id=req.request_id,
         model_id="mlp",
         model_commitment=Web3.keccak(text="model"),
         tier=types_pb2.TIER_ZK,
         input_hash=Web3.keccak(text=f"in {i}"),
         output_hash=Web3.keccak(text=f"out {i}"),
+        route=types_pb2.RouteDecision(request_id=req.request_id, snapshot_block=d.snapshot_block),
         fee=str(fee or (10**15 + 7 * i)),
-        client=bytes.fromhex(client.address[2:]),
-        fee_cap=str(10**16),
+        client=req.client,
+        fee_cap=req.fee_cap,
         chain_id=chain_id,
     )
     r = receipts.sign(r, signer.key)
-    cert = types_pb2.QuorumCertificate(
-        request_id=r.request_id, receipt_hash=receipts.receipt_hash(r), verdict=types_pb2.VERDICT_VALID
+    return types_pb2.FinalizedReceipt(receipt=r, certificate=certify(d, r), output=f"out {i}", request=req)
+
+
+def intake_check(d: Deployment) -> intake.FinalCheck:
+    """The settler intake's check (ax0n.spec.finality) against the deployment's registry."""
+    sets = ValidatorSetReader(d.w3, d.w3.eth.contract(d.nodes, abi=abi("NodeRegistry")))
+    return lambda final: finality.final_fault(final, sets, d.w3.eth.chain_id, DEVNET)
+
+
+def certify(d: Deployment, r: types_pb2.Receipt) -> types_pb2.QuorumCertificate:
+    """The deployment's validators' VALID certificate of `r`, as its quorum at the route's snapshot signs it."""
+    block_hash, validators = read_validators(
+        d.w3, d.w3.eth.contract(d.nodes, abi=abi("NodeRegistry")), r.route.snapshot_block
     )
-    return types_pb2.FinalizedReceipt(receipt=r, certificate=cert, output=f"out {i}")
+    quorum, _ = qc.draw_request_quorum(
+        validators, r.route.snapshot_block, block_hash, bytes(r.request_id), DEVNET.validator_quorum_size
+    )
+    by_key = {bls.public_key(sk): sk for sk in d.validator_keys.values()}
+    message = qc.attestation_signing_root(
+        bytes(r.request_id), receipts.receipt_hash(r), qc.VALID, quorum.snapshot_block, r.chain_id
+    )
+    signatures = {s: bls.sign(by_key[pk], message) for s, pk in enumerate(quorum.pubkeys)}
+    cert = qc.form_certificate(quorum, bytes(r.request_id), receipts.receipt_hash(r), qc.VALID, r.chain_id, signatures)
+    assert cert is not None
+    return cert
 
 
 class NoProof:

@@ -23,7 +23,7 @@ from tests.settler.helpers import deploy, enqueue, finalized
 
 def test_real_batch_proof_and_committee_settle_on_anvil(anvil: Anvil, journal: Journal, rclient: redis.Redis) -> None:
     d = deploy(anvil, verifier="Batch16Verifier")
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 3 // 2]) for i in range(5)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 3 // 2]) for i in range(5)]
     enqueue(rclient, journal, finals)
     prover = CircuitBatchProver(tree_size(DEVNET.max_batch_size), build=False)
     chain = SettlementChain(d.w3, d.settlement, d.settler.key)

@@ -75,7 +75,7 @@ def test_crash_at_each_step_settles_every_receipt_once(
     point: str, anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
     enqueue(rclient, journal, finals[:12])
     # restarts 0..2 crash at `point` the first time they reach it; later ones run clean
     crashes = run_until_settled(
@@ -95,7 +95,7 @@ def test_reorg_drops_settled_batches_and_they_are_sent_again(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
     enqueue(rclient, journal, finals)
     snapshot = d.w3.provider.make_request("evm_snapshot", [])["result"]
     run_until_settled(anvil, journal, lambda n: make_settler(d, journal))
@@ -115,7 +115,7 @@ def test_stuck_transaction_is_replaced_with_higher_fees(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[0], d.clients[0]) for i in range(3)]
+    finals = [finalized(d, i, d.signers[0], d.clients[0]) for i in range(3)]
     enqueue(rclient, journal, finals)
     d.w3.provider.make_request("evm_setAutomine", [False])
     settler = make_settler(d, journal, policy=Policy(confirmations=1, bump_after_s=0.0))
@@ -137,7 +137,7 @@ def test_nonce_taken_by_another_transaction_is_sent_again(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[1], d.clients[1]) for i in range(3)]
+    finals = [finalized(d, i, d.signers[1], d.clients[1]) for i in range(3)]
     enqueue(rclient, journal, finals)
     d.w3.provider.make_request("evm_setAutomine", [False])
     settler = make_settler(d, journal, policy=Policy(confirmations=1))
@@ -173,7 +173,7 @@ def test_anvil_restart_from_older_state_resends_lost_batches(
     state = tmp_path / "anvil-state.json"
     with Anvil(extra_args=("--dump-state", str(state))) as first:
         d = deploy(first)  # contracts, stakes and escrow: dumped when this anvil stops
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
+        finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
     enqueue(rclient, journal, finals)
     second = Anvil(extra_args=("--load-state", str(state))).start()
     try:
@@ -195,7 +195,7 @@ def test_certificate_for_an_outdated_validator_set_is_replaced(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(5)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(5)]
     enqueue(rclient, journal, finals)
     with pytest.raises(Crash):
         make_settler(d, journal, crash=crash_at("signed")).tick()
@@ -223,9 +223,9 @@ def test_a_batch_settled_with_another_root_stops_the_settler(
 ) -> None:
     d = deployment
     other = Journal(rclient, journal.p + ":other")  # a second journal wrongly driving the same account
-    enqueue(rclient, other, [finalized(i, d.signers[0], d.clients[0]) for i in range(3)])
+    enqueue(rclient, other, [finalized(d, i, d.signers[0], d.clients[0]) for i in range(3)])
     run_until_settled(anvil, other, lambda n: make_settler(d, other))
-    enqueue(rclient, journal, [finalized(100 + i, d.signers[1], d.clients[1]) for i in range(3)])
+    enqueue(rclient, journal, [finalized(d, 100 + i, d.signers[1], d.clients[1]) for i in range(3)])
     settler = make_settler(d, journal)  # starts at seq 2 (lastBatchId + 1): no clash yet
     journal.r.set(f"{journal.p}:next_seq", 1)  # a journal that lost track of the chain
     anvil.mine(DEVNET.settlement_frequency)  # the next batch is due
@@ -238,7 +238,7 @@ def test_a_batch_found_settled_is_adopted_and_resent_after_a_reorg(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(4)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(4)]
     enqueue(rclient, journal, finals)
     snapshot = d.w3.provider.make_request("evm_snapshot", [])["result"]
     run_until_settled(anvil, journal, lambda n: make_settler(d, journal))

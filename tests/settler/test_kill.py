@@ -32,7 +32,7 @@ def test_sigkill_at_every_step(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis, redis_url: str, tmp_path: Path
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(40)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(40)]
     enqueue(rclient, journal, finals)
     keys = write_committee_keys(d, tmp_path / "committee")
     killed = [point for point in CRASH_POINTS if worker(anvil, d, redis_url, journal, keys, point) == -signal.SIGKILL]

@@ -27,7 +27,7 @@ async def test_settler_process_settles_and_answers(
     d = deployment
     key_file = tmp_path / "settler.key"
     key_file.write_text(d.settler.key)
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(6)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(6)]
     pool = Mempool.from_url(redis_url)
     for f in finals:
         await pool.publish(streams.FINAL, f, key=f.receipt.request_id.hex())

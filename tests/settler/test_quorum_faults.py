@@ -18,7 +18,7 @@ from ax0n_settler.challenges import CHALLENGER_GROUP, Challenger, ChallengeWatch
 from ax0n_settler.committee import ValidatorCommittee
 from ax0n_tools.devnet.anvil import Anvil
 from ax0n_validator.aggregator import Aggregator
-from ax0n_validator.checks import MemberChecks, receipt_signature, route_check
+from ax0n_validator.checks import MemberChecks, answers_check, receipt_signature, route_check
 from ax0n_validator.client import Quorums, ValidatorClient
 from ax0n_validator.keys import Keystore
 from ax0n_validator.registry import SnapshotDir
@@ -151,7 +151,11 @@ async def test_quorum_fault_slashes_the_operator_once(
     d, w3 = deployment, deployment.w3
     targets, snapshots, block = validators
     quorums = Quorums(snapshots.validator_set, DEVNET)
-    checks = MemberChecks(receipt_signature, route_check(snapshots.routing_index, snapshots.node_signer))
+    checks = MemberChecks(
+        receipt_signature,
+        route_check(snapshots.routing_index, snapshots.node_signer),
+        answers_check(snapshots.model, DEVNET),
+    )
     keystores = [Keystore([sk]) for sk in d.validator_keys.values()]
     fault = await certified_invalid(keystores, quorums, checks, served_another_model(d, snapshots, block, "fault"))
     late = await certified_invalid(keystores, quorums, checks, served_another_model(d, snapshots, block, "late"))

@@ -19,7 +19,7 @@ from ax0n.mempool import Consumer, Mempool, streams
 from ax0n.spec.params import DEVNET
 from ax0n.spec.settlement import verify_inclusion
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
-from tests.settler.helpers import Deployment, finalized
+from tests.settler.helpers import Deployment, finalized, intake_check
 from tests.settler.test_settle import make_settler
 
 
@@ -32,16 +32,18 @@ async def test_intake_then_get_settlement(
     spans: InMemorySpanExporter,
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(5)]
-    bad = finalized(99, d.signers[0], d.clients[0])
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(5)]
+    bad = finalized(d, 99, d.signers[0], d.clients[0])
     bad.certificate.verdict = types_pb2.VERDICT_INVALID
     stream = f"{journal.p}:final"  # the service reads streams.FINAL; a per-test stream keeps tests apart
     pool = Mempool.from_url(redis_url)
     for f in [*finals, finals[0], bad]:  # a duplicate publish and an unsettleable receipt
         await pool.publish(stream, f, key=f.receipt.request_id.hex())
+    check = intake_check(d)
     consumer = Consumer(
-        pool, stream, streams.SETTLER_GROUP, "t", types_pb2.FinalizedReceipt, intake.handler(journal.queue), block_ms=50
-    )
+        pool, stream, streams.SETTLER_GROUP, "t", types_pb2.FinalizedReceipt, intake.handler(journal.queue, check),
+        block_ms=50,
+    )  # fmt: skip
     component = IntakeComponent(consumer, pool)
     await component.start()
     for _ in range(100):

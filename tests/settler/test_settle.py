@@ -30,7 +30,7 @@ def test_batches_settle_in_order_and_once(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(20)]
     enqueue(rclient, journal, finals + finals[:3])  # a retried publish: duplicates
     settler = make_settler(d, journal)
     for _ in range(40):
@@ -56,8 +56,8 @@ def test_credits_follow_the_registry_and_unknown_signers_are_rejected(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 3 // 2]) for i in range(7)]
-    stranger = finalized(100, anvil.accounts[9], d.clients[0])  # signed by a key no operator registered
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 3 // 2]) for i in range(7)]
+    stranger = finalized(d, 100, anvil.accounts[9], d.clients[0])  # signed by a key no operator registered
     enqueue(rclient, journal, [*finals[:3], stranger, *finals[3:]])
     settler = make_settler(d, journal)
     for _ in range(5):
@@ -89,7 +89,7 @@ def test_receipts_settlement_would_refuse_are_dropped_and_the_rest_settles(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
-    finals = [finalized(i, d.signers[i % 2], d.clients[i % 2]) for i in range(8)]
+    finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(8)]
     enqueue(rclient, journal, finals)
     contract = d.w3.eth.contract(d.settlement, abi=abi("Settlement"))
     Signer.from_key(d.w3, d.clients[1].key).transact(contract.functions.withdrawEscrow(1_000 * 10**18))
@@ -115,13 +115,13 @@ def test_a_batch_emptied_by_refusals_gives_its_id_to_the_next(
     d = deployment
     contract = d.w3.eth.contract(d.settlement, abi=abi("Settlement"))
     Signer.from_key(d.w3, d.clients[1].key).transact(contract.functions.withdrawEscrow(1_000 * 10**18))
-    refused = [finalized(i, d.signers[0], d.clients[1]) for i in range(3)]
+    refused = [finalized(d, i, d.signers[0], d.clients[1]) for i in range(3)]
     enqueue(rclient, journal, refused)
     settler = make_settler(d, journal)
     settler.tick()
     assert journal.get(1) is None and not journal.open_batches()
     assert rclient.xlen(f"{journal.p}:rejected") == 3
-    later = [finalized(10 + i, d.signers[1], d.clients[0]) for i in range(3)]
+    later = [finalized(d, 10 + i, d.signers[1], d.clients[0]) for i in range(3)]
     enqueue(rclient, journal, later)
     for _ in range(4):
         settler.tick()

@@ -12,12 +12,23 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ax0n_validator.checks import OK, Finding, MemberChecks, receipt_signature, route_check, zk_proof_check
+from ax0n_validator.checks import (
+    OK,
+    Finding,
+    MemberChecks,
+    answers_check,
+    receipt_signature,
+    route_check,
+    zk_proof_check,
+)
 from ax0n_validator.keys import Keystore
 from eth_account import Account
 
+from ax0n.spec import answers, fees, routing
 from ax0n.spec import receipt as receipts
-from ax0n.spec import routing
+from ax0n.spec import request as requests
+from ax0n.spec.answers import ModelSource, RegisteredModel
+from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, envelope
 from ax0n.zk.mlp import Prediction, devnet_model
@@ -27,7 +38,11 @@ from ax0n.zk.poseidon import FIELD, to_bytes32
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry
 
-MODEL = "mlp-zk"
+MODEL = "mlp-zk"  # registered as a zk-tier model
+LLM_MODEL = "llm-test"  # registered as an LLM-tier model
+PRICE = 1_000_000  # wei per 1,000 tokens, both models
+CLIENT_KEY = "0x" + "c1" * 32  # the client who signs every scenario request
+WEIGHTS = hashlib.sha256(b"weights").digest()  # the commitment the scenario's receipts and registrations name
 NODE_KEYS = {bytes([i]) * 32: hashlib.sha256(b"node %d" % i).digest() for i in range(1, 5)}  # node id -> key
 NODE_ADDRESSES = {nid: bytes.fromhex(Account.from_key(k).address[2:]) for nid, k in NODE_KEYS.items()}
 receipt_hash = receipts.receipt_hash
@@ -36,7 +51,7 @@ receipt_hash = receipts.receipt_hash
 def snapshot() -> routing.Snapshot:
     stats = routing.NodeStats(uptime_bps=10_000, p95_latency_ms=100, samples=10)
     nodes = tuple(
-        routing.Node(node_id, hashlib.sha256(node_id).digest()[:20], 10**22, f"c{i % 2}", (MODEL,), stats)
+        routing.Node(node_id, hashlib.sha256(node_id).digest()[:20], 10**22, f"c{i % 2}", (MODEL, LLM_MODEL), stats)
         for i, node_id in enumerate(NODE_KEYS)
     )
     return routing.Snapshot(SNAPSHOT_BLOCK, SNAPSHOT_HASH, nodes)
@@ -66,13 +81,15 @@ def check_proof_binding(item: types_pb2.ProvedReceipt) -> Finding:
 
 MLP_MODEL = devnet_model()
 FEATURES = [(i * 37) % 256 - 128 for i in range(16)]
+ZK_PROMPT = json.dumps(FEATURES)
 
 
 def with_claims(
     item: types_pb2.ProvedReceipt, prediction: Prediction, proof: bytes, mlp: artifacts.Artifacts
 ) -> types_pb2.ProvedReceipt:
-    """`item` as a zk-tier answer of the devnet MLP on FEATURES claiming `prediction`, re-signed, carrying `proof`."""
-    item.request.prompt = json.dumps(FEATURES)
+    """`item` (a `proved_receipt(..., prompt=ZK_PROMPT)`) as a zk-tier answer of the devnet MLP on FEATURES claiming
+    `prediction`, re-signed, carrying `proof`."""
+    assert item.request.prompt == ZK_PROMPT
     item.output = prediction.to_json()
     r = item.receipt
     r.model_commitment = MLP_MODEL.commitment_bytes()
@@ -86,12 +103,21 @@ def with_claims(
     return item
 
 
+def models(zk_commitment: bytes = WEIGHTS) -> ModelSource:
+    """The scenario's ModelRegistry at SNAPSHOT_BLOCK: MODEL (zk tier) with `zk_commitment`, LLM_MODEL (LLM tier)."""
+    table = {
+        MODEL: RegisteredModel(zk_commitment, types_pb2.TIER_ZK, PRICE),
+        LLM_MODEL: RegisteredModel(WEIGHTS, types_pb2.TIER_LLM, PRICE),
+    }
+    return lambda block, model: table.get(model) if block == SNAPSHOT_BLOCK else None
+
+
 def zk_checks(mlp: artifacts.Artifacts, registered: bytes | None = None) -> MemberChecks:
-    commitment = registered or MLP_MODEL.commitment_bytes()
     return MemberChecks(
         receipt_signature=receipt_signature,
         route=checks().route,
-        proof=zk_proof_check(mlp, lambda _, model: commitment if model == MODEL else None),
+        answers=answers_check(models(registered or MLP_MODEL.commitment_bytes()), DEVNET),
+        proof=zk_proof_check(mlp),
     )
 
 
@@ -101,19 +127,43 @@ def checks() -> MemberChecks:
         route=route_check(
             lambda block: INDEX if block == SNAPSHOT_BLOCK else None, lambda _, nid: NODE_ADDRESSES.get(nid)
         ),
+        answers=answers_check(models(), DEVNET),
         proof=check_proof_binding,
     )
 
 
+def signed_request(
+    seed: bytes, model: str = MODEL, client_key: str = CLIENT_KEY, prompt: str | None = None
+) -> types_pb2.InferenceRequest:
+    """A request `client_key` signs for `model`, its nonce taken from `seed` (the same seed, the same request)."""
+    req = types_pb2.InferenceRequest(
+        model_id=model,
+        prompt="hello " + seed.hex()[:8] if prompt is None else prompt,
+        max_tokens=16,
+        max_latency_ms=60_000,
+        fee_cap=str(10**15),
+        nonce=int.from_bytes(seed[:8], "big") >> 1,
+        deadline=4_102_444_800,  # 2100-01-01
+        chain_id=CHAIN_ID,
+    )
+    return requests.sign(req, client_key)
+
+
 def proved_receipt(
-    request_id: bytes,
+    seed: bytes,
     *,
     tier: int = types_pb2.TIER_ZK,
     node_id: bytes | None = None,
     signer: bytes | None = None,
     attempt: int = 0,
+    prompt: str | None = None,
 ) -> types_pb2.ProvedReceipt:
-    chosen = routing.route(INDEX, request_id, MODEL, attempt)
+    """A receipt answering `signed_request(seed)` by the node NeuralRoute picks (or `node_id`), signed by that node
+    (or `signer`), billing the fee rule's charge: zk tier for MODEL, or LLM tier for LLM_MODEL."""
+    model = MODEL if tier == types_pb2.TIER_ZK else LLM_MODEL
+    request = signed_request(seed, model, prompt=prompt)
+    request_id = bytes(request.request_id)
+    chosen = routing.route(INDEX, request_id, model, attempt)
     node_id = node_id or chosen.node_id
     route = types_pb2.RouteDecision(
         request_id=request_id,
@@ -126,16 +176,18 @@ def proved_receipt(
     receipt = types_pb2.Receipt(
         chain_id=CHAIN_ID,
         request_id=request_id,
-        model_id=MODEL,
-        model_commitment=hashlib.sha256(b"weights").digest(),
+        model_id=model,
+        model_commitment=WEIGHTS,
         tier=tier,
         input_hash=hashlib.sha256(b"input" + request_id).digest(),
         output_hash=hashlib.sha256(b"output" + request_id).digest(),
         route=route,
-        fee="1000",
-        fee_cap="2000",
-        client=b"\x0c" * 20,
+        client=request.client,
+        fee_cap=request.fee_cap,
     )
+    if tier == types_pb2.TIER_LLM:
+        receipt.timings.prompt_tokens, receipt.output_token_ids[:] = 3, [5, 6]
+    receipt.fee = str(fees.charge(PRICE, answers.billed_tokens(receipt), int(request.fee_cap), DEVNET))
     receipt = receipts.sign(receipt, NODE_KEYS[signer or node_id])
     inputs = public_inputs(receipt)
     proof = types_pb2.Proof(
@@ -143,7 +195,6 @@ def proved_receipt(
         circuit_id=MODEL,
         public_inputs=[v.to_bytes(32, "big") for v in inputs],
     )
-    request = types_pb2.InferenceRequest(request_id=request_id, model_id=MODEL, chain_id=CHAIN_ID)
     return types_pb2.ProvedReceipt(receipt=receipt, proof=proof, request=request, output="out")
 
 
@@ -160,9 +211,7 @@ class Validators:
         return [Keystore(secrets[i * step : (i + 1) * step]) for i in range(parts)]
 
 
-def write_snapshot(
-    directory: Path, keys: Keystore, bad_pop: int | None = None, models: dict[str, bytes] | None = None
-) -> None:
+def write_snapshot(directory: Path, keys: Keystore, bad_pop: int | None = None, zk_commitment: bytes = WEIGHTS) -> None:
     validators = []
     for i, (pubkey, pop) in enumerate(keys.registrations()):
         if i == bad_pop:
@@ -174,7 +223,11 @@ def write_snapshot(
         "block_hash": SNAPSHOT_HASH.hex(),
         "validators": validators,
         "node_signers": {nid.hex(): addr.hex() for nid, addr in NODE_ADDRESSES.items()},
-        "models": {model: commitment.hex() for model, commitment in (models or {}).items()},
+        "models": {
+            model: {"commitment": r.commitment.hex(), "tier": r.tier, "price": str(r.price_per_1k)}
+            for model in (MODEL, LLM_MODEL)
+            if (r := models(zk_commitment)(SNAPSHOT_BLOCK, model)) is not None
+        },
         "routing": json.loads(snapshot().to_json()),
     }
     (directory / f"{SNAPSHOT_BLOCK}.json").write_text(json.dumps(doc))

@@ -17,7 +17,7 @@ from ax0n.spec.certificate import Committee, InvalidCertificate
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry
-from .scenario import Validators, checks, proved_receipt, receipt_hash
+from .scenario import Validators, checks, models, proved_receipt, receipt_hash
 
 
 def root_of(receipts) -> bytes:
@@ -55,7 +55,7 @@ def batch_of(receipts) -> types_pb2.Batch:
 def test_batch_committee_signs_a_batch_of_certified_receipts(registry: Registry, finalized) -> None:
     quorums = Quorums(Validators(registry).sets)
     batch = batch_of(finalized)
-    assert check_batch(batch, finalized, quorums, receipt_hash, root_of, CHAIN_ID).ok
+    assert check_batch(batch, finalized, quorums, models(), root_of, CHAIN_ID).ok
 
     members = committee.batch_committee(registry.validators, SNAPSHOT_HASH, batch.batch_id, 256)
     board = Committee.draw(registry.validators, members, SNAPSHOT_BLOCK)
@@ -81,7 +81,7 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
     quorums = Quorums(Validators(registry).sets)
 
     def check(receipts, batch=None) -> str:
-        finding = check_batch(batch or batch_of(receipts), receipts, quorums, receipt_hash, root_of, CHAIN_ID)
+        finding = check_batch(batch or batch_of(receipts), receipts, quorums, models(), root_of, CHAIN_ID)
         assert not finding.ok
         return finding.reason
 
@@ -93,7 +93,11 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
     other = types_pb2.FinalizedReceipt()
     other.CopyFrom(finalized[2])
     other.receipt.fee = "1"
-    assert "another receipt" in check([other])
+    assert "another request or receipt" in check([other])
+    unsigned = types_pb2.FinalizedReceipt()
+    unsigned.CopyFrom(finalized[2])
+    unsigned.request.fee_cap = str(10**18)  # the request the receipt travels with is not what the client signed
+    assert "request signature" in check([unsigned])
     wrong_root = batch_of(finalized)
     wrong_root.root = b"\x01" * 32
     assert "root" in check(finalized, wrong_root)

@@ -103,7 +103,7 @@ async def test_an_invalid_receipt_becomes_a_fault_record(validators: Validators,
 
 async def test_a_validator_without_a_proof_check_abstains(validators: Validators) -> None:
     c = checks()
-    no_proof = MemberChecks(receipt_signature=c.receipt_signature, route=c.route)
+    no_proof = MemberChecks(receipt_signature=c.receipt_signature, route=c.route, answers=c.answers)
     assert await clients(validators, no_proof, parts=1)[0].on_proved(proved_receipt(rid("abstain"))) == []
 
 
@@ -196,7 +196,9 @@ async def test_llm_tier_follows_the_signed_subcommittee_majority(validators: Val
     if not honest_output:
         item.output = "tampered"
     c = checks()
-    group = clients(validators, MemberChecks(c.receipt_signature, c.route, reexecute=output_reexecutor("out")))
+    group = clients(
+        validators, MemberChecks(c.receipt_signature, c.route, c.answers, reexecute=output_reexecutor("out"))
+    )
     first = await attest_all(group, item)
     quorum, seed = draw_quorum(validators.sets, item.receipt, MAINNET)
     sub = subcommittee.seats(seed, receipt_hash(item.receipt), quorum.size)
@@ -209,7 +211,7 @@ async def test_llm_tier_follows_the_signed_subcommittee_majority(validators: Val
     waiting = ValidatorClient(
         Keystore([validators.registry.secrets[quorum.members[outside]]]),
         Quorums(validators.sets),
-        MemberChecks(c.receipt_signature, c.route),
+        MemberChecks(c.receipt_signature, c.route, c.answers),
         receipt_hash,
         CHAIN_ID,
     )

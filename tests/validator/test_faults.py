@@ -33,7 +33,9 @@ async def fault_for(snapshots: SnapshotDir, tag: bytes) -> types_pb2.FaultRecord
     every member's real checks find it INVALID (no re-execution needed)."""
     quorums = Quorums(snapshots.validator_set, DEVNET)
     c = checks()
-    client = ValidatorClient(KEYS, quorums, MemberChecks(c.receipt_signature, c.route), receipts.receipt_hash, CHAIN_ID)
+    client = ValidatorClient(
+        KEYS, quorums, MemberChecks(c.receipt_signature, c.route, c.answers), receipts.receipt_hash, CHAIN_ID
+    )
     aggregator = Aggregator(quorums, receipts.receipt_hash, CHAIN_ID)
     item = proved_receipt(hashlib.sha256(tag).digest(), tier=types_pb2.TIER_LLM)
     item.request.model_id = "another-model"

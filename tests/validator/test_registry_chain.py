@@ -11,8 +11,10 @@ from web3 import Web3
 
 from ax0n.chain.snapshot import ChainState, NodeRecord, ValidatorRecord, routing_snapshot
 from ax0n.spec import bls
+from ax0n.spec.answers import RegisteredModel
 from ax0n.spec.committee import Validator
 from ax0n.spec.routing import DEFAULT_WEIGHTS, NodeStats
+from ax0n.v1 import types_pb2
 
 BLOCK, BLOCK_HASH = 4_096, b"\xab" * 32
 
@@ -34,7 +36,10 @@ def _state() -> tuple[ChainState, list[bls.SecretKey]]:
         ValidatorRecord(bytes([10 + i]) * 20, bytes(bls.public_key(sk)), 1_000 * (i + 1))
         for i, sk in enumerate(secrets)
     )
-    models = {"m-a": b"\x11" * 32, "m-b": b"\x22" * 32}
+    models = {
+        "m-a": RegisteredModel(b"\x11" * 32, types_pb2.TIER_LLM, 1_000),
+        "m-b": RegisteredModel(b"\x22" * 32, types_pb2.TIER_ZK, 7),
+    }
     return ChainState(BLOCK, BLOCK_HASH, 1_700_000_000, nodes, validators, models, DEFAULT_WEIGHTS), secrets
 
 
@@ -56,7 +61,10 @@ def test_from_chain_matches_parse() -> None:
             for v, sk in zip(state.validators, secrets, strict=True)
         ],
         "node_signers": {n.node_id.hex(): n.signing_key.hex() for n in state.nodes},
-        "models": {m: c.hex() for m, c in state.models.items()},
+        "models": {
+            m: {"commitment": r.commitment.hex(), "tier": r.tier, "price": str(r.price_per_1k)}
+            for m, r in state.models.items()
+        },
         "routing": json.loads(snapshot.to_json()),
     }
     from_file = parse(json.dumps(doc))

@@ -27,7 +27,16 @@ from ax0n.zk import artifacts
 from ax0n.zk.mlp import Prediction
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry
-from .scenario import FEATURES, MLP_MODEL, MODEL, Validators, proved_receipt, with_claims, write_snapshot, zk_checks
+from .scenario import (
+    FEATURES,
+    MLP_MODEL,
+    ZK_PROMPT,
+    Validators,
+    proved_receipt,
+    with_claims,
+    write_snapshot,
+    zk_checks,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +48,9 @@ def mlp() -> artifacts.Artifacts:
 def honest(mlp: artifacts.Artifacts) -> types_pb2.ProvedReceipt:
     prediction = MLP_MODEL.forward(FEATURES)
     envelope = mlp.prove(MLP_MODEL.circuit_inputs(FEATURES, prediction))
-    return with_claims(proved_receipt(hashlib.sha256(b"zk honest").digest()), prediction, envelope, mlp)
+    return with_claims(
+        proved_receipt(hashlib.sha256(b"zk honest").digest(), prompt=ZK_PROMPT), prediction, envelope, mlp
+    )
 
 
 async def verdicts(registry: Registry, mlp: artifacts.Artifacts, item, registered: bytes | None = None):
@@ -86,7 +97,7 @@ async def test_served_output_must_match_the_receipt(registry: Registry, mlp: art
 
 async def test_an_unregistered_commitment_is_rejected(registry: Registry, mlp: artifacts.Artifacts, honest) -> None:
     seen, reasons, _ = await verdicts(registry, mlp, honest, registered=b"\x01" * 32)
-    assert seen == {qc.INVALID} and any("not registered" in r for r in reasons)
+    assert seen == {qc.INVALID} and any("is not model" in r and "registration" in r for r in reasons)
 
 
 async def test_the_validator_service_finalizes_a_proven_receipt_from_the_stream(
@@ -96,7 +107,7 @@ async def test_the_validator_service_finalizes_a_proven_receipt_from_the_stream(
     (tmp_path / "keys").mkdir()
     for i, pk in enumerate(keys):
         (tmp_path / "keys" / f"{i}.key").write_text(bytes(keys[pk]).hex())
-    write_snapshot(tmp_path, keys, models={MODEL: MLP_MODEL.commitment_bytes()})
+    write_snapshot(tmp_path, keys, zk_commitment=MLP_MODEL.commitment_bytes())
     args = ["--snapshots-dir", str(tmp_path), "--keys-dir", str(tmp_path / "keys"), "--chain-id", str(CHAIN_ID)]
     with RedisServer() as redis_server:  # a private server: this test uses the real stream names
         service = ServiceProcess("validator", redis_server.url, *args, "--profile", "devnet").start()

@@ -58,7 +58,7 @@ test("signing matches ax0n.spec.request byte for byte", () => {
   };
   const script = `
 import json, sys
-from ax0n import request
+from ax0n.spec import request
 from ax0n.v1 import types_pb2
 d = json.loads(sys.stdin.read())
 r = types_pb2.InferenceRequest(model_id=d["modelId"], max_tokens=d["maxTokens"], max_latency_ms=d["maxLatencyMs"],

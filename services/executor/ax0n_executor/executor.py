@@ -8,7 +8,7 @@ from ax0n.llm.engine import Engine, Generation, OnText
 from ax0n.llm.errors import InvalidRequest, UnknownModel, check_utf8
 from ax0n.llm.inputs import decoding, prompt_ids
 from ax0n.llm.sampling import Decoding
-from ax0n.spec import fees
+from ax0n.spec import answers, fees
 from ax0n.spec import fingerprint as fp
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
@@ -86,8 +86,6 @@ class Executor:
         self, req: types_pb2.InferenceRequest, engine: Engine, gen: Generation, batch_size: int, queued_s: float = 0.0
     ) -> types_pb2.Receipt:
         """The signed receipt of one generation."""
-        tokens = len(gen.prompt_ids) + len(gen.token_ids)
-        fee = fees.charge(self.prices.get(req.model_id, 0), tokens, fees.amount(req.fee_cap, "fee_cap"), self.params)
         r = types_pb2.Receipt(
             request_id=req.request_id,
             model_id=req.model_id,
@@ -105,11 +103,13 @@ class Executor:
                 first_token_ms=round(gen.first_token_s * 1000),
                 total_ms=round(gen.total_s * 1000),
                 output_tokens=len(gen.token_ids),
+                prompt_tokens=len(gen.prompt_ids),
             ),
-            fee=str(fee),
             client=req.client,
             fee_cap=req.fee_cap,
             output_token_ids=gen.token_ids,
             chain_id=req.chain_id,
         )
+        cap = fees.amount(req.fee_cap, "fee_cap")
+        r.fee = str(fees.charge(self.prices.get(req.model_id, 0), answers.billed_tokens(r), cap, self.params))
         return receipts.sign(r, self.node_key)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from ax0n.llm.errors import InvalidRequest
 from ax0n.spec import binding, fees
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import ZK_TOKENS
 from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
-
-ZK_TOKENS = 1  # a zk-tier inference is billed as one token: one forward pass, one prediction
 
 
 def load(spec: str) -> mlp.QuantizedMLP:

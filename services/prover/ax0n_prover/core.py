@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ax0n.spec import binding
+from ax0n.spec import answers, binding
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk.artifacts import Artifacts, ProofError
@@ -46,6 +46,8 @@ class ReceiptProver:
         ProvingFailure for anything else that cannot be proven (unknown model, malformed or unsigned claims)."""
         receipt = executed.receipt
         proved = types_pb2.ProvedReceipt(receipt=receipt, request=executed.request, output=executed.output)
+        if why := answers.consistency_fault(receipt, executed.request):  # never prove for a request nobody signed
+            raise ProvingFailure(why)
         if receipt.tier != types_pb2.TIER_ZK:
             return proved  # LLM tier: the evidence is the fingerprint, checked by the validators
         model = self.models.get(receipt.model_commitment)

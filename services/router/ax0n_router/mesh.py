@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+
+from prometheus_client import Counter
 
 from ax0n.mempool import Mempool
 from ax0n.mempool import entry as wire
@@ -22,6 +24,7 @@ from ax0n.v1 import types_pb2
 log = logging.getLogger(__name__)
 
 TOKENS_TTL_S = 3_600  # a token stream is kept this long after the router read its last chunk
+REFUSED_FINALS = Counter("ax0n_router_refused_finals_total", "Entries on ax0n:final not delivered", ["reason"])
 
 
 async def tokens(pool: Mempool, request_id: bytes, timeout_s: float) -> AsyncIterator[types_pb2.TokenChunk]:
@@ -53,11 +56,17 @@ async def tokens(pool: Mempool, request_id: bytes, timeout_s: float) -> AsyncIte
                         return
 
 
-class FinalWatcher:
-    """Follows `ax0n:final` from the moment it starts and resolves waiters by request id."""
+FinalCheck = Callable[[types_pb2.FinalizedReceipt], str]  # why an entry is not final ('' when it is); blocking
 
-    def __init__(self, pool: Mempool, *, keep: int = 10_000) -> None:
-        self.pool = pool
+
+class FinalWatcher:
+    """Follows `ax0n:final` from the moment it starts and resolves waiters by request id with finals that `check`
+    passes (ax0n.spec.finality: a VALID certificate of the request's own quorum, the receipt answering its signed
+    request). Anything else is never delivered: it is logged and counted, and the settlers' consumer group
+    dead-letters it with its reason; a genuine final for the same request id that follows is still delivered."""
+
+    def __init__(self, pool: Mempool, check: FinalCheck, *, keep: int = 10_000) -> None:
+        self.pool, self.check = pool, check
         self.keep = keep
         self.recent: OrderedDict[bytes, types_pb2.FinalizedReceipt] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[types_pb2.FinalizedReceipt]]] = {}
@@ -99,6 +108,19 @@ class FinalWatcher:
             if not fut.done():
                 fut.set_result(final)
 
+    async def _consider(self, entry_id: str, fields: dict[bytes, bytes]) -> None:
+        try:
+            final = wire.decode(FINAL, entry_id, fields, types_pb2.FinalizedReceipt).message
+        except MalformedEntry as exc:
+            REFUSED_FINALS.labels("malformed").inc()
+            log.warning("%s: skipping malformed entry %s: %s", FINAL, entry_id, exc)
+            return
+        if why := await asyncio.to_thread(self.check, final):
+            REFUSED_FINALS.labels("not_final").inc()
+            log.warning("%s: entry %s is not final, not delivered: %s", FINAL, entry_id, why)
+            return
+        self._deliver(final)
+
     async def _run(self) -> None:
         last = "$"
         backoff = 0.05
@@ -112,10 +134,7 @@ class FinalWatcher:
                 for _, entries in reply or ():
                     for eid, fields in entries:
                         last = eid.decode()
-                        try:
-                            self._deliver(wire.decode(FINAL, last, fields, types_pb2.FinalizedReceipt).message)
-                        except MalformedEntry as exc:
-                            log.warning("%s: skipping malformed entry %s: %s", FINAL, last, exc)
+                        await self._consider(last, fields)
                 backoff = 0.05
             except RETRYABLE as exc:
                 self._ready.set()

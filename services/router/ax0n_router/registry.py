@@ -12,12 +12,14 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ax0n.chain.deploy import Manifest, model_key
+from ax0n.chain.snapshot import PROTO_TIER, ValidatorSetReader
+from ax0n.spec.committee import Validator
 from ax0n.spec.routing import Snapshot
 from ax0n.v1 import types_pb2
 from ax0n_router import errors
@@ -34,6 +36,10 @@ class Registry(Protocol):
     def snapshot(self) -> Snapshot:
         """The latest routing snapshot."""
 
+    def validator_set(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
+        """(block hash, validator set) at snapshot block `block`, to check certificates; None when unknown.
+        Blocking: called off the event loop."""
+
 
 @dataclass
 class _State:
@@ -41,6 +47,7 @@ class _State:
     models: dict[str, types_pb2.ModelInfo]
     escrow: dict[bytes, int]
     snapshot: Snapshot
+    validators: tuple[Validator, ...]
 
 
 def _load(path: Path) -> _State:
@@ -58,11 +65,13 @@ def _load(path: Path) -> _State:
         models[info.model_id] = info
     escrow = {bytes.fromhex(k.removeprefix("0x")): int(v) for k, v in doc.get("escrow", {}).items()}
     snapshot = Snapshot.from_json(json.dumps(doc["snapshot"]))
-    return _State(os.stat(path).st_mtime_ns, models, escrow, snapshot)
+    validators = tuple(Validator(bytes.fromhex(v["pubkey"]), int(v["stake"])) for v in doc.get("validators", []))
+    return _State(os.stat(path).st_mtime_ns, models, escrow, snapshot, validators)
 
 
 class FileRegistry:
-    """Registry state from a JSON file: {"models": [...], "escrow": {"0xaddr": "wei"}, "snapshot": {...}}.
+    """Registry state from a JSON file: {"models": [...], "escrow": {"0xaddr": "wei"}, "snapshot": {...},
+    "validators": [{"pubkey": hex, "stake": "wei"}, ...]} (the validator set at the snapshot's block).
 
     Re-read when the file's mtime changes (checked at most every `recheck_s`).
     """
@@ -93,6 +102,10 @@ class FileRegistry:
     def snapshot(self) -> Snapshot:
         return self._fresh().snapshot
 
+    def validator_set(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
+        state = self._fresh()
+        return (state.snapshot.block_hash, state.validators) if block == state.snapshot.block else None
+
 
 class Unconfigured:
     """No registry source given: the router runs (health, status) but refuses every request with UNAVAILABLE."""
@@ -111,8 +124,8 @@ class Unconfigured:
     def snapshot(self) -> Snapshot:
         raise errors.unavailable(self.REASON)
 
-
-TIERS = {0: types_pb2.TIER_ZK, 1: types_pb2.TIER_LLM}  # ModelRegistry.Tier
+    def validator_set(self, block: int) -> tuple[bytes, Sequence[Validator]] | None:
+        return None
 
 
 class ChainRegistry:
@@ -126,6 +139,7 @@ class ChainRegistry:
         self.models_contract = manifest.contract(w3, "ModelRegistry")
         self.settlement = manifest.contract(w3, "Settlement")
         self.snapshots, self.model_ttl_s = snapshots, model_ttl_s
+        self.validator_set = ValidatorSetReader(w3, manifest.contract(w3, "NodeRegistry"))
         self._models: dict[str, tuple[float, types_pb2.ModelInfo | None]] = {}
 
     def model(self, model_id: str) -> types_pb2.ModelInfo | None:
@@ -141,7 +155,7 @@ class ChainRegistry:
             commitment, tier, params, _vk, price, _ = self.models_contract.functions.model(key).call()
             info = types_pb2.ModelInfo(
                 model_id=model_id,
-                tier=TIERS.get(tier, types_pb2.TIER_UNSPECIFIED),
+                tier=PROTO_TIER.get(tier, types_pb2.TIER_UNSPECIFIED),
                 commitment=bytes(commitment),
                 parameters=params,
                 price_per_1k_tokens=str(price),

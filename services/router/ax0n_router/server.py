@@ -19,7 +19,9 @@ from ax0n.mempool import Mempool
 from ax0n.runtime import service, telemetry
 from ax0n.runtime.snapshots import SnapshotBuilder
 from ax0n.runtime.stats import PROFILES as STATS
+from ax0n.spec import finality
 from ax0n.spec.params import PROFILES as PARAMS
+from ax0n.spec.params import Params
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n_router import errors, mesh
 from ax0n_router.admission import Admission
@@ -154,6 +156,11 @@ def load_api_keys(path: str) -> dict[bytes, str]:
     return {bytes.fromhex(k): v for k, v in json.loads(Path(path).read_text()).items()}
 
 
+def final_check(registry: Registry, chain_id: int, params: Params) -> mesh.FinalCheck:
+    """What makes a final deliverable: ax0n.spec.finality against the validator set at the receipt's snapshot."""
+    return lambda final: finality.final_fault(final, registry.validator_set, chain_id, params)
+
+
 def build(settings: RouterSettings) -> service.ServiceSpec:
     registry: Registry = FileRegistry(settings.registry_file) if settings.registry_file else Unconfigured()
     pool = Mempool.from_url(settings.redis_url)
@@ -168,7 +175,7 @@ def build(settings: RouterSettings) -> service.ServiceSpec:
             components.append(refresher)
             snapshots = refresher.snapshot
         registry = ChainRegistry(w3, manifest, snapshots)
-    finals = mesh.FinalWatcher(pool)
+    finals = mesh.FinalWatcher(pool, final_check(registry, settings.chain_id, PARAMS[settings.profile]))
     core = RouterCore(Admission(registry, pool, settings.limits()), pool, finals)
     servicer = RouterServicer(core, settings)
     components.append(FinalComponent(finals, pool))

@@ -23,7 +23,7 @@ from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import has_quorum
-from ax0n.spec.settlement import batch_id
+from ax0n.spec.settlement import REFUSED_TRAILER, batch_id
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n_settler.chain import Certificate
 
@@ -45,7 +45,12 @@ class CommitteeUnavailable(Exception):
 
 
 class CommitteeRefused(ValueError):
-    """Every validator answered and each refused the request as invalid (INVALID_ARGUMENT): asking again is futile."""
+    """Every validator answered and each refused the request as invalid (INVALID_ARGUMENT): asking again is futile.
+    `request_ids` are the receipts they named as not final (empty: the request itself is at fault)."""
+
+    def __init__(self, message: str, request_ids: frozenset[bytes] = frozenset()) -> None:
+        super().__init__(message)
+        self.request_ids = request_ids
 
 
 class ValidatorCommittee:
@@ -75,13 +80,16 @@ class ValidatorCommittee:
         """Ask every validator, join the signatures of those naming one committee; CommitteeRefused when every one
         refused it as invalid, CommitteeUnavailable when fewer than 2/3 of the committee signed."""
         attestations, members, refusals, invalid = [], None, [], 0
+        named: set[bytes] = set()
         for target in self.targets:
             try:
                 with grpc.insecure_channel(target) as channel:
                     reply = ask(validator_pb2_grpc.ValidatorStub(channel))
             except grpc.RpcError as exc:
                 refusals.append(f"{target}: {exc.code().name}: {exc.details()}")
-                invalid += exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    invalid += 1
+                    named |= _refused_requests(exc)
                 continue
             if members is not None and list(reply.committee) != members:
                 refusals.append(f"{target}: names another committee")
@@ -89,7 +97,7 @@ class ValidatorCommittee:
             members = list(reply.committee)
             attestations += list(reply.signatures)
         if invalid == len(self.targets):
-            raise CommitteeRefused(f"{what}: every validator refused it ({'; '.join(refusals)})")
+            raise CommitteeRefused(f"{what}: every validator refused it ({'; '.join(refusals)})", frozenset(named))
         if not members:
             raise CommitteeUnavailable(f"{what}: no validator signed ({'; '.join(refusals)})")
         try:
@@ -101,6 +109,15 @@ class ValidatorCommittee:
             raise CommitteeUnavailable(f"{what}: {len(seats)} of {len(members)} signed ({'; '.join(refusals)})")
         committee, bitmap, sig = certificate_args(members, seats, signature)
         return list(committee), bitmap, sig
+
+
+def _refused_requests(exc: grpc.RpcError) -> set[bytes]:
+    """The request ids a refusing validator named in its trailing metadata (settlement.REFUSED_TRAILER)."""
+    trailer = dict(exc.trailing_metadata() or ()).get(REFUSED_TRAILER, "")  # type: ignore[attr-defined]
+    try:
+        return {bytes.fromhex(rid) for rid in trailer.split(",") if rid}
+    except ValueError:
+        return set()
 
 
 class LocalCommittee:

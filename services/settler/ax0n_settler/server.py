@@ -12,14 +12,16 @@ import grpc
 import redis
 from web3 import HTTPProvider, Web3
 
+from ax0n.chain.snapshot import ValidatorSetReader
 from ax0n.mempool import Consumer, Mempool, connect, streams
 from ax0n.runtime import service
+from ax0n.spec import finality
 from ax0n.spec.params import PROFILES
 from ax0n.spec.settlement import tree_size
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
 from ax0n.zk.batch import CircuitBatchProver
 from ax0n_settler import intake, lookup
-from ax0n_settler.chain import SettlementChain
+from ax0n_settler.chain import SettlementChain, abi
 from ax0n_settler.challenges import Challenger, ChallengeWatcher
 from ax0n_settler.committee import BatchCommittee, LocalCommittee, ValidatorCommittee
 from ax0n_settler.journal import Journal
@@ -126,21 +128,31 @@ class SettlementLoop:
             await self._task
 
 
+def final_check(s: SettlerSettings) -> intake.FinalCheck:
+    """ax0n.spec.finality against the validator sets NodeRegistry held at each receipt's snapshot block."""
+    w3 = Web3(Web3.HTTPProvider(s.rpc_url))
+    settlement = w3.eth.contract(Web3.to_checksum_address(s.settlement_address), abi=abi("Settlement"))
+    sets = ValidatorSetReader(w3, w3.eth.contract(settlement.functions.nodes().call(), abi=abi("NodeRegistry")))
+    chain_id, params = w3.eth.chain_id, PROFILES[s.profile]
+    return lambda final: finality.final_fault(final, sets, chain_id, params)
+
+
 def build(settings: service.ServiceSettings) -> service.ServiceSpec:
     s = settings if isinstance(settings, SettlerSettings) else SettlerSettings(**settings.model_dump())
     journal = Journal(redis.Redis.from_url(s.redis_url), s.journal_prefix)
-    pool = Mempool(connect(s.redis_url))
-    consumer = Consumer(
-        pool,
-        streams.FINAL,
-        streams.SETTLER_GROUP,
-        service.instance_name(s),
-        types_pb2.FinalizedReceipt,
-        intake.handler(journal.queue),
-    )
-    components: list[service.Component] = [IntakeComponent(consumer, pool)]
+    components: list[service.Component] = []
     loop = SettlementLoop(s, journal) if s.rpc_url else None
-    if loop:
+    if loop:  # without a chain there is nothing to settle, and no validator set to check finals against
+        pool = Mempool(connect(s.redis_url))
+        consumer = Consumer(
+            pool,
+            streams.FINAL,
+            streams.SETTLER_GROUP,
+            service.instance_name(s),
+            types_pb2.FinalizedReceipt,
+            intake.handler(journal.queue, final_check(s)),
+        )
+        components.append(IntakeComponent(consumer, pool))
         components.append(loop)
         components.append(
             ChallengeWatcher(

@@ -20,7 +20,7 @@ from ax0n.runtime import telemetry
 from ax0n.spec.params import Params
 from ax0n.spec.settlement import BatchPlan, Leaf, Unsettleable, leaf_of, tree_size
 from ax0n_settler.chain import Fees, SettlementChain, stale_certificate, unpayable
-from ax0n_settler.committee import BatchCommittee, CommitteeUnavailable
+from ax0n_settler.committee import BatchCommittee, CommitteeRefused, CommitteeUnavailable
 from ax0n_settler.journal import BatchRecord, Journal, Queued, SentTx, State, Taken
 from ax0n_settler.metrics import BATCH_EVENTS, PROVE_SECONDS, RECEIPTS
 from ax0n_settler.prover import BatchProver
@@ -159,6 +159,9 @@ class Settler:
                 except CommitteeUnavailable as exc:
                     log.warning("%s; asking again next pass", exc)
                     return False
+                except CommitteeRefused as exc:
+                    self._evict(rec, exc.request_ids, str(exc))
+                    return False
             self.journal.signed(rec.seq, rec.cert)
             BATCH_EVENTS.labels("signed").inc()
             self.crash("signed", rec.seq)
@@ -222,6 +225,19 @@ class Settler:
         BATCH_EVENTS.labels("rebuilt").inc()
         RECEIPTS.labels("rejected").inc(len(dropped))
         log.warning("batch %d: %s; rebuilt without its %d receipts", rec.seq, reason, len(dropped))
+
+    def _evict(self, rec: BatchRecord, request_ids: frozenset[bytes], reason: str) -> None:
+        """Rebuild `rec` without the receipts the batch committee refused as not final (all of them when it named
+        none): they go to the rejected stream and are never asked for again."""
+        dropped = [x for x in rec.leaves if x.request_id in request_ids] or list(rec.leaves)
+        kept = [x for x in rec.leaves if x not in dropped]
+        root = self.plan(rec.seq, kept).root if kept else 0
+        self.journal.rebuild(rec.seq, kept, root, [(x, f"batch committee refused it: {reason}") for x in dropped])
+        BATCH_EVENTS.labels("rebuilt").inc()
+        RECEIPTS.labels("rejected").inc(len(dropped))
+        log.warning(
+            "batch %d: the committee refused %d receipts; rebuilt without them: %s", rec.seq, len(dropped), reason
+        )
 
     def _sendable(self, seq: int) -> bool:
         """Whether Settlement would take batch `seq` in the next block (its turn, and the interval passed)."""

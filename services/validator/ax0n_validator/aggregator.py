@@ -171,7 +171,7 @@ class Aggregator:
         item = req.item
         if verdict == VALID:
             return types_pb2.FinalizedReceipt(
-                receipt=item.receipt, proof=item.proof, certificate=cert, output=item.output
+                receipt=item.receipt, proof=item.proof, certificate=cert, output=item.output, request=item.request
             )
         reason = tally.reasons.most_common(1)[0][0] if tally.reasons else "quorum found the receipt invalid"
         return qc.fault_record(item.receipt, cert, reason)

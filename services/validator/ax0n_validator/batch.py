@@ -9,15 +9,16 @@ leaves (`ax0n.spec.settlement`), built here as the settler builds it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from ax0n.spec import bls, settlement
+from ax0n.spec import bls, finality, settlement
 from ax0n.spec import certificate as qc
+from ax0n.spec.answers import ModelSource
 from ax0n.spec.certificate import VALID, Committee
 from ax0n.spec.params import Params
 from ax0n.spec.settlement import OperatorOf
 from ax0n.v1 import types_pb2
-from ax0n_validator.checks import OK, Finding
-from ax0n_validator.client import Quorums, ReceiptHasher
+from ax0n_validator.client import Quorums
 from ax0n_validator.keys import Keystore
 
 BatchRoot = Callable[[Sequence[types_pb2.FinalizedReceipt]], bytes]  # the 32-byte root the batch commits to
@@ -38,37 +39,48 @@ def check_batch(
     batch: types_pb2.Batch,
     receipts: Sequence[types_pb2.FinalizedReceipt],
     quorums: Quorums,
-    receipt_hash: ReceiptHasher,
+    models: ModelSource,
     batch_root: BatchRoot,
     chain_id: int,
-) -> Finding:
-    """Every receipt is finalized by a valid certificate of its own quorum, once, and the root commits to them."""
+) -> BatchRefusal | None:
+    """None when every receipt is final (a VALID certificate of its own quorum, answering its client-signed request
+    at the registered model and price: ax0n.spec.finality), appears once, and the root commits to them; otherwise
+    why not, naming the receipts that are not final (the settler rebuilds the batch without them)."""
     if batch.count != len(receipts) or len(batch.batch_id) != 32 or len(batch.root) != 32:
-        return Finding(False, "batch count, id or root malformed")
+        return BatchRefusal("batch count, id or root malformed")
     seen: set[bytes] = set()
+    refused: list[tuple[bytes, str]] = []
     for i, final in enumerate(receipts):
-        receipt, cert = final.receipt, final.certificate
-        if receipt.request_id in seen:
-            return Finding(False, f"receipt {i}: request settled twice in one batch")
-        seen.add(receipt.request_id)
-        if cert.verdict != VALID or cert.request_id != receipt.request_id:
-            return Finding(False, f"receipt {i}: certificate is not a VALID certificate for this request")
-        if cert.receipt_hash != receipt_hash(receipt):
-            return Finding(False, f"receipt {i}: certificate is for another receipt")
-        drawn = quorums(receipt)
-        if drawn is None:
-            return Finding(False, f"receipt {i}: validator set at block {receipt.route.snapshot_block} unknown")
+        rid = bytes(final.receipt.request_id)
+        if rid in seen:
+            refused.append((rid, f"receipt {i}: request settled twice in one batch"))
+            continue
+        seen.add(rid)
         try:
-            qc.verify_certificate(cert, drawn[0], chain_id, quorums.params)
-        except qc.InvalidCertificate as exc:
-            return Finding(False, f"receipt {i}: {exc}")
+            why = finality.final_fault(final, quorums.sets, chain_id, quorums.params, models)
+        except finality.Undecided as exc:
+            return BatchRefusal(f"receipt {i}: {exc}", retry=True)
+        if why:
+            refused.append((rid, f"receipt {i}: {why}"))
+    if refused:
+        return BatchRefusal("; ".join(reason for _, reason in refused), tuple(rid for rid, _ in refused))
     try:
         root = batch_root(receipts)
     except (ValueError, settlement.Unsettleable) as exc:
-        return Finding(False, f"receipts cannot form a batch: {exc}")
+        return BatchRefusal(f"receipts cannot form a batch: {exc}")
     if root != batch.root:
-        return Finding(False, "batch root does not commit to these receipts")
-    return OK
+        return BatchRefusal("batch root does not commit to these receipts")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRefusal:
+    """Why a validator will not sign a batch: the receipts that are not final (empty when the batch itself is at
+    fault), or `retry` when it lacks the data to decide yet."""
+
+    reason: str
+    request_ids: tuple[bytes, ...] = ()
+    retry: bool = False
 
 
 def seat_attestation(

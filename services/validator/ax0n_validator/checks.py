@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ax0n.runtime import telemetry
-from ax0n.spec import binding, routing
+from ax0n.spec import answers, binding, routing
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import ModelSource
+from ax0n.spec.params import Params
 from ax0n.spec.request import InvalidSignature
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n.zk.artifacts import Artifacts
@@ -85,18 +87,27 @@ def route_check(indexes: RoutingIndexSource, node_signer: NodeSigner, max_attemp
     return check
 
 
-CommitmentSource = Callable[[int, str], bytes | None]  # (snapshot block, model id) -> registered commitment
+def answers_check(models: ModelSource, params: Params) -> ProofCheck:
+    """The receipt answers the request it travels with: signed by its client, naming its request, client, chain,
+    fee cap and model, with the model's registration at the route's snapshot and the fee rule's charge
+    (ax0n.spec.answers)."""
+
+    def check(item: types_pb2.ProvedReceipt) -> Finding:
+        receipt = item.receipt
+        model = models(receipt.route.snapshot_block, receipt.model_id)
+        why = answers.receipt_fault(receipt, item.request, model, params)
+        return Finding(False, why) if why else OK
+
+    return check
 
 
-def zk_proof_check(mlp: Artifacts, commitments: CommitmentSource) -> ProofCheck:
-    """zk tier (ProofCore's MLP circuit): the model is registered with the receipt's commitment, the receipt's
-    input and output hashes are those of the request's features and the served output, and the Groth16
-    envelope verifies for public inputs (commitment, inputHash, outputHash)."""
+def zk_proof_check(mlp: Artifacts) -> ProofCheck:
+    """zk tier (ProofCore's MLP circuit): the receipt's input and output hashes are those of the request's features
+    and the served output, and the Groth16 envelope verifies for public inputs (commitment, inputHash, outputHash);
+    the commitment itself is the registered one (answers_check)."""
 
     def check(item: types_pb2.ProvedReceipt) -> Finding:
         receipt, proof = item.receipt, item.proof
-        if commitments(receipt.route.snapshot_block, receipt.model_id) != receipt.model_commitment:
-            return Finding(False, f"model {receipt.model_id!r} is not registered with this commitment")
         why = binding.io_mismatch(receipt, item.request, item.output)
         if why:
             return Finding(False, why)
@@ -146,20 +157,18 @@ class MemberChecks:
 
     receipt_signature: ReceiptCheck
     route: ReceiptCheck
+    answers: ProofCheck  # the receipt answers its client-signed request (answers_check)
     proof: ProofCheck | None = None
     reexecute: Reexecutor | None = None
 
 
 def check_common(item: types_pb2.ProvedReceipt, checks: MemberChecks, chain_id: int) -> Finding:
-    """Checks every tier shares: the receipt answers the request, is signed by its node, and was routed right."""
+    """Checks every tier shares: the receipt answers its client-signed request, is signed by its node, and was
+    routed right."""
     receipt = item.receipt
     if receipt.chain_id != chain_id:
         return Finding(False, f"receipt is for chain {receipt.chain_id}, not {chain_id}")
-    if receipt.request_id != item.request.request_id or len(receipt.request_id) != 32:
-        return Finding(False, "receipt does not answer the request it travels with")
-    if receipt.model_id != item.request.model_id:
-        return Finding(False, "receipt names another model than the request")
-    for finding in (checks.receipt_signature(receipt), checks.route(receipt)):
+    for finding in (checks.answers(item), checks.receipt_signature(receipt), checks.route(receipt)):
         if not finding.ok:
             return finding
     return OK

@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import INVALID, VALID, Committee
-from ax0n.spec.committee import Validator
+from ax0n.spec.finality import ValidatorSets
 from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n_validator import checks as member
 from ax0n_validator import subcommittee
 from ax0n_validator.keys import Keystore
 
-# snapshot block -> (that block's hash, the registered validator set then); None if unknown here
-ValidatorSetSource = Callable[[int], tuple[bytes, Sequence[Validator]] | None]
+ValidatorSetSource = ValidatorSets  # snapshot block -> (block hash, validator set); None if unknown here
 ReceiptHasher = Callable[[types_pb2.Receipt], bytes]  # canonical receipt hash (what the node signed)
 MAX_PENDING = 10_000  # LLM-tier requests waiting for their sub-committee
 

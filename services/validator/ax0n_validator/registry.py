@@ -6,7 +6,7 @@ One JSON file per snapshot block (`<dir>/<block>.json`):
      "validators": [{"pubkey": "<48 bytes hex>", "stake": "<wei>", "pop": "<96 bytes hex>",
                      "address": "<0x registered address, needed to sign batches>"}, ...],
      "node_signers": {"<routing node id hex>": "<20-byte signing address hex>"},
-     "models": {"<model id>": "<32-byte commitment hex>"},
+     "models": {"<model id>": {"commitment": "<32 bytes hex>", "tier": <1 zk, 2 llm>, "price": "<wei per 1k>"}},
      "routing": <ax0n.spec.routing.Snapshot JSON>}
 
 Validators whose proof of possession does not verify are left out (the registry contract rejects them too).
@@ -26,6 +26,7 @@ from web3 import Web3
 
 from ax0n.chain.snapshot import ChainState
 from ax0n.spec import bls, routing
+from ax0n.spec.answers import RegisteredModel
 from ax0n.spec.committee import Validator
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class RegistrySnapshot:
     block_hash: bytes
     validators: tuple[Validator, ...]
     node_signers: dict[bytes, bytes]
-    models: dict[str, bytes]
+    models: dict[str, RegisteredModel]
     routing: routing.RoutingIndex
     addresses: tuple[str, ...]  # each validator's registered address ("" when the snapshot does not say)
     operators: dict[bytes, bytes]  # routing node id -> its registered operator
@@ -62,7 +63,10 @@ def parse(text: str) -> RegistrySnapshot:
         validators,
         addresses,
         {bytes.fromhex(k): bytes.fromhex(a) for k, a in doc["node_signers"].items()},
-        {m: bytes.fromhex(c) for m, c in doc.get("models", {}).items()},
+        {
+            m: RegisteredModel(bytes.fromhex(r["commitment"]), int(r["tier"]), int(r["price"]))
+            for m, r in doc.get("models", {}).items()
+        },
         routing.Snapshot.from_json(json.dumps(doc["routing"])),
     )
 
@@ -90,7 +94,7 @@ def _assemble(
     validators: Sequence[Validator],
     addresses: Sequence[str],
     node_signers: dict[bytes, bytes],
-    models: dict[str, bytes],
+    models: dict[str, RegisteredModel],
     snapshot: routing.Snapshot,
 ) -> RegistrySnapshot:
     return RegistrySnapshot(
@@ -124,7 +128,8 @@ class SnapshotSource(ABC):
         snap = self.get(block)
         return None if snap is None else snap.node_signers.get(node_id)
 
-    def model_commitment(self, block: int, model_id: str) -> bytes | None:
+    def model(self, block: int, model_id: str) -> RegisteredModel | None:
+        """Model `model_id`'s registration at snapshot `block` (None when unknown)."""
         snap = self.get(block)
         return None if snap is None else snap.models.get(model_id)
 

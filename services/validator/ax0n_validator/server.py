@@ -20,13 +20,15 @@ from ax0n.spec import committee
 from ax0n.spec.certificate import Committee
 from ax0n.spec.params import PROFILES
 from ax0n.spec.receipt import receipt_hash
+from ax0n.spec.settlement import REFUSED_TRAILER
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n.zk import artifacts
 from ax0n_validator.aggregator import Aggregator
-from ax0n_validator.batch import check_batch, poseidon_root, sign_batch
+from ax0n_validator.batch import BatchRefusal, check_batch, poseidon_root, sign_batch
 from ax0n_validator.checks import (
     MemberChecks,
     Reexecutor,
+    answers_check,
     grpc_reexecutor,
     local_reexecutor,
     receipt_signature,
@@ -80,25 +82,26 @@ class CommitteeSigner:
 
     def sign(
         self, batch: types_pb2.Batch, receipts: Sequence[types_pb2.FinalizedReceipt]
-    ) -> tuple[types_pb2.Attestation | None, list[str], str]:
-        """(this process's signature for its seats or None, the committee's addresses by seat, "") or
+    ) -> tuple[types_pb2.Attestation | None, list[str], BatchRefusal | None]:
+        """(this process's signature for its seats or None, the committee's addresses by seat, None) or
         (None, [], why it will not sign)."""
         snap = self.snapshots.get(batch.committee_snapshot_block)
         if snap is None:
-            return None, [], f"no registry snapshot at block {batch.committee_snapshot_block}"
+            return None, [], BatchRefusal(f"no registry snapshot at block {batch.committee_snapshot_block}", retry=True)
         params = self.quorums.params
         root = poseidon_root(params, self._operator)
-        finding = check_batch(batch, receipts, self.quorums, receipt_hash, root, self.chain_id)
-        if not finding.ok:
-            return None, [], finding.reason
+        refusal = check_batch(batch, receipts, self.quorums, self.snapshots.model, root, self.chain_id)
+        if refusal is not None:
+            return None, [], refusal
         members = committee.batch_committee(
             snap.validators, snap.block_hash, batch.batch_id, params.validator_quorum_size
         )
         addresses = [snap.addresses[m] for m in members]
         if not all(addresses):
-            return None, [], f"snapshot {snap.block} lacks validator addresses: Settlement cannot check this committee"
+            reason = f"snapshot {snap.block} lacks validator addresses: Settlement cannot check this committee"
+            return None, [], BatchRefusal(reason, retry=True)
         board = Committee.draw(snap.validators, members, batch.committee_snapshot_block)
-        return sign_batch(self.keys, board, batch, self.chain_id), addresses, ""
+        return sign_batch(self.keys, board, batch, self.chain_id), addresses, None
 
     def sign_fault(self, fault: types_pb2.FaultRecord) -> tuple[types_pb2.Attestation | None, list[str]]:
         """(this process's signature over the receipt's fault signing root for its seats in the receipt's quorum,
@@ -142,9 +145,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         """This process's batch-committee signature over the batch root, after checking every receipt."""
         if self.signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
-        attestation, members, reason = self.signer.sign(request.batch, list(request.receipts))
-        if reason:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"will not sign this batch: {reason}")
+        attestation, members, refusal = self.signer.sign(request.batch, list(request.receipts))
+        if refusal is not None:
+            if refusal.retry:  # it cannot decide yet: ask again later
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"will not sign this batch: {refusal.reason}")
+            # not final, or a malformed batch: the receipts named in the trailer are to be left out
+            refused = ",".join(rid.hex() for rid in refusal.request_ids)
+            context.set_trailing_metadata(((REFUSED_TRAILER, refused),))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"will not sign this batch: {refusal.reason}")
         return validator_pb2.SignBatchResponse(signatures=[attestation] if attestation else [], committee=members)
 
     async def SignFault(
@@ -210,7 +218,8 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
             checks = MemberChecks(
                 receipt_signature=receipt_signature,
                 route=route_check(snapshots.routing_index, snapshots.node_signer),
-                proof=zk_proof_check(_mlp_artifacts(), snapshots.model_commitment) if settings.zk_tier else None,
+                answers=answers_check(snapshots.model, PROFILES[settings.profile]),
+                proof=zk_proof_check(_mlp_artifacts()) if settings.zk_tier else None,
                 reexecute=reexecutor(settings),
             )
             client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)
