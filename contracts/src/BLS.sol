@@ -20,6 +20,8 @@ library BLS {
     // The field modulus p (381 bits) as 16 + 32 bytes, and (p - 1) / 2 split the same way.
     bytes internal constant P =
         hex"1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab";
+    uint256 internal constant P_HI = 0x1a0111ea397fe69a4b1ba7b6434bacd7;
+    uint256 internal constant P_LO = 0x64774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab;
     uint256 internal constant HALF_P_HI = 0x0d0088f51cbff34d258dd3db21a5d66b;
     uint256 internal constant HALF_P_LO = 0xb23ba5c279c2895fb39869507b587b120f55ffff58a9ffffdcff7fffffffd555;
 
@@ -79,6 +81,23 @@ library BLS {
     /// @notice Sum of G1 points (e.g. the signers' registered public keys).
     function addG1(bytes memory a, bytes memory b) internal view returns (bytes memory) {
         return _call(G1ADD, bytes.concat(a, b), 128);
+    }
+
+    /// @notice -pk for an uncompressed G1 point (y ↦ p − y; the point at infinity is its own negation).
+    function negateG1(bytes memory pk) internal pure returns (bytes memory out) {
+        if (pk.length != 128) revert BadPointLength();
+        out = new bytes(128);
+        assembly ("memory-safe") {
+            let yHi := mload(add(pk, 96)) // y bytes 0..32 of its 64 (16 zero bytes, then the top 16)
+            let yLo := mload(add(pk, 128))
+            mstore(add(out, 32), mload(add(pk, 32)))
+            mstore(add(out, 64), mload(add(pk, 64)))
+            if or(yHi, yLo) {
+                let borrow := gt(yLo, P_LO)
+                mstore(add(out, 96), sub(sub(P_HI, yHi), borrow))
+                mstore(add(out, 128), sub(P_LO, yLo))
+            }
+        }
     }
 
     /// @notice True iff `signature` is a valid signature of `message` under `pk` (domain tag `dst`).

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {BLS} from "./BLS.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
 
@@ -17,7 +18,16 @@ import {ProtocolParams} from "./ProtocolParams.sol";
 /// @dev Emission is a reward-per-token index: it grows by rate · Δt / YEAR per bonded token (block.timestamp),
 ///      and each node's reward is settled against it whenever its bonded stake changes (register, addStake,
 ///      requestUnbond, slash) or it claims, so every action is O(1). Unbonding stake does not earn.
+///
+///      Stake certificates (EigenLayer BLSSignatureChecker style): a validator (a node with a registered BLS key)
+///      counts while its bonded stake is > 0. The registry checkpoints by block each validator's counted stake,
+///      the total, and the aggregate public key of every counted validator; a key joins the aggregate when its
+///      validator registers it with stake or bonds again, and leaves it when bonded stake reaches 0 (full unbond or
+///      slash). `checkCertificate` takes a reference block and the non-signers, subtracts their keys from that
+///      block's aggregate and their stake from its total, and runs one pairing check: O(non-signers), not
+///      O(validators).
 contract NodeRegistry {
+    using Checkpoints for Checkpoints.Trace208;
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -84,6 +94,15 @@ contract NodeRegistry {
     Emission private _emission;
     mapping(address operator => Rewards) private _rewards;
 
+    /// @dev Per validator, its stake counted in the aggregate (bonded stake while its key is registered, else 0).
+    mapping(address validator => Checkpoints.Trace208) private _validatorStake;
+    /// @dev The sum of every validator's counted stake.
+    Checkpoints.Trace208 private _totalValidatorStake;
+    /// @dev 1 + the index into `_aggregateKeys` of the aggregate in force (0: none yet, the point at infinity).
+    Checkpoints.Trace208 private _aggregateIndex;
+    /// @dev Every aggregate public key the validator set has had (EIP-2537 G1), oldest first.
+    bytes[] private _aggregateKeys;
+
     error AlreadyRegistered(address operator);
     error NotRegistered(address operator);
     error StakeTooLow(uint256 stake, uint256 minimum);
@@ -106,6 +125,12 @@ contract NodeRegistry {
     error InvalidEndpointLength(uint256 length, uint256 maxLength);
     error InvalidEndpointCharacter(uint256 index);
     error IndexOutOfRange(uint256 index, uint256 count);
+    error ReferenceBlockNotPast(uint256 referenceBlock, uint256 currentBlock);
+    error ReferenceBlockTooOld(uint256 referenceBlock, uint256 oldestAllowed);
+    error NonSignersNotAscending(uint256 index);
+    error NotCountedAtReference(address validator, uint256 referenceBlock);
+    error InsufficientSignedStake(uint256 signedStake, uint256 totalStake);
+    error InvalidAggregateSignature();
 
     event NodeRegistered(
         address indexed operator, uint256 stake, address signingKey, string endpoint, bytes32[] modelIds, string cluster
@@ -120,6 +145,8 @@ contract NodeRegistry {
     /// @param stillOwed What the pool could not cover; it stays owed to `operator`.
     event RewardsClaimed(address indexed operator, uint256 amount, uint256 stillOwed);
     event EmissionRateChanged(uint256 rateBps);
+    /// @notice `validator`'s stake counted in the aggregate changed to `stake` (0: its key left the aggregate).
+    event ValidatorStakeUpdated(address indexed validator, uint256 stake);
 
     constructor(IERC20 token_, ProtocolParams params_) {
         token = token_;
@@ -223,6 +250,7 @@ contract NodeRegistry {
         n.stake = remaining;
         n.unbonding += amount;
         n.unbondableAt = uint64(block.number + params.get(params.NODE_EPOCH_LENGTH()));
+        _syncValidator(msg.sender, remaining);
         emit UnbondRequested(msg.sender, amount, n.unbondableAt);
     }
 
@@ -252,6 +280,7 @@ contract NodeRegistry {
         uint256 fromUnbonding = rest < n.unbonding ? rest : n.unbonding;
         n.unbonding -= fromUnbonding;
         slashed = fromStake + fromUnbonding;
+        _syncValidator(operator, n.stake);
         totalStake -= slashed;
         totalSlashed += slashed;
         if (slashed > 0) token.safeTransfer(settlement, slashed);
@@ -320,6 +349,59 @@ contract NodeRegistry {
         blsKey[msg.sender] = pubkey;
         _validators.push(msg.sender);
         emit ValidatorKeyRegistered(msg.sender, BLS.compressG1(pubkey));
+        _syncValidator(msg.sender, _nodes[msg.sender].stake);
+    }
+
+    /// @notice `validator`'s stake counted in the aggregate at the end of block `blockNumber` (0: not in it).
+    function validatorStakeAt(address validator, uint256 blockNumber) public view returns (uint256) {
+        return _validatorStake[validator].upperLookupRecent(blockNumber.toUint48());
+    }
+
+    /// @notice The counted stake of every validator at the end of block `blockNumber`.
+    function totalValidatorStakeAt(uint256 blockNumber) public view returns (uint256) {
+        return _totalValidatorStake.upperLookupRecent(blockNumber.toUint48());
+    }
+
+    /// @notice The aggregate public key (EIP-2537 G1) of the validators counted at the end of block `blockNumber`;
+    ///         128 zero bytes (the point at infinity) when none.
+    function aggregateKeyAt(uint256 blockNumber) public view returns (bytes memory) {
+        uint256 index = _aggregateIndex.upperLookupRecent(blockNumber.toUint48());
+        return index == 0 ? new bytes(128) : _aggregateKeys[index - 1];
+    }
+
+    /// @notice Check a stake certificate: `signature` is the aggregate BLS signature over `message` of every
+    ///         validator counted at the end of `referenceBlock` except `nonSigners` (strictly ascending addresses,
+    ///         each counted then), and those signers hold ≥ 2/3 of that block's counted stake. `referenceBlock` is
+    ///         before this block and at most node_epoch_length blocks old, so every signer's stake is still held
+    ///         here (unbonding takes node_epoch_length blocks) and slashable. Reverts with the reason otherwise.
+    /// @return signedStake The signers' stake at `referenceBlock`.
+    /// @return totalValidatorStake The counted stake at `referenceBlock`.
+    function checkCertificate(
+        bytes32 message,
+        uint256 referenceBlock,
+        address[] calldata nonSigners,
+        bytes calldata signature
+    ) external view returns (uint256 signedStake, uint256 totalValidatorStake) {
+        if (referenceBlock >= block.number) revert ReferenceBlockNotPast(referenceBlock, block.number);
+        uint256 maxAge = params.get(params.NODE_EPOCH_LENGTH());
+        if (referenceBlock + maxAge < block.number) revert ReferenceBlockTooOld(referenceBlock, block.number - maxAge);
+        totalValidatorStake = totalValidatorStakeAt(referenceBlock);
+        signedStake = totalValidatorStake;
+        bytes memory aggregate = aggregateKeyAt(referenceBlock);
+        for (uint256 i; i < nonSigners.length; ++i) {
+            address v = nonSigners[i];
+            if (i > 0 && v <= nonSigners[i - 1]) revert NonSignersNotAscending(i);
+            uint256 stake = validatorStakeAt(v, referenceBlock);
+            if (stake == 0) revert NotCountedAtReference(v, referenceBlock);
+            signedStake -= stake;
+            aggregate = BLS.addG1(aggregate, BLS.negateG1(blsKey[v]));
+        }
+        if (signedStake == 0 || signedStake * 3 < totalValidatorStake * 2) {
+            revert InsufficientSignedStake(signedStake, totalValidatorStake);
+        }
+        if (!BLS.verify(aggregate, abi.encodePacked(message), signature, BLS.SIG_DST)) {
+            revert InvalidAggregateSignature();
+        }
     }
 
     /// @notice Fast-aggregate-verify: `signature` is the aggregate of `signers`' signatures over `message`.
@@ -406,9 +488,28 @@ contract NodeRegistry {
         r.paidIndex = uint128(index);
     }
 
+    /// @dev Record `validator`'s counted stake now: `bonded` when it has a key, else 0. The key joins the aggregate
+    ///      when the counted stake becomes non-zero and leaves it when it becomes zero.
+    function _syncValidator(address validator, uint256 bonded) private {
+        bytes memory key = blsKey[validator];
+        if (key.length == 0) return;
+        uint48 at = uint48(block.number);
+        uint256 before = _validatorStake[validator].latest();
+        if (before == bonded) return;
+        _validatorStake[validator].push(at, bonded.toUint208());
+        _totalValidatorStake.push(at, (_totalValidatorStake.latest() + bonded - before).toUint208());
+        if ((before == 0) != (bonded == 0)) {
+            bytes memory current = aggregateKeyAt(block.number);
+            _aggregateKeys.push(BLS.addG1(current, bonded == 0 ? BLS.negateG1(key) : key));
+            _aggregateIndex.push(at, _aggregateKeys.length.toUint208());
+        }
+        emit ValidatorStakeUpdated(validator, bonded);
+    }
+
     function _deposit(Node storage n, uint256 amount) private {
         _settle(msg.sender, n.stake);
         n.stake += amount;
+        _syncValidator(msg.sender, n.stake);
         totalStake += amount;
         totalDeposited += amount;
         token.safeTransferFrom(msg.sender, address(this), amount);

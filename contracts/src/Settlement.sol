@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {BLS} from "./BLS.sol";
 import {IBatchVerifier} from "./interfaces/IBatchVerifier.sol";
 import {IZkVerifier} from "./interfaces/IZkVerifier.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
@@ -66,14 +65,23 @@ contract Settlement {
         uint256[N] clientAmounts;
     }
 
-    /// @notice A validator committee's certificate: members in ascending address order (the seats), a signer
-    ///         bitmap (seat i is bit i % 8 of byte i / 8) and their aggregate BLS signature (EIP-2537 G2 encoding)
-    ///         over batchSigningRoot(batchId, root) (submitBatch) or faultSigningRoot(receiptHash)
-    ///         (challengeQuorumFault).
+    /// @notice A stake certificate (NodeRegistry.checkCertificate): the aggregate BLS signature (EIP-2537 G2
+    ///         encoding) over batchSigningRoot(batchId, root) (submitBatch) or faultSigningRoot(receiptHash)
+    ///         (challengeQuorumFault) of every validator counted at `referenceBlock` except `nonSigners` (ascending
+    ///         addresses), who must hold ≥ 2/3 of that block's validator stake.
     struct Certificate {
-        address[] committee;
-        bytes signers;
+        uint256 referenceBlock;
+        address[] nonSigners;
         bytes signature;
+    }
+
+    /// @notice A settled batch's validator fees, claimed by its signers pro rata to their stake at the reference
+    ///         block (claimValidatorFees): `nonSigners` is keccak256(abi.encode(the certificate's non-signers)).
+    struct ValidatorPay {
+        uint64 referenceBlock;
+        uint256 signedStake;
+        uint256 amount;
+        bytes32 nonSigners;
     }
 
     struct Settled {
@@ -102,6 +110,12 @@ contract Settlement {
     uint64 public lastSettlementBlock;
     uint256 public totalEscrow;
     uint256 public totalCredits;
+    /// @notice Each settled batch's validator fees and who may claim them.
+    mapping(uint64 batchId => ValidatorPay) public validatorPay;
+    /// @notice Whether `validator` has claimed its share of batch `batchId`'s validator fees.
+    mapping(uint64 batchId => mapping(address validator => bool)) public validatorClaimed;
+    /// @notice Validator fees of settled batches not yet claimed (held here, apart from escrow and credits).
+    uint256 public totalValidatorPool;
 
     error ZeroAmount();
     error InsufficientEscrow(address client, uint256 available, uint256 needed);
@@ -115,10 +129,6 @@ contract Settlement {
     error InvalidBatchProof();
     error SplitMismatch(uint256 feeTotal, uint256 debited, uint256 credited);
     error InactiveOperator(address operator);
-    error BadCommittee();
-    error BadSignerBitmap();
-    error NoQuorum(uint256 signed, uint256 committeeSize);
-    error InvalidCommitteeSignature();
     error OnlyDeployer();
     error ZkVerifierSet();
     error ChallengesDisabled();
@@ -132,6 +142,9 @@ contract Settlement {
     error AlreadyChallenged(bytes32 receiptHash);
     error OutputNotDisputed();
     error InvalidChallengeProof();
+    error NonSignersMismatch();
+    error AlreadyClaimed(uint64 batchId, address validator);
+    error NotASigner(uint64 batchId, address validator);
 
     event Deposited(address indexed client, uint256 amount);
     event EscrowWithdrawn(address indexed client, uint256 amount);
@@ -145,9 +158,20 @@ contract Settlement {
     event QuorumFaultChallenged(
         address indexed operator, bytes32 indexed receiptHash, address indexed challenger, uint256 slashed, uint256 reward
     );
-    /// @notice `validators` is the amount paid to the signers; `treasury` includes the validator-share dust.
+    event ValidatorFeesClaimed(uint64 indexed batchId, address indexed validator, uint256 amount);
+    /// @notice `validators` is the amount left for the signers to claim (claimValidatorFees), `treasury` the
+    ///         treasury's credit; `referenceBlock`, `signedStake` and `totalValidatorStake` are the certificate's.
     event BatchSettled(
-        uint64 indexed batchId, bytes32 root, uint32 count, uint256 totalFee, uint256 operators, uint256 validators, uint256 treasury
+        uint64 indexed batchId,
+        bytes32 root,
+        uint32 count,
+        uint256 totalFee,
+        uint256 operators,
+        uint256 validators,
+        uint256 treasury,
+        uint256 referenceBlock,
+        uint256 signedStake,
+        uint256 totalValidatorStake
     );
 
     constructor(IERC20 token_, NodeRegistry nodes_, ProtocolParams params_, IBatchVerifier verifier_, address treasury_) {
@@ -213,13 +237,12 @@ contract Settlement {
     }
 
     /// @notice Challenge a receipt a validator committee certified INVALID (e.g. an LLM-tier fingerprint outside
-    ///         tolerance): `receipt`, `route` and `signature` as in challengeZkOutput (any tier), and `cert` the
-    ///         committee's certificate over faultSigningRoot(receipt hash), checked as submitBatch checks a batch
-    ///         certificate (min(validator_quorum_size, registered validator keys) distinct registered validators
-    ///         in ascending order, ≥ 2/3 of them signed). Slashed and rewarded as challengeZkOutput, open for
-    ///         slash_window blocks after the receipt's routing snapshot block; each receipt can be slashed once,
-    ///         whichever challenge comes first (the same `challenged` entry as challengeZkOutput).
-    /// @dev Which validators sit on the committee (off-chain: the receipt's request quorum) is not re-derived here.
+    ///         tolerance): `receipt`, `route` and `signature` as in challengeZkOutput (any tier), and `cert` a stake
+    ///         certificate over faultSigningRoot(receipt hash), checked as submitBatch checks a batch certificate
+    ///         (≥ 2/3 of the validator stake at its reference block signed). Slashed and rewarded as
+    ///         challengeZkOutput, open for slash_window blocks after the receipt's routing snapshot block; each
+    ///         receipt can be slashed once, whichever challenge comes first (the same `challenged` entry as
+    ///         challengeZkOutput).
     function challengeQuorumFault(
         address operator,
         bytes32[17] calldata receipt,
@@ -228,7 +251,7 @@ contract Settlement {
         Certificate calldata cert
     ) external {
         bytes32 digest = _openReceipt(operator, receipt, route, signature);
-        _checkCertificate(faultSigningRoot(digest), cert);
+        nodes.checkCertificate(faultSigningRoot(digest), cert.referenceBlock, cert.nonSigners, cert.signature);
         (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_QUORUM_FAULT_BPS());
         emit QuorumFaultChallenged(operator, digest, msg.sender, slashed, reward);
     }
@@ -270,33 +293,62 @@ contract Settlement {
     }
 
     /// @notice Settle batch `b` with its Groth16 batch proof (256-byte ABI encoding of A, B, C; the first 256 bytes
-    ///         of ProofCore's 288-byte envelope) and the batch committee's certificate `cert` (≥ 2/3 of the
-    ///         seats signed the batch's signing root).
+    ///         of ProofCore's 288-byte envelope) and a stake certificate `cert` over the batch's signing root
+    ///         (validators holding ≥ 2/3 of the stake at its reference block signed: NodeRegistry.checkCertificate).
     /// @dev The proof's public inputs are built here from `b` and this contract's operator/validator basis points
     ///      (publicInputs), so a proof made under other shares fails. Debits exactly clientAmounts from escrow,
-    ///      credits exactly operatorAmounts to (active) operators, validatorTotal in equal parts to the
-    ///      certificate's signers and treasuryTotal plus that division's dust to the treasury, in this transaction.
-    ///      The committee has min(validator_quorum_size, registered validator keys) distinct members, each with a
-    ///      registered key; which validators were sampled is not re-derived on-chain.
+    ///      credits exactly operatorAmounts to (active) operators and treasuryTotal to the treasury, and holds
+    ///      validatorTotal for the certificate's signers to claim by stake (claimValidatorFees), in this transaction.
     function submitBatch(Batch calldata b, bytes calldata proof, Certificate calldata cert) external {
         _checkShape(b);
         _verify(b, proof);
-        address[] memory signers = _checkCertificate(batchSigningRoot(b.batchId, b.root), cert);
+        (uint256 signedStake, uint256 totalValidatorStake) =
+            nodes.checkCertificate(batchSigningRoot(b.batchId, b.root), cert.referenceBlock, cert.nonSigners, cert.signature);
         uint256 opSum = _settleSlots(b);
-        uint256 perSigner = b.validatorTotal / signers.length;
-        for (uint256 i; i < signers.length; ++i) {
-            credits[signers[i]] += perSigner;
-        }
-        uint256 toValidators = perSigner * signers.length;
-        uint256 toTreasury = b.feeTotal - opSum - toValidators;
-        credits[treasury] += toTreasury;
+        validatorPay[b.batchId] = ValidatorPay(
+            uint64(cert.referenceBlock), signedStake, b.validatorTotal, keccak256(abi.encode(cert.nonSigners))
+        );
+        totalValidatorPool += b.validatorTotal;
+        credits[treasury] += b.treasuryTotal;
         totalEscrow -= b.feeTotal;
-        totalCredits += b.feeTotal;
+        totalCredits += opSum + b.treasuryTotal;
 
         batches[b.batchId] = Settled(b.root, uint64(block.number), b.count, b.feeTotal);
         lastBatchId = b.batchId;
         lastSettlementBlock = uint64(block.number);
-        emit BatchSettled(b.batchId, b.root, b.count, b.feeTotal, opSum, toValidators, toTreasury);
+        emit BatchSettled(
+            b.batchId,
+            b.root,
+            b.count,
+            b.feeTotal,
+            opSum,
+            b.validatorTotal,
+            b.treasuryTotal,
+            cert.referenceBlock,
+            signedStake,
+            totalValidatorStake
+        );
+    }
+
+    /// @notice Credit msg.sender its share of batch `batchId`'s validator fees: validatorTotal · its stake at the
+    ///         certificate's reference block / the signers' stake (floored; the flooring dust stays in the pool).
+    ///         `nonSigners` is the batch certificate's non-signer list (from BatchSettled's transaction), and
+    ///         msg.sender must not be in it and must have been counted at the reference block.
+    function claimValidatorFees(uint64 batchId, address[] calldata nonSigners) external returns (uint256 amount) {
+        ValidatorPay memory pay = validatorPay[batchId];
+        if (pay.amount == 0 || keccak256(abi.encode(nonSigners)) != pay.nonSigners) revert NonSignersMismatch();
+        if (validatorClaimed[batchId][msg.sender]) revert AlreadyClaimed(batchId, msg.sender);
+        for (uint256 i; i < nonSigners.length; ++i) {
+            if (nonSigners[i] == msg.sender) revert NotASigner(batchId, msg.sender);
+        }
+        uint256 stake = nodes.validatorStakeAt(msg.sender, pay.referenceBlock);
+        if (stake == 0) revert NotASigner(batchId, msg.sender);
+        validatorClaimed[batchId][msg.sender] = true;
+        amount = pay.amount * stake / pay.signedStake;
+        totalValidatorPool -= amount;
+        credits[msg.sender] += amount;
+        totalCredits += amount;
+        emit ValidatorFeesClaimed(batchId, msg.sender, amount);
     }
 
     /// @notice The batch circuit's public inputs for `b` under the current fee shares (docs/proofs.md order).
@@ -352,39 +404,6 @@ contract Settlement {
         }
         // The proof implies both sums; checked here too so the books balance whatever the verifier says.
         if (debited != b.feeTotal || credited != b.feeTotal) revert SplitMismatch(b.feeTotal, debited, credited);
-    }
-
-    /// @dev Checks that `cert` carries ≥ 2/3 of a committee's signatures over `message`; returns the members that
-    ///      signed.
-    function _checkCertificate(bytes32 message, Certificate calldata cert)
-        private
-        view
-        returns (address[] memory signers)
-    {
-        uint256 size = cert.committee.length;
-        uint256 quorumSize = params.get(params.VALIDATOR_QUORUM_SIZE());
-        uint256 registered = nodes.validatorCount();
-        if (size == 0 || size != (quorumSize < registered ? quorumSize : registered)) revert BadCommittee();
-        if (cert.signers.length != (size + 7) / 8) revert BadSignerBitmap();
-        bytes memory aggregate;
-        uint256 signed;
-        signers = new address[](size);
-        for (uint256 i; i < size; ++i) {
-            if (i > 0 && cert.committee[i] <= cert.committee[i - 1]) revert BadCommittee();
-            bytes memory key = nodes.blsKey(cert.committee[i]);
-            if (key.length == 0) revert BadCommittee();
-            if (uint8(cert.signers[i / 8]) >> (i % 8) & 1 == 0) continue;
-            aggregate = signed == 0 ? key : BLS.addG1(aggregate, key);
-            signers[signed++] = cert.committee[i];
-        }
-        if (size % 8 != 0 && uint8(cert.signers[size / 8]) >> (size % 8) != 0) revert BadSignerBitmap();
-        if (signed * 3 < size * 2) revert NoQuorum(signed, size);
-        if (!BLS.verify(aggregate, abi.encodePacked(message), cert.signature, BLS.SIG_DST)) {
-            revert InvalidCommitteeSignature();
-        }
-        assembly ("memory-safe") {
-            mstore(signers, signed) // shrink to the signers
-        }
     }
 
     /// @dev Debits every client slot's amount from its escrow and credits every operator slot's amount; returns

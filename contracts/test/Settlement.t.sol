@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Deployed} from "./utils/Deployed.sol";
 import {Settlement} from "../src/Settlement.sol";
+import {NodeRegistry} from "../src/NodeRegistry.sol";
 import {Batches16} from "./fixtures/Batches16.sol";
 import {BlsKeys} from "./utils/BlsKeys.sol";
 import {IZkVerifier} from "../src/interfaces/IZkVerifier.sol";
@@ -45,13 +46,21 @@ contract SettlementTest is Deployed {
         uint256 escrowBefore = settlement.totalEscrow();
         settlement.submitBatch(b, proof, certFor(b));
 
-        uint256 perValidator = b.validatorTotal / 3;
-        uint256 dust = b.validatorTotal - 3 * perValidator;
+        uint256 perValidator = b.validatorTotal / 3; // equal stake
         vm.assertEq(operatorTotal(b) + b.validatorTotal + b.treasuryTotal, b.feeTotal, "split sums to fee");
         vm.assertGe(b.treasuryTotal * 10_000, b.feeTotal * 1_000, "treasury >= 10%");
-        vm.assertEq(settlement.credits(TREASURY), b.treasuryTotal + dust, "treasury credited (+ validator dust)");
+        vm.assertEq(settlement.credits(TREASURY), b.treasuryTotal, "treasury credited");
+        vm.assertEq(settlement.totalValidatorPool(), b.validatorTotal, "validator fees held for the signers");
         address[3] memory vals = Batches16.validators();
-        for (uint256 k; k < 3; ++k) vm.assertEq(settlement.credits(vals[k]), perValidator, "signer credited");
+        for (uint256 k; k < 3; ++k) {
+            vm.prank(vals[k]);
+            settlement.claimValidatorFees(1, new address[](0));
+            vm.assertEq(settlement.credits(vals[k]), perValidator, "signer credited by stake");
+        }
+        vm.prank(vals[0]);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyClaimed.selector, uint64(1), vals[0]));
+        settlement.claimValidatorFees(1, new address[](0));
+        vm.assertEq(settlement.totalValidatorPool(), b.validatorTotal - 3 * perValidator, "flooring dust stays");
         for (uint256 k; k < 2; ++k) {
             address op = address(uint160(b.operators[k]));
             vm.assertEq(settlement.credits(op), b.operatorAmounts[k], "operator credited");
@@ -61,7 +70,7 @@ contract SettlementTest is Deployed {
             vm.assertEq(settlement.escrow(client), 1_000 ether - b.clientAmounts[k], "client debited");
         }
         vm.assertEq(settlement.totalEscrow(), escrowBefore - b.feeTotal, "escrow debited");
-        vm.assertEq(settlement.totalCredits(), b.feeTotal, "credits");
+        vm.assertEq(settlement.totalCredits() + settlement.totalValidatorPool(), b.feeTotal, "credits");
         vm.assertEq(settlement.lastBatchId(), 1, "last batch");
         (bytes32 root,, uint32 count, uint256 fee) = settlement.batches(1);
         vm.assertEq(root, b.root, "root stored");
@@ -222,32 +231,53 @@ contract SettlementTest is Deployed {
         settlement.submitBatch(b, proof, certFor(b));
     }
 
-    function test_revert_committeeCertificate() public {
+    function test_revert_stakeCertificate() public {
+        prepareFixtures();
+        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
+        address[3] memory vals = Batches16.validators();
+        Settlement.Certificate memory c = certFor(b);
+        c.nonSigners = new address[](1);
+        c.nonSigners[0] = vals[0]; // claims vals[0] did not sign, but all three did
+        vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector);
+        settlement.submitBatch(b, proof, c);
+        c.nonSigners = new address[](2);
+        (c.nonSigners[0], c.nonSigners[1]) = (vals[1], vals[0]);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.NonSignersNotAscending.selector, 1));
+        settlement.submitBatch(b, proof, c);
+        (c.nonSigners[0], c.nonSigners[1]) = (vals[0], vals[0]);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.NonSignersNotAscending.selector, 1)); // no repeats
+        settlement.submitBatch(b, proof, c);
+        (c.nonSigners[0], c.nonSigners[1]) = (vals[0], vals[1]); // 1 of 3 equal stakes left
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InsufficientSignedStake.selector, MIN_STAKE, 3 * MIN_STAKE));
+        settlement.submitBatch(b, proof, c);
+        c = certFor(b);
+        c.nonSigners = new address[](1);
+        c.nonSigners[0] = address(0xBEEF);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.NotCountedAtReference.selector, address(0xBEEF), block.number - 1));
+        settlement.submitBatch(b, proof, c);
+        c = certFor(b);
+        c.referenceBlock = block.number;
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.ReferenceBlockNotPast.selector, block.number, block.number));
+        settlement.submitBatch(b, proof, c);
+        c.referenceBlock = block.number - 2; // before the validators registered: no stake, no aggregate
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InsufficientSignedStake.selector, 0, 0));
+        settlement.submitBatch(b, proof, c);
+        c = certFor(b);
+        (,, c.signature) = Batches16.get(2); // the validators signed another batch
+        vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector);
+        settlement.submitBatch(b, proof, c);
+        settlement.submitBatch(b, proof, certFor(b));
+    }
+
+    function test_revert_staleReferenceBlock() public {
         prepareFixtures();
         (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
         Settlement.Certificate memory c = certFor(b);
-        c.signers = hex"01"; // 1 of 3 seats
-        vm.expectRevert(abi.encodeWithSelector(Settlement.NoQuorum.selector, 1, 3));
+        vm.roll(c.referenceBlock + EPOCH + 1); // older than node_epoch_length: its signers may have left
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.ReferenceBlockTooOld.selector, c.referenceBlock, c.referenceBlock + 1));
         settlement.submitBatch(b, proof, c);
-        c.signers = hex"03"; // 2 of 3 claimed, but all three signed
-        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector);
+        vm.roll(c.referenceBlock + EPOCH); // the oldest allowed
         settlement.submitBatch(b, proof, c);
-        c.signers = hex"0f"; // a seat past the committee
-        vm.expectRevert(Settlement.BadSignerBitmap.selector);
-        settlement.submitBatch(b, proof, c);
-        c = certFor(b);
-        (c.committee[0], c.committee[1]) = (c.committee[1], c.committee[0]);
-        vm.expectRevert(Settlement.BadCommittee.selector); // seats must be distinct, ascending
-        settlement.submitBatch(b, proof, c);
-        c = certFor(b);
-        c.committee = new address[](2);
-        vm.expectRevert(Settlement.BadCommittee.selector); // min(quorum size, registered keys) seats
-        settlement.submitBatch(b, proof, c);
-        c = certFor(b);
-        (,, c.signature) = Batches16.get(2); // the committee signed another batch
-        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector);
-        settlement.submitBatch(b, proof, c);
-        settlement.submitBatch(b, proof, certFor(b));
     }
 
     function test_batchSigningRootMatchesPython() public view {
@@ -397,12 +427,20 @@ contract SettlementTest is Deployed {
         sig = abi.encodePacked(r, s, v);
     }
 
-    /// @dev The fixture validators as a committee, `signers` the bitmap, `signature` their EIP-2537 aggregate.
-    function faultCert(bytes memory signers, bytes memory signature) internal pure returns (Settlement.Certificate memory c) {
+    /// @dev A stake certificate over the previous block: the fixture validators whose bit is set in `nonSigned`
+    ///      did not sign, `signature` is the others' aggregate.
+    function faultCert(uint8 nonSigned, bytes memory signature) internal view returns (Settlement.Certificate memory c) {
         address[3] memory vals = Batches16.validators();
-        c.committee = new address[](3);
-        for (uint256 k; k < 3; ++k) c.committee[k] = vals[k];
-        c.signers = signers;
+        c.referenceBlock = block.number - 1;
+        c.nonSigners = new address[](3);
+        uint256 n;
+        for (uint256 k; k < 3; ++k) {
+            if (nonSigned >> k & 1 == 1) c.nonSigners[n++] = vals[k];
+        }
+        address[] memory list = c.nonSigners;
+        assembly ("memory-safe") {
+            mstore(list, n)
+        }
         c.signature = signature;
     }
 
@@ -453,8 +491,8 @@ contract SettlementTest is Deployed {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
         bytes32 digest = settlement.receiptHash(w);
-        Settlement.Certificate memory cert3of3 = faultCert(hex"03", faultSigned(3, digest));
-        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
+        Settlement.Certificate memory cert3of3 = faultCert(4, faultSigned(3, digest));
+        Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
         vm.expectEmit();
         uint256 slashed = MIN_STAKE * params.get("slash_quorum_fault_bps") / 10_000; // the fault class's ratio
         uint256 reward = slashed * params.get("challenger_reward_bps") / 10_000;
@@ -475,25 +513,22 @@ contract SettlementTest is Deployed {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
         bytes32 digest = settlement.receiptHash(w);
-        Settlement.Certificate memory cert1of3 = faultCert(hex"01", faultSigned(3, digest));
-        Settlement.Certificate memory cert7of3 = faultCert(hex"07", faultSigned(3, digest));
-        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
-        Settlement.Certificate memory cert7asBatch = faultCert(hex"07", signedAsBatch(digest));
-        vm.expectRevert(abi.encodeWithSelector(Settlement.NoQuorum.selector, 1, 3));
+        Settlement.Certificate memory cert1of3 = faultCert(6, faultSigned(1, digest));
+        Settlement.Certificate memory cert7of3 = faultCert(0, faultSigned(3, digest));
+        Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
+        Settlement.Certificate memory cert7asBatch = faultCert(0, signedAsBatch(digest));
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InsufficientSignedStake.selector, MIN_STAKE, 3 * MIN_STAKE));
         settlement.challengeQuorumFault(op, w, route, sig, cert1of3);
-        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector); // claims 3 signers, 2 signed
+        vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector); // claims 3 signers, 2 signed
         settlement.challengeQuorumFault(op, w, route, sig, cert7of3);
-        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector); // the same root signed as a batch
+        vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector); // the same root signed as a batch
         settlement.challengeQuorumFault(op, w, route, sig, cert7asBatch);
         (,, bytes memory batchSig) = Batches16.get(1); // the committee's real certificate of batch 1
-        vm.expectRevert(Settlement.InvalidCommitteeSignature.selector);
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(hex"07", batchSig));
-        Settlement.Certificate memory c = faultCert(hex"07", cert7of7.signature); // a copy to break
-        (c.committee[0], c.committee[1]) = (c.committee[1], c.committee[0]);
-        vm.expectRevert(Settlement.BadCommittee.selector); // distinct, ascending
-        settlement.challengeQuorumFault(op, w, route, sig, c);
-        c.committee = new address[](2);
-        vm.expectRevert(Settlement.BadCommittee.selector); // min(quorum size, registered keys) seats
+        vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector);
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(0, batchSig));
+        Settlement.Certificate memory c = faultCert(0, cert7of7.signature); // a copy to break
+        c.referenceBlock = FAULT_BLOCK;
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.ReferenceBlockNotPast.selector, FAULT_BLOCK, FAULT_BLOCK));
         settlement.challengeQuorumFault(op, w, route, sig, c);
         vm.assertEq(nodes.node(op).stake, MIN_STAKE, "nothing slashed yet");
         settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
@@ -504,8 +539,8 @@ contract SettlementTest is Deployed {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
         bytes32 digest = settlement.receiptHash(w);
-        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
-        Settlement.Certificate memory c = faultCert(hex"07", cert7of7.signature); // a copy to break
+        Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
+        Settlement.Certificate memory c = faultCert(0, cert7of7.signature); // a copy to break
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotOperatorsReceipt.selector, vm.addr(NODE_KEY)));
         settlement.challengeQuorumFault(address(0xBEEF), w, route, sig, c); // not 0xBEEF's signing key
         route[4] = bytes32(FAULT_BLOCK + 1);
@@ -542,7 +577,7 @@ contract SettlementTest is Deployed {
         acceptAnyZkProof();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
         bytes32 digest = settlement.receiptHash(w);
-        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
+        Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
         settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
         settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
@@ -553,7 +588,7 @@ contract SettlementTest is Deployed {
         acceptAnyZkProof();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
         bytes32 digest = settlement.receiptHash(w);
-        Settlement.Certificate memory cert7of7 = faultCert(hex"07", faultSigned(7, digest));
+        Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
         settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "slashed by the quorum");
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));

@@ -17,12 +17,10 @@ abstract contract Fixtures {
         (b, proof,) = Batches16.get(i);
     }
 
-    /// @dev The fixture committee's certificate (all three validators signed) for batch `b.batchId`.
-    function certFor(Settlement.Batch memory b) internal pure returns (Settlement.Certificate memory c) {
-        address[3] memory vals = Batches16.validators();
-        c.committee = new address[](3);
-        for (uint256 k; k < 3; ++k) c.committee[k] = vals[k];
-        c.signers = hex"07";
+    /// @dev The fixture validators' stake certificate (all three signed, no non-signers) for batch `b.batchId`,
+    ///      referring to the previous block.
+    function certFor(Settlement.Batch memory b) internal view returns (Settlement.Certificate memory c) {
+        c.referenceBlock = block.number - 1;
         (,, c.signature) = Batches16.get(b.batchId);
     }
 
@@ -129,5 +127,6 @@ abstract contract Deployed is Test, Fixtures {
             vm.prank(vals[i]);
             nodes.registerValidatorKey(pk, pop);
         }
+        vm.roll(block.number + 1); // certificates refer to a past block
     }
 }
