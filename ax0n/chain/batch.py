@@ -90,15 +90,13 @@ def proof_args(proof: bytes) -> tuple[list[int], list[list[int]], list[int]]:
     return [w[0], w[1]], [[w[2], w[3]], [w[4], w[5]]], [w[6], w[7]]
 
 
-def certificate_args(members: Sequence[str], signer_seats: Sequence[int], signature: bytes) -> tuple:
-    """Settlement.Certificate for a batch committee: seats re-ordered by ascending address (as the contract
-    requires), the signer bitmap rebuilt for that order, the 96-byte aggregate signature in EIP-2537 encoding."""
+def certificate_args(reference_block: int, nonsigners: Sequence[str], signature: bytes) -> tuple:
+    """Settlement.Certificate (a stake certificate): the reference block, the non-signers' addresses in ascending
+    order (checksummed, as the contract requires them strictly ascending) and the 96-byte aggregate signature
+    of everyone else in EIP-2537 encoding."""
+    from eth_utils import to_checksum_address
+
     from ax0n.chain.bls_points import g2_uncompressed
 
-    signed = {members[s].lower() for s in signer_seats}
-    ordered = sorted(members, key=lambda a: int(a, 16))
-    bitmap = bytearray((len(ordered) + 7) // 8)
-    for i, member in enumerate(ordered):
-        if member.lower() in signed:
-            bitmap[i // 8] |= 1 << (i % 8)
-    return (ordered, bytes(bitmap), g2_uncompressed(signature))
+    ordered = sorted({a.lower() for a in nonsigners}, key=lambda a: int(a, 16))
+    return (reference_block, [to_checksum_address(a) for a in ordered], g2_uncompressed(signature))

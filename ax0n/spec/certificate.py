@@ -14,8 +14,14 @@ with object roots
 so the Settlement contract reproduces a batch committee's message (batchSigningRoot) and a fault committee's
 (faultSigningRoot: the receipt's quorum attests on-chain that the receipt was certified INVALID) with the SHA-256
 precompile alone; each kind has its own domain type, so no signature of one kind verifies as another.
-A certificate holds an aggregate signature and a bitmap over committee seats (seat i is bit i % 8 of
+A request certificate holds an aggregate signature and a bitmap over committee seats (seat i is bit i % 8 of
 byte i // 8); each seat weighs one, so it is final once `has_quorum(signers, committee size)`.
+
+What Settlement checks (batches and quorum faults) is a **stake certificate** instead, as EigenLayer's
+BLSSignatureChecker: its committee is every validator with bonded stake at a reference block
+(`Committee.live`), and it names that block, the non-signers (ascending addresses) and the others' aggregate
+signature; it holds once the signers have ≥ 2/3 of that block's stake (`verify_stake_certificate`, the
+off-chain twin of NodeRegistry.checkCertificate).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from itertools import pairwise
 
 from ax0n.spec import bls, committee
 from ax0n.spec.committee import Validator
@@ -47,10 +54,23 @@ class Committee:
     snapshot_block: int
     members: tuple[int, ...]
     pubkeys: tuple[bytes, ...]
+    stakes: tuple[int, ...] = ()  # by seat; set by `live` (stake certificates weigh seats by stake)
 
     @classmethod
     def draw(cls, validators: Sequence[Validator], members: Sequence[int], snapshot_block: int) -> Committee:
         return cls(snapshot_block, tuple(members), tuple(validators[i].pubkey for i in members))
+
+    @classmethod
+    def live(cls, validators: Sequence[Validator], snapshot_block: int) -> Committee:
+        """Every validator with bonded stake at `snapshot_block`, in registry order: the committee of a stake
+        certificate (exactly the keys NodeRegistry's aggregate holds at that block)."""
+        members = [i for i, v in enumerate(validators) if v.stake > 0]
+        return cls(
+            snapshot_block,
+            tuple(members),
+            tuple(validators[i].pubkey for i in members),
+            tuple(validators[i].stake for i in members),
+        )
 
     @property
     def size(self) -> int:
@@ -281,6 +301,47 @@ def verify_batch_signature(
     seats = verify_aggregate(committee, batch_signing_root(batch_id, batch_root, chain_id), signers, signature)
     if not has_quorum(len(seats), committee.size, params):
         raise InvalidCertificate(f"{len(seats)} of {committee.size} batch committee seats signed: below quorum")
+    return seats
+
+
+def non_signers(committee: Committee, addresses: Sequence[str], signer_seats: Sequence[int]) -> list[str]:
+    """The stake certificate's non-signers: the registered addresses (`addresses`, by seat) of the committee's
+    seats not in `signer_seats`, in ascending order as NodeRegistry.checkCertificate requires."""
+    if len(addresses) != committee.size:
+        raise ValueError(f"{len(addresses)} addresses for a committee of {committee.size}")
+    signed = set(signer_seats)
+    return sorted((a for s, a in enumerate(addresses) if s not in signed), key=lambda a: int(a, 16))
+
+
+def signed_stake(committee: Committee, signer_seats: Sequence[int]) -> int:
+    return sum(committee.stakes[s] for s in set(signer_seats))
+
+
+def verify_stake_certificate(
+    committee: Committee,
+    addresses: Sequence[str],
+    message: bytes,
+    nonsigners: Sequence[str],
+    signature: bytes,
+    params: Params = MAINNET,
+) -> list[int]:
+    """Signer seats of a stake certificate over `message` (NodeRegistry.checkCertificate's rules, off-chain):
+    `nonsigners` are distinct committee addresses in ascending order, everyone else signed `signature`, and the
+    signers hold ≥ 2/3 of the committee's stake. Raises InvalidCertificate otherwise."""
+    seat_of = {a.lower(): s for s, a in enumerate(addresses)}
+    values = [int(a, 16) for a in nonsigners]
+    if any(b <= a for a, b in pairwise(values)):
+        raise InvalidCertificate("non-signers are not in strictly ascending order")
+    missing = [a for a in nonsigners if a.lower() not in seat_of]
+    if missing:
+        raise InvalidCertificate(f"non-signer {missing[0]} is not a validator with stake at the reference block")
+    out = {seat_of[a.lower()] for a in nonsigners}
+    seats = [s for s in range(committee.size) if s not in out]
+    total = sum(committee.stakes)
+    if not seats or not has_quorum(signed_stake(committee, seats), total, params):
+        raise InvalidCertificate(f"signers hold {signed_stake(committee, seats)} of {total} stake: below 2/3")
+    if not bls.fast_aggregate_verify([committee.pubkeys[s] for s in seats], message, signature):
+        raise InvalidCertificate("aggregate signature does not verify for the signers")
     return seats
 
 

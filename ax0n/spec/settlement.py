@@ -217,10 +217,10 @@ def statement(batch_id: int, leaves: Sequence[Leaf], size: int, params: Params =
     )
 
 
-def validator_payout(validator_total: int, signers: int) -> tuple[int, int]:
-    """(each signer's credit, dust to the treasury): Settlement splits validatorTotal equally among the signers."""
-    share = validator_total // signers
-    return share, validator_total - share * signers
+def validator_payout(validator_total: int, stake: int, signed_stake: int) -> int:
+    """A signer's claim on a batch's validator fees (Settlement.claimValidatorFees): validatorTotal pro rata to its
+    stake at the certificate's reference block among the signers' stake, floored (the dust stays unclaimed)."""
+    return validator_total * stake // signed_stake
 
 
 @dataclass(frozen=True)

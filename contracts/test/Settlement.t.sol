@@ -509,6 +509,40 @@ contract SettlementTest is Deployed {
         settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
     }
 
+    /// @notice Attack: the fixture validators (3 of 4 keys) unbond fully and withdraw, then sign a fault attestation
+    ///         to slash an honest node (earning the challenger reward). Their keys left the aggregate with their
+    ///         stake, so the live validator's stake is all there is.
+    function test_attack_unbondedExValidatorsCannotSlash() public {
+        address op = prepareQuorumFault();
+        uint256 honestSk = 0xb0b;
+        address honest = address(0xB0B);
+        registerNode(honest, MIN_STAKE);
+        (bytes memory pk, bytes memory pop) = (BlsKeys.publicKey(honestSk), BlsKeys.proofOfPossession(honestSk));
+        vm.prank(honest);
+        nodes.registerValidatorKey(pk, pop);
+        address[3] memory vals = Batches16.validators();
+        for (uint256 k; k < 3; ++k) {
+            vm.prank(vals[k]);
+            nodes.requestUnbond(MIN_STAKE);
+        }
+        vm.roll(block.number + EPOCH);
+        for (uint256 k; k < 3; ++k) {
+            vm.prank(vals[k]);
+            nodes.withdrawUnbonded();
+        }
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
+        bytes memory exSig = faultSigned(7, settlement.receiptHash(w));
+        address[] memory nonSigners = new address[](1);
+        nonSigners[0] = honest;
+        Settlement.Certificate memory c = Settlement.Certificate(block.number - 1, nonSigners, exSig);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InsufficientSignedStake.selector, 0, MIN_STAKE));
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        c.nonSigners = new address[](0); // claiming the honest validator signed
+        vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector);
+        settlement.challengeQuorumFault(op, w, route, sig, c);
+        vm.assertEq(nodes.node(op).stake, MIN_STAKE, "nothing slashed");
+    }
+
     function test_revert_challengeQuorumFault_certificate() public {
         address op = prepareQuorumFault();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();

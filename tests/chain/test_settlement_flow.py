@@ -85,7 +85,9 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     root = batch.root.to_bytes(32, "big")
     message = batch_signing_root(batch.batch_id.to_bytes(32, "big"), root, w3.eth.chain_id)
     assert settlement.functions.batchSigningRoot(batch.batch_id, root).call() == message
-    cert = certificate_args([validator.address], [0], bls.sign(validator_sk, message))
+    reference = w3.eth.block_number - 1  # the validator registered before the client's deposit transactions
+    assert nodes.functions.validatorStakeAt(validator.address, reference).call() == stake
+    cert = certificate_args(reference, [], bls.sign(validator_sk, message))
 
     def submit(b: Batch, p: bytes, c: tuple) -> object:
         return settlement.functions.submitBatch(b.args(), p, c)
@@ -102,8 +104,10 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
         submit(dataclasses.replace(batch, client_amounts=overcharged), proof, cert),
         "SplitMismatch(uint256,uint256,uint256)",
     )
-    forged = certificate_args([validator.address], [0], bls.sign(validator_sk, message[::-1]))
-    _refused(submit(batch, proof, forged), "InvalidCommitteeSignature()")  # the committee did not sign this root
+    forged = certificate_args(reference, [], bls.sign(validator_sk, message[::-1]))
+    _refused(submit(batch, proof, forged), "InvalidAggregateSignature()")  # the validators did not sign this root
+    alone = certificate_args(reference, [validator.address], bls.sign(validator_sk, message))
+    _refused(submit(batch, proof, alone), "InsufficientSignedStake(uint256,uint256)")  # no one else signed
 
     receipt = relayer.transact(submit(batch, proof, cert))
     settled = settlement.events.BatchSettled().process_receipt(receipt)[0]["args"]
@@ -112,9 +116,11 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     assert (settled["validators"], settled["treasury"]) == (batch.validator_total, batch.treasury_total)
     assert operator_total + batch.validator_total + batch.treasury_total == sum(fees)
     assert settlement.functions.escrow(client.address).call() == escrow - sum(fees)
-    share, dust = validator_payout(batch.validator_total, signers=1)  # the only signer gets it all
-    assert (share, dust) == (batch.validator_total, 0)
-    assert settlement.functions.credits(manifest.treasury).call() == batch.treasury_total + dust
+    assert settlement.functions.credits(manifest.treasury).call() == batch.treasury_total
+    assert (settled["referenceBlock"], settled["signedStake"], settled["totalValidatorStake"]) == (reference, stake, stake)
+    validator.transact(settlement.functions.claimValidatorFees(1, []))
+    share = validator_payout(batch.validator_total, stake, settled["signedStake"])
+    assert share == batch.validator_total  # the only signer gets it all
     assert settlement.functions.credits(validator.address).call() == share
     assert settlement.functions.credits(node.address).call() == operator_total
 

@@ -18,7 +18,7 @@ from web3.exceptions import ContractCustomError, TransactionNotFound
 from ax0n.chain.batch import Batch
 from ax0n.chain.contracts import artifact
 
-Certificate = tuple[list[str], bytes, bytes]  # Settlement.Certificate: (committee, signers, signature)
+Certificate = tuple[int, list[str], bytes]  # Settlement.Certificate: (referenceBlock, nonSigners, signature)
 
 
 def abi(contract: str) -> list[dict[str, object]]:
@@ -39,7 +39,14 @@ _UNPAYABLE = {
 # Reverts of a certificate that no longer fits the registered validator set: get a new one.
 STALE_CERTIFICATE = frozenset(
     function_signature_to_4byte_selector(sig)
-    for sig in ("BadCommittee()", "BadSignerBitmap()", "NoQuorum(uint256,uint256)", "InvalidCommitteeSignature()")
+    for sig in (  # NodeRegistry.checkCertificate's errors, which Settlement passes on
+        "ReferenceBlockNotPast(uint256,uint256)",
+        "ReferenceBlockTooOld(uint256,uint256)",
+        "NonSignersNotAscending(uint256)",
+        "NotCountedAtReference(address,uint256)",
+        "InsufficientSignedStake(uint256,uint256)",
+        "InvalidAggregateSignature()",
+    )
 )
 
 

@@ -64,7 +64,7 @@ _FINAL = {
 
 def _error_names() -> dict[bytes, str]:
     names = {}
-    for item in abi("Settlement"):
+    for item in [*abi("Settlement"), *abi("NodeRegistry")]:  # the registry's certificate errors pass through
         if item.get("type") == "error":
             inputs = cast(list[dict[str, str]], item.get("inputs", []))
             signature = f"{item['name']}({','.join(i['type'] for i in inputs)})"

@@ -1,9 +1,11 @@
 """Committee certificates: the BLS aggregates Settlement.submitBatch and Settlement.challengeQuorumFault check.
 
-Settlement takes `Certificate(committee, signers, signature)`: min(validator_quorum_size, registered validator
-keys) distinct registered validators in ascending address order, a signer bitmap over them (≥ 2/3 set) and
-the aggregate signature (EIP-2537 G2 encoding) over `batch_signing_root(batch_id, root, chain_id)` for a batch,
-or `fault_signing_root(receipt_hash, chain_id)` for a quorum fault (`ax0n.spec.certificate`, docs/meshsync.md).
+Settlement takes a stake certificate `Certificate(referenceBlock, nonSigners, signature)`: the committee is every
+validator with bonded stake at the reference block (the batch's committee snapshot block, or the faulty
+receipt's snapshot block), `nonSigners` the members that did not sign (ascending addresses), and the signature
+the others' aggregate (EIP-2537 G2 encoding) over `batch_signing_root(batch_id, root, chain_id)` for a batch, or
+`fault_signing_root(receipt_hash, chain_id)` for a quorum fault; the signers must hold ≥ 2/3 of that block's
+validator stake (`ax0n.spec.certificate`, docs/meshsync.md).
 `ValidatorCommittee` asks the validators' `SignBatch`, which check every receipt's certificate and the root
 before signing, and `SignFault`, which check the fault record (the receipt's signature and its quorum's INVALID
 certificate) before signing; `LocalCommittee` signs batches with validator keys this process holds (tests only).
@@ -68,18 +70,23 @@ class ValidatorCommittee:
             batch_id=batch_id(seq), root=root.to_bytes(32, "big"), count=len(finals), committee_snapshot_block=snapshot
         )
         request = validator_pb2.SignBatchRequest(batch=batch, receipts=list(finals))
-        return self._collect(f"batch {seq}", lambda stub: stub.SignBatch(request, timeout=self.timeout_s))
+        return self._collect(f"batch {seq}", snapshot, lambda stub: stub.SignBatch(request, timeout=self.timeout_s))
 
     def certify_fault(self, fault: types_pb2.FaultRecord) -> Certificate:
-        """The receipt's quorum's certificate over its fault signing root, for Settlement.challengeQuorumFault."""
+        """The validators' stake certificate over the receipt's fault signing root, referring to the receipt's
+        snapshot block, for Settlement.challengeQuorumFault."""
         request = validator_pb2.SignFaultRequest(fault=fault)
         what = f"fault of request 0x{bytes(fault.receipt.request_id).hex()}"
-        return self._collect(what, lambda stub: stub.SignFault(request, timeout=self.timeout_s))
+        block = fault.receipt.route.snapshot_block
+        return self._collect(what, block, lambda stub: stub.SignFault(request, timeout=self.timeout_s))
 
-    def _collect(self, what: str, ask: Callable[[validator_pb2_grpc.ValidatorStub], _Signed]) -> Certificate:
-        """Ask every validator, join the signatures of those naming one committee; CommitteeRefused when every one
-        refused it as invalid, CommitteeUnavailable when fewer than 2/3 of the committee signed."""
-        attestations, members, refusals, invalid = [], None, [], 0
+    def _collect(
+        self, what: str, block: int, ask: Callable[[validator_pb2_grpc.ValidatorStub], _Signed]
+    ) -> Certificate:
+        """Ask every validator, join the signatures of those naming one committee (with its stakes) at `block`;
+        CommitteeRefused when every one refused it as invalid, CommitteeUnavailable when the signers hold less
+        than 2/3 of the committee's stake."""
+        attestations, members, stakes, refusals, invalid = [], None, None, [], 0
         named: set[bytes] = set()
         for target in self.targets:
             try:
@@ -91,10 +98,10 @@ class ValidatorCommittee:
                     invalid += 1
                     named |= _refused_requests(exc)
                 continue
-            if members is not None and list(reply.committee) != members:
+            if members is not None and (list(reply.committee), list(reply.stakes)) != (members, stakes):
                 refusals.append(f"{target}: names another committee")
                 continue
-            members = list(reply.committee)
+            members, stakes = list(reply.committee), list(reply.stakes)
             attestations += list(reply.signatures)
         if invalid == len(self.targets):
             raise CommitteeRefused(f"{what}: every validator refused it ({'; '.join(refusals)})", frozenset(named))
@@ -105,10 +112,18 @@ class ValidatorCommittee:
         except qc.InvalidCertificate as exc:
             raise CommitteeUnavailable(f"{what}: {exc}") from None
         seats = qc.decode_bitmap(signers, len(members))
-        if not has_quorum(len(seats), len(members)):
-            raise CommitteeUnavailable(f"{what}: {len(seats)} of {len(members)} signed ({'; '.join(refusals)})")
-        committee, bitmap, sig = certificate_args(members, seats, signature)
-        return list(committee), bitmap, sig
+        weights = [int(w) for w in stakes or ()]
+        if len(weights) != len(members):
+            raise CommitteeUnavailable(f"{what}: the committee's stakes do not match its seats")
+        signed, total = sum(weights[s] for s in seats), sum(weights)
+        if not has_quorum(signed, total):
+            raise CommitteeUnavailable(
+                f"{what}: signers hold {signed} of {total} stake, {len(seats)} of {len(members)} seats "
+                f"({'; '.join(refusals)})"
+            )
+        unsigned = [a for s, a in enumerate(members) if s not in set(seats)]
+        reference, nonsigners, sig = certificate_args(block, unsigned, signature)
+        return reference, list(nonsigners), sig
 
 
 def _refused_requests(exc: grpc.RpcError) -> set[bytes]:
@@ -121,25 +136,33 @@ def _refused_requests(exc: grpc.RpcError) -> set[bytes]:
 
 
 class LocalCommittee:
-    """Signs as a committee of validators whose BLS secret keys this process holds, checking nothing (tests
-    only: a settler holding the committee's keys makes the committee's check meaningless)."""
+    """Signs as every validator, with BLS secret keys this process holds, checking nothing (tests only: a settler
+    holding the committee's keys makes the committee's check meaningless). Its certificate names no non-signer,
+    so these must be every validator with stake at the reference block (the batch's newest receipt snapshot,
+    or the block before the current one when `finals` is empty: `head` gives it)."""
 
-    def __init__(self, keys: Mapping[str, bls.SecretKey]) -> None:
+    def __init__(self, keys: Mapping[str, bls.SecretKey], head: Callable[[], int] | None = None) -> None:
         if not keys:
             raise ValueError("a committee needs at least one key")
         self.keys = {to_checksum_address(a): k for a, k in keys.items()}
+        self.head = head
 
     @classmethod
-    def from_dir(cls, path: str | Path) -> LocalCommittee:
+    def from_dir(cls, path: str | Path, head: Callable[[], int] | None = None) -> LocalCommittee:
         """`<validator address>.key` files, each holding a hex BLS secret key."""
         files = sorted(Path(path).glob("*.key"))
-        return cls({f.stem: bls.secret_from_bytes(bytes.fromhex(f.read_text().strip())) for f in files})
+        return cls({f.stem: bls.secret_from_bytes(bytes.fromhex(f.read_text().strip())) for f in files}, head)
 
     def certify(
         self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt] = ()
     ) -> Certificate:
         message = batch_signing_root(batch_id(seq), root.to_bytes(32, "big"), chain_id)
-        members = list(self.keys)
         signature = bls.sign_many(list(self.keys.values()), message)
-        committee, signers, sig = certificate_args(members, range(len(members)), signature)
-        return list(committee), signers, sig
+        if finals:
+            block = max(f.receipt.route.snapshot_block for f in finals)
+        elif self.head is not None:
+            block = self.head() - 1
+        else:
+            raise ValueError("a reference block needs the batch's receipts or a chain head")
+        reference, nonsigners, sig = certificate_args(block, [], signature)
+        return reference, list(nonsigners), sig

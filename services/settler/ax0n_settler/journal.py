@@ -98,7 +98,7 @@ class BatchRecord:
     leaves: list[Leaf]
     proof: bytes = b""
     circuit_id: str = ""
-    cert: tuple[list[str], bytes, bytes] | None = None  # Settlement.Certificate once signed
+    cert: tuple[int, list[str], bytes] | None = None  # Settlement.Certificate once signed
     txs: list[SentTx] = field(default_factory=list)
     block: int = 0
     block_hash: str = ""
@@ -139,9 +139,9 @@ return 0
 """
 
 
-def _cert(text: str) -> tuple[list[str], bytes, bytes]:
-    committee, signers, signature = json.loads(text)
-    return committee, bytes.fromhex(signers), bytes.fromhex(signature)
+def _cert(text: str) -> tuple[int, list[str], bytes]:
+    reference_block, nonsigners, signature = json.loads(text)
+    return int(reference_block), list(nonsigners), bytes.fromhex(signature)
 
 
 class Journal:
@@ -276,9 +276,9 @@ class Journal:
     def proved(self, seq: int, proof: bytes, circuit_id: str) -> None:
         self.r.hset(self._batch(seq), mapping={"state": State.PROVED, "proof": proof.hex(), "circuit_id": circuit_id})
 
-    def signed(self, seq: int, cert: tuple[list[str], bytes, bytes]) -> None:
-        committee, signers, signature = cert
-        text = json.dumps([committee, signers.hex(), signature.hex()])
+    def signed(self, seq: int, cert: tuple[int, list[str], bytes]) -> None:
+        reference_block, nonsigners, signature = cert
+        text = json.dumps([reference_block, nonsigners, signature.hex()])
         self.r.hset(self._batch(seq), mapping={"state": State.SIGNED, "cert": text})
 
     def uncertify(self, seq: int) -> None:

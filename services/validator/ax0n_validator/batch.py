@@ -1,8 +1,8 @@
 """Batch committees: check every receipt's quorum certificate in a settlement batch, then sign the batch root.
 
-The committee for a batch is drawn like a request quorum, seeded by the snapshot's block hash and the batch
-id (`ax0n.spec.committee.batch_committee`); its aggregate signature over `batch_signing_root` is what the
-Settlement contract verifies with EIP-2537. The root is the batch circuit's Poseidon tree over the receipts'
+The committee for a batch is every validator with bonded stake at the batch's committee snapshot block
+(`Committee.live`): Settlement counts live stake, so the certificate it verifies with EIP-2537 is a stake
+certificate (that block, the non-signers, the others' aggregate signature over `batch_signing_root`). The root is the batch circuit's Poseidon tree over the receipts'
 leaves (`ax0n.spec.settlement`), built here as the settler builds it.
 """
 

@@ -1,11 +1,12 @@
 """Fault committees: check a quorum fault record, then sign its fault signing root for Settlement.challengeQuorumFault.
 
 An aggregator's quorum `FaultRecord` is a receipt and its quorum's INVALID certificate. Settlement does not
-re-derive a quorum (the stake-weighted shuffle), so the receipt's quorum attests the fault again in a form the
-contract checks as it checks a batch certificate: each validator checks the record itself (the receipt is signed
+re-derive a quorum (the stake-weighted shuffle) and counts live stake only, so the whole validator set attests the
+fault again as a stake certificate, as for a batch: each validator checks the record itself (the receipt is signed
 by the routed node's registered key in the receipt's registry snapshot; the certificate is a quorum of that
 receipt's committee, drawn at that snapshot, signing INVALID for this receipt) and only then signs
-`fault_signing_root(receipt hash)` for its seats in that quorum (`ax0n.spec.certificate`, docs/meshsync.md).
+`fault_signing_root(receipt hash)` for its seats among every validator with stake at that snapshot (the
+certificate's reference block; `ax0n.spec.certificate`, docs/meshsync.md).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def _bad(reason: str) -> Refusal:
 def check_fault(
     fault: types_pb2.FaultRecord, snapshots: SnapshotSource, quorums: Quorums, chain_id: int
 ) -> tuple[Committee, list[str], bytes]:
-    """(the receipt's quorum, its members' registered addresses by seat, the receipt hash) of a sound quorum fault
-    record; raises Refusal: INVALID_ARGUMENT for evidence that proves nothing, FAILED_PRECONDITION when this
+    """(the fault committee: every validator with stake at the receipt's snapshot, its members' registered
+    addresses by seat, the receipt hash) of a sound quorum fault record; raises Refusal: INVALID_ARGUMENT for evidence that proves nothing, FAILED_PRECONDITION when this
     validator lacks the registry data to check it or to name the committee to Settlement."""
     if not fault.HasField("receipt") or not fault.HasField("certificate"):
         raise _bad("not a quorum fault record: a receipt and its quorum certificate are needed")
@@ -73,18 +74,19 @@ def check_fault(
         qc.verify_certificate(cert, quorum, chain_id, quorums.params)
     except qc.InvalidCertificate as exc:
         raise _bad(f"certificate: {exc}") from exc
-    addresses = [snap.addresses[m] for m in quorum.members]
+    board = Committee.live(snap.validators, block)
+    addresses = [snap.addresses[m] for m in board.members]
     if not all(addresses):
         raise Refusal(
             grpc.StatusCode.FAILED_PRECONDITION,
             f"snapshot {block} lacks validator addresses: Settlement cannot check this committee",
         )
-    return quorum, addresses, digest
+    return board, addresses, digest
 
 
 def sign_fault(
-    keys: Keystore, quorum: Committee, receipt: types_pb2.Receipt, digest: bytes, chain_id: int
+    keys: Keystore, board: Committee, receipt: types_pb2.Receipt, digest: bytes, chain_id: int
 ) -> types_pb2.Attestation | None:
     """This process's signature over the receipt's fault signing root for all its seats (None when it holds none)."""
     message = qc.fault_signing_root(digest, chain_id)
-    return seat_attestation(keys, quorum, message, bytes(receipt.request_id), digest, INVALID)
+    return seat_attestation(keys, board, message, bytes(receipt.request_id), digest, INVALID)

@@ -16,7 +16,6 @@ from ax0n.mempool import Mempool
 from ax0n.runtime import service
 from ax0n.runtime.config import ServiceSettings
 from ax0n.runtime.stats import PROFILES as STATS
-from ax0n.spec import committee
 from ax0n.spec.certificate import Committee
 from ax0n.spec.params import PROFILES
 from ax0n.spec.receipt import receipt_hash
@@ -82,32 +81,33 @@ class CommitteeSigner:
 
     def sign(
         self, batch: types_pb2.Batch, receipts: Sequence[types_pb2.FinalizedReceipt]
-    ) -> tuple[types_pb2.Attestation | None, list[str], BatchRefusal | None]:
-        """(this process's signature for its seats or None, the committee's addresses by seat, None) or
-        (None, [], why it will not sign)."""
+    ) -> tuple[types_pb2.Attestation | None, Committee | None, list[str], BatchRefusal | None]:
+        """(this process's signature for its seats or None, the batch committee (every validator with stake at the
+        batch's committee snapshot), its addresses by seat, None) or (None, None, [], why it will not sign)."""
         snap = self.snapshots.get(batch.committee_snapshot_block)
         if snap is None:
-            return None, [], BatchRefusal(f"no registry snapshot at block {batch.committee_snapshot_block}", retry=True)
+            block = batch.committee_snapshot_block
+            return None, None, [], BatchRefusal(f"no registry snapshot at block {block}", retry=True)
         params = self.quorums.params
         root = poseidon_root(params, self._operator)
         refusal = check_batch(batch, receipts, self.quorums, self.snapshots.model, root, self.chain_id)
         if refusal is not None:
-            return None, [], refusal
-        members = committee.batch_committee(
-            snap.validators, snap.block_hash, batch.batch_id, params.validator_quorum_size
-        )
-        addresses = [snap.addresses[m] for m in members]
+            return None, None, [], refusal
+        board = Committee.live(snap.validators, batch.committee_snapshot_block)
+        addresses = [snap.addresses[m] for m in board.members]
         if not all(addresses):
             reason = f"snapshot {snap.block} lacks validator addresses: Settlement cannot check this committee"
-            return None, [], BatchRefusal(reason, retry=True)
-        board = Committee.draw(snap.validators, members, batch.committee_snapshot_block)
-        return sign_batch(self.keys, board, batch, self.chain_id), addresses, None
+            return None, None, [], BatchRefusal(reason, retry=True)
+        return sign_batch(self.keys, board, batch, self.chain_id), board, addresses, None
 
-    def sign_fault(self, fault: types_pb2.FaultRecord) -> tuple[types_pb2.Attestation | None, list[str]]:
-        """(this process's signature over the receipt's fault signing root for its seats in the receipt's quorum,
-        or None when it holds none; the quorum's addresses by seat), after checking the record (raises Refusal)."""
-        quorum, addresses, digest = check_fault(fault, self.snapshots.get, self.quorums, self.chain_id)
-        return sign_fault(self.keys, quorum, fault.receipt, digest, self.chain_id), addresses
+    def sign_fault(
+        self, fault: types_pb2.FaultRecord
+    ) -> tuple[types_pb2.Attestation | None, Committee, list[str]]:
+        """(this process's signature over the receipt's fault signing root for its seats in the fault committee
+        (every validator with stake at the receipt's snapshot), or None when it holds none; that committee; its
+        addresses by seat), after checking the record (raises Refusal)."""
+        board, addresses, digest = check_fault(fault, self.snapshots.get, self.quorums, self.chain_id)
+        return sign_fault(self.keys, board, fault.receipt, digest, self.chain_id), board, addresses
 
     def _operator(self, receipt: types_pb2.Receipt) -> bytes | None:
         """The operator the settler credits: the routed node's registered operator, from its snapshot."""
@@ -145,7 +145,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         """This process's batch-committee signature over the batch root, after checking every receipt."""
         if self.signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
-        attestation, members, refusal = self.signer.sign(request.batch, list(request.receipts))
+        attestation, board, members, refusal = self.signer.sign(request.batch, list(request.receipts))
         if refusal is not None:
             if refusal.retry:  # it cannot decide yet: ask again later
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"will not sign this batch: {refusal.reason}")
@@ -153,7 +153,10 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
             refused = ",".join(rid.hex() for rid in refusal.request_ids)
             context.set_trailing_metadata(((REFUSED_TRAILER, refused),))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"will not sign this batch: {refusal.reason}")
-        return validator_pb2.SignBatchResponse(signatures=[attestation] if attestation else [], committee=members)
+        assert board is not None
+        return validator_pb2.SignBatchResponse(
+            signatures=[attestation] if attestation else [], committee=members, stakes=map(str, board.stakes)
+        )
 
     async def SignFault(
         self, request: validator_pb2.SignFaultRequest, context: grpc.aio.ServicerContext
@@ -163,10 +166,12 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         if self.signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
         try:
-            attestation, members = self.signer.sign_fault(request.fault)
+            attestation, board, members = self.signer.sign_fault(request.fault)
         except Refusal as exc:
             await context.abort(exc.code, f"will not sign this fault: {exc.reason}")
-        return validator_pb2.SignFaultResponse(signatures=[attestation] if attestation else [], committee=members)
+        return validator_pb2.SignFaultResponse(
+            signatures=[attestation] if attestation else [], committee=members, stakes=map(str, board.stakes)
+        )
 
 
 def _mlp_artifacts() -> artifacts.Artifacts:
