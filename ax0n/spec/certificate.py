@@ -304,6 +304,14 @@ def verify_batch_signature(
     return seats
 
 
+def batch_reference_block(head: int, receipt_snapshots: Sequence[int], interval: int) -> int:
+    """A batch certificate's reference block (the batch's committee_snapshot_block) when certified at chain head
+    `head`: the newest routing rebuild block (a multiple of `interval`, so validators have its registry snapshot) at
+    or below the head, and never older than the batch's newest receipt snapshot. Settlement takes it while it is at
+    most node_epoch_length blocks old; a batch that waits longer is certified again at a newer one."""
+    return max([head - head % interval, *receipt_snapshots])
+
+
 def non_signers(committee: Committee, addresses: Sequence[str], signer_seats: Sequence[int]) -> list[str]:
     """The stake certificate's non-signers: the registered addresses (`addresses`, by seat) of the committee's
     seats not in `signer_seats`, in ascending order as NodeRegistry.checkCertificate requires."""

@@ -97,7 +97,7 @@ def deploy(chain: Anvil, *, frequency: int = DEVNET.settlement_frequency, verifi
         as_client = Signer.from_key(w3, client.key)
         as_client.transact(token.functions.approve(settlement.address, 1_000 * TOKEN))
         as_client.transact(settlement.functions.deposit(1_000 * TOKEN))
-    return Deployment(
+    d = Deployment(
         w3,
         settlement.address,
         token.address,
@@ -113,6 +113,8 @@ def deploy(chain: Anvil, *, frequency: int = DEVNET.settlement_frequency, verifi
         committee,
         w3.eth.block_number,
     )
+    d.committee.head = lambda: d.w3.eth.block_number  # the chain the deployment is on now (tests swap anvils)
+    return d
 
 
 def finalized(

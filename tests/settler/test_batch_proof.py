@@ -39,7 +39,7 @@ def test_real_batch_proof_and_committee_settle_on_anvil(anvil: Anvil, journal: J
     assert prover.artifacts.verify(rec.proof, plan.statement.public_inputs())
 
     # the same proof in batch 2's slot, or a batch with one amount changed, is refused by the verifier
-    anvil.mine(DEVNET.settlement_frequency)
+    anvil.mine(max(DEVNET.settlement_frequency, DEVNET.routing_rebuild_interval))  # a rebuild block after setup
     other = BatchPlan(2, plan.leaves, plan.size, DEVNET)
     cert = d.committee.certify(2, other.root, chain.chain_id)
     b = Batch.from_statement(other.statement)

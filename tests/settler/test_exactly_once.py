@@ -191,7 +191,7 @@ def test_anvil_restart_from_older_state_resends_lost_batches(
         assert {s: journal.get(s).tx_hash for s in (1, 2)} == sent
 
 
-def test_certificate_for_an_outdated_validator_set_is_replaced(
+def test_certificate_whose_reference_block_aged_out_is_replaced(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
     d = deployment
@@ -199,8 +199,9 @@ def test_certificate_for_an_outdated_validator_set_is_replaced(
     enqueue(rclient, journal, finals)
     with pytest.raises(Crash):
         make_settler(d, journal, crash=crash_at("signed")).tick()
-    assert len(journal.get(1).cert[0]) == 3
-    # a fourth validator registers before the batch is sent: Settlement now wants a committee of four
+    first = journal.get(1).cert
+    assert first is not None and first[1] == []  # every validator signed: no non-signers
+    # a fourth validator registering changes nothing: a stake certificate names its reference block's set
     newcomer, stake = anvil.accounts[9], DEVNET.min_node_stake
     nodes = d.w3.eth.contract(d.nodes, abi=abi("NodeRegistry"))
     token = d.w3.eth.contract(d.token, abi=abi("Ax0nToken"))
@@ -211,9 +212,12 @@ def test_certificate_for_an_outdated_validator_set_is_replaced(
     sk = bls.keygen(b"newcomer".ljust(32, b"\0"))
     pk, pop = g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
     as_new.transact(nodes.functions.registerValidatorKey(pk, pop))
-    d.committee = LocalCommittee({**d.validator_keys, newcomer.address: sk})
+    # but one older than node_epoch_length is refused, and the settler certifies the batch again at a newer block
+    anvil.mine(DEVNET.node_epoch_length + 1)
+    d.committee = LocalCommittee({**d.validator_keys, newcomer.address: sk}, head=lambda: d.w3.eth.block_number)
     run_until_settled(anvil, journal, lambda n: make_settler(d, journal))
-    assert len(journal.get(1).cert[0]) == 4
+    second = journal.get(1).cert
+    assert second is not None and second[0] > first[0] + DEVNET.node_epoch_length - 16
     assert_settled_once(d, journal, finals, batches=1)
     assert d.w3.eth.get_transaction_count(d.settler.address) == 1
 

@@ -10,6 +10,7 @@ from ax0n_tools.devnet.anvil import Anvil
 
 from ax0n.chain.contracts import Signer
 from ax0n.spec.params import DEVNET
+from ax0n.spec.settlement import validator_payout
 from tests.settler.helpers import Deployment, NoProof, enqueue, finalized
 
 
@@ -73,13 +74,19 @@ def test_credits_follow_the_registry_and_unknown_signers_are_rejected(
     op_fee = [fee * DEVNET.operator_fee_share_bps // 10_000 for fee in fees]  # floored per receipt (the circuit)
     val_fee = [fee * DEVNET.validator_fee_share_bps // 10_000 for fee in fees]
     per_op = [sum(op_fee[k::2]) for k in (0, 1)]  # receipt i was signed by operator i % 2's key
-    per_signer = sum(val_fee) // len(d.validators)  # the whole committee signed: equal parts
+    [settled] = contract.events.BatchSettled().get_logs(from_block=0)
+    assert settled["args"]["validators"] == sum(val_fee)  # held for the signers to claim
+    for v in d.validators:  # every validator signed (equal stakes): each claims a third, floored
+        Signer.from_key(d.w3, v.key).transact(contract.functions.claimValidatorFees(1, []))
+    stake = DEVNET.min_node_stake
+    per_signer = validator_payout(sum(val_fee), stake, settled["args"]["signedStake"])
+    assert settled["args"]["signedStake"] == len(d.validators) * stake
     for k, op in enumerate(d.operators):  # operators are validators too here
         assert contract.functions.credits(op.address).call() == per_op[k] + per_signer
     assert contract.functions.credits(d.validators[2].address).call() == per_signer
     assert contract.functions.credits(d.signers[1].address).call() == 0  # the operator is paid, not its key
-    treasury = sum(fees) - sum(op_fee) - per_signer * len(d.validators)
-    assert contract.functions.credits(d.treasury).call() == treasury
+    assert contract.functions.credits(d.treasury).call() == sum(fees) - sum(op_fee) - sum(val_fee)
+    assert contract.functions.totalValidatorPool().call() == sum(val_fee) - per_signer * len(d.validators)
     for client in d.clients:
         paid = sum(int(f.receipt.fee) for f in finals if f.receipt.client == bytes.fromhex(client.address[2:]))
         assert contract.functions.escrow(client.address).call() == 1_000 * 10**18 - paid

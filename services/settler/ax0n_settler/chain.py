@@ -180,7 +180,8 @@ class SettlementChain:
     def estimate(self, batch: Batch, proof: bytes, cert: Certificate) -> int:
         """Gas for submitBatch; raises web3's ContractCustomError/ContractLogicError when it would revert."""
         call = self.contract.functions.submitBatch(batch.args(), proof, cert)
-        return call.estimate_gas({"from": self.account.address})
+        # in the block the transaction would land in: a certificate's reference block must be before it
+        return call.estimate_gas({"from": self.account.address}, block_identifier="pending")
 
     def sign(self, batch: Batch, proof: bytes, cert: Certificate, nonce: int, fees: Fees, gas: int) -> tuple[str, str]:
         """(tx hash, raw tx hex) of a signed submitBatch."""

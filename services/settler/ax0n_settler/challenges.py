@@ -205,7 +205,7 @@ class Challenger:
         broadcast and await it."""
         account = self.chain.account
         try:
-            gas = call.estimate_gas({"from": account.address})
+            gas = call.estimate_gas({"from": account.address}, block_identifier="pending")
         except ContractCustomError as exc:
             data = error_data(exc)
             kind = _FINAL.get(data[:4])

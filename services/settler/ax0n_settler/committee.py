@@ -24,7 +24,7 @@ from ax0n.chain.batch import certificate_args
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import batch_signing_root
-from ax0n.spec.params import has_quorum
+from ax0n.spec.params import MAINNET, has_quorum
 from ax0n.spec.settlement import REFUSED_TRAILER, batch_id
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 from ax0n_settler.chain import Certificate
@@ -59,13 +59,21 @@ class ValidatorCommittee:
     """Collects a committee's signatures from validator processes (`ax0n-validator`): the batch committee's
     (SignBatch) and a quorum fault's (SignFault)."""
 
-    def __init__(self, targets: Sequence[str], timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        targets: Sequence[str],
+        timeout_s: float = 60.0,
+        head: Callable[[], int] | None = None,
+        interval: int = MAINNET.routing_rebuild_interval,
+    ) -> None:
         if not targets:
             raise ValueError("a validator committee needs at least one validator address")
-        self.targets, self.timeout_s = list(targets), timeout_s
+        self.targets, self.timeout_s, self.head, self.interval = list(targets), timeout_s, head, interval
 
     def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
-        snapshot = max(f.receipt.route.snapshot_block for f in finals)  # the newest registry any receipt used
+        snapshots = [f.receipt.route.snapshot_block for f in finals]
+        # the newest rebuild block (no older than any receipt's registry): a recent reference block
+        snapshot = qc.batch_reference_block(self.head(), snapshots, self.interval) if self.head else max(snapshots)
         batch = types_pb2.Batch(
             batch_id=batch_id(seq), root=root.to_bytes(32, "big"), count=len(finals), committee_snapshot_block=snapshot
         )
@@ -139,29 +147,38 @@ class LocalCommittee:
     """Signs as every validator, with BLS secret keys this process holds, checking nothing (tests only: a settler
     holding the committee's keys makes the committee's check meaningless). Its certificate names no non-signer,
     so these must be every validator with stake at the reference block (the batch's newest receipt snapshot,
-    or the block before the current one when `finals` is empty: `head` gives it)."""
+    or, given `head`, `batch_reference_block`)."""
 
-    def __init__(self, keys: Mapping[str, bls.SecretKey], head: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, bls.SecretKey],
+        head: Callable[[], int] | None = None,
+        interval: int = MAINNET.routing_rebuild_interval,
+    ) -> None:
         if not keys:
             raise ValueError("a committee needs at least one key")
         self.keys = {to_checksum_address(a): k for a, k in keys.items()}
-        self.head = head
+        self.head, self.interval = head, interval
 
     @classmethod
-    def from_dir(cls, path: str | Path, head: Callable[[], int] | None = None) -> LocalCommittee:
+    def from_dir(
+        cls, path: str | Path, head: Callable[[], int] | None = None, interval: int = MAINNET.routing_rebuild_interval
+    ) -> LocalCommittee:
         """`<validator address>.key` files, each holding a hex BLS secret key."""
         files = sorted(Path(path).glob("*.key"))
-        return cls({f.stem: bls.secret_from_bytes(bytes.fromhex(f.read_text().strip())) for f in files}, head)
+        keys = {f.stem: bls.secret_from_bytes(bytes.fromhex(f.read_text().strip())) for f in files}
+        return cls(keys, head, interval)
 
     def certify(
         self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt] = ()
     ) -> Certificate:
         message = batch_signing_root(batch_id(seq), root.to_bytes(32, "big"), chain_id)
         signature = bls.sign_many(list(self.keys.values()), message)
-        if finals:
-            block = max(f.receipt.route.snapshot_block for f in finals)
-        elif self.head is not None:
-            block = self.head() - 1
+        snapshots = [f.receipt.route.snapshot_block for f in finals]
+        if self.head is not None:
+            block = qc.batch_reference_block(self.head(), snapshots, self.interval)
+        elif snapshots:
+            block = max(snapshots)
         else:
             raise ValueError("a reference block needs the batch's receipts or a chain head")
         reference, nonsigners, sig = certificate_args(block, [], signature)

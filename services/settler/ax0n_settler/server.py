@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -68,10 +69,12 @@ class IntakeComponent:
         await self.pool.close()
 
 
-def validator_committee(s: SettlerSettings) -> ValidatorCommittee | None:
-    """The validators named by `validator_targets` (None when none are): batch and fault committees."""
+def validator_committee(s: SettlerSettings, head: Callable[[], int] | None = None) -> ValidatorCommittee | None:
+    """The validators named by `validator_targets` (None when none are): batch and fault committees; `head` (the
+    chain head) picks recent batch reference blocks."""
     targets = [t.strip() for t in s.validator_targets.split(",") if t.strip()]
-    return ValidatorCommittee(targets) if targets else None
+    interval = PROFILES[s.profile].routing_rebuild_interval
+    return ValidatorCommittee(targets, head=head, interval=interval) if targets else None
 
 
 def settlement_chain(s: SettlerSettings) -> SettlementChain:
@@ -95,9 +98,9 @@ class SettlementLoop:
         chain = settlement_chain(s)
         params = PROFILES[s.profile]
         prover = CircuitBatchProver(tree_size(params.max_batch_size), build=False)  # `make artifacts` builds them
-        committee: BatchCommittee | None = validator_committee(s)
+        committee: BatchCommittee | None = validator_committee(s, chain.head)
         if committee is None and s.committee_keys_dir:
-            committee = LocalCommittee.from_dir(s.committee_keys_dir)
+            committee = LocalCommittee.from_dir(s.committee_keys_dir, chain.head, params.routing_rebuild_interval)
         if committee is None:
             raise RuntimeError("no batch committee: set validator_targets (the validators' gRPC addresses)")
         return Settler(self.journal, chain, prover, committee, params, s.policy())

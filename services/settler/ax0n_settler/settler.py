@@ -201,7 +201,7 @@ class Settler:
             if culprit is not None:
                 self._drop(rec, *culprit)
             elif stale_certificate(exc):
-                log.warning("batch %d: Settlement refuses its committee certificate; certifying again", rec.seq)
+                log.warning("batch %d: Settlement refuses its certificate (%s); certifying again", rec.seq, exc.data)
                 self.journal.uncertify(rec.seq)
                 BATCH_EVENTS.labels("recertify").inc()
             else:
