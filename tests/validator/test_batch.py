@@ -11,12 +11,12 @@ from ax0n_validator.batch import check_batch, sign_batch
 from ax0n_validator.client import Quorums, ValidatorClient
 from py_ecc.bls import G2ProofOfPossession as PyEcc
 
-from ax0n.spec import bls, committee
+from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import Committee, InvalidCertificate
 from ax0n.v1 import types_pb2
 
-from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry
+from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, Registry
 from .scenario import Validators, checks, models, proved_receipt, receipt_hash
 
 
@@ -55,16 +55,34 @@ def batch_of(receipts) -> types_pb2.Batch:
 def test_batch_committee_signs_a_batch_of_certified_receipts(registry: Registry, finalized) -> None:
     quorums = Quorums(Validators(registry).sets)
     batch = batch_of(finalized)
-    assert check_batch(batch, finalized, quorums, models(), root_of, CHAIN_ID).ok
+    assert check_batch(batch, finalized, quorums, models(), root_of, CHAIN_ID) is None
 
-    members = committee.batch_committee(registry.validators, SNAPSHOT_HASH, batch.batch_id, 256)
-    board = Committee.draw(registry.validators, members, SNAPSHOT_BLOCK)
+    board = Committee.live(registry.validators, SNAPSHOT_BLOCK)  # every validator with stake signs a batch
+    assert board.size == sum(1 for v in registry.validators if v.stake > 0)
+    addresses = [f"0x{m + 1:040x}" for m in board.members]
     parts = [sign_batch(ks, board, batch, CHAIN_ID) for ks in Validators(registry).keystores(4)]
     seats = sorted(s for p in parts for s in qc.attestation_seats(p, board.size))
-    assert seats == list(range(256))
+    assert seats == list(range(board.size))
     signers = qc.encode_bitmap(seats, board.size)
     signature = bls.aggregate([p.signature for p in parts])
     assert qc.verify_batch_signature(board, batch.batch_id, batch.root, CHAIN_ID, signers, signature) == seats
+    message = qc.batch_signing_root(batch.batch_id, batch.root, CHAIN_ID)
+    assert qc.non_signers(board, addresses, seats) == []
+    assert qc.verify_stake_certificate(board, addresses, message, [], signature) == seats
+    # three of four keystores signed: the fourth's seats are the non-signers, and the rest must hold 2/3 of stake
+    three = [s for p in parts[:3] for s in qc.attestation_seats(p, board.size)]
+    out = qc.non_signers(board, addresses, three)
+    partial = bls.aggregate([p.signature for p in parts[:3]])
+    signed = qc.signed_stake(board, three)
+    if signed * 3 >= sum(board.stakes) * 2:
+        assert sorted(qc.verify_stake_certificate(board, addresses, message, out, partial)) == sorted(three)
+    else:
+        with pytest.raises(InvalidCertificate, match="below 2/3"):
+            qc.verify_stake_certificate(board, addresses, message, out, partial)
+    with pytest.raises(InvalidCertificate, match="does not verify"):  # a non-signer left unnamed
+        qc.verify_stake_certificate(board, addresses, message, out[1:], partial)
+    with pytest.raises(InvalidCertificate, match="ascending"):
+        qc.verify_stake_certificate(board, addresses, message, out[::-1], partial)
     # the contract hashes the plain signing root to G2 (RFC 9380, the POP DST): an independent implementation agrees
     message = qc.batch_signing_root(batch.batch_id, batch.root, CHAIN_ID)
     one = registry.secrets[board.members[0]]
@@ -82,7 +100,7 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
 
     def check(receipts, batch=None) -> str:
         finding = check_batch(batch or batch_of(receipts), receipts, quorums, models(), root_of, CHAIN_ID)
-        assert not finding.ok
+        assert finding is not None
         return finding.reason
 
     assert "twice" in check([finalized[0], finalized[0]])
@@ -106,8 +124,7 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
 @pytest.mark.slow
 def test_py_ecc_verifies_the_whole_batch_aggregate(registry: Registry, finalized) -> None:
     batch = batch_of(finalized)
-    members = committee.batch_committee(registry.validators, SNAPSHOT_HASH, batch.batch_id, 256)
-    board = Committee.draw(registry.validators, members, SNAPSHOT_BLOCK)
+    board = Committee.live(registry.validators, SNAPSHOT_BLOCK)
     parts = [sign_batch(ks, board, batch, CHAIN_ID) for ks in Validators(registry).keystores(4)]
     message = qc.batch_signing_root(batch.batch_id, batch.root, CHAIN_ID)
     assert PyEcc.FastAggregateVerify(list(board.pubkeys), message, bls.aggregate([p.signature for p in parts]))

@@ -19,6 +19,7 @@ from ax0n_validator.server import CommitteeSigner, ValidatorServicer, ValidatorS
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec import receipt as receipts
+from ax0n.spec.certificate import Committee
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 
@@ -79,14 +80,16 @@ async def test_sign_fault_attests_a_checked_quorum_fault(
     snapshots = SnapshotDir(tmp_path)
     record = await fault_for(snapshots, b"fault")
     reply = await stub.SignFault(validator_pb2.SignFaultRequest(fault=record), timeout=10)
-    quorum, _ = Quorums(snapshots.validator_set, DEVNET)(record.receipt)
     snap = snapshots.get(SNAPSHOT_BLOCK)
+    quorum = Committee.live(snap.validators, SNAPSHOT_BLOCK)  # a stake certificate: every validator with stake
     assert list(reply.committee) == [snap.addresses[m] for m in quorum.members]  # the seats Settlement checks
+    assert list(reply.stakes) == [str(s) for s in quorum.stakes]
     [att] = reply.signatures
     digest = receipts.receipt_hash(record.receipt)
     assert (att.request_id, att.receipt_hash, att.verdict) == (record.receipt.request_id, digest, qc.INVALID)
     message = qc.fault_signing_root(digest, CHAIN_ID)
     assert qc.verify_aggregate(quorum, message, att.signers, att.signature) == list(range(quorum.size))
+    assert qc.verify_stake_certificate(quorum, list(reply.committee), message, [], att.signature, DEVNET)
     # the signature is over the fault root alone: not a batch root, not the quorum's attestation message
     as_batch = qc.compute_signing_root(hashlib.sha256(digest).digest(), qc.compute_domain(qc.DOMAIN_BATCH, CHAIN_ID))
     assert not bls.fast_aggregate_verify(list(quorum.pubkeys), as_batch, att.signature)

@@ -15,7 +15,6 @@ from ax0n_validator.keys import Keystore
 from ax0n_validator.registry import SnapshotDir, parse
 
 from ax0n.spec import certificate as qc
-from ax0n.spec import committee
 from ax0n.spec.certificate import Committee
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
@@ -87,13 +86,13 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
 
             reply = await stub.SignBatch(validator_pb2.SignBatchRequest(batch=batch, receipts=finalized), timeout=30)
             validators = SnapshotDir(tmp_path).validator_set(SNAPSHOT_BLOCK)[1]
-            members = committee.batch_committee(validators, SNAPSHOT_HASH, batch.batch_id, DEVNET.validator_quorum_size)
-            board = Committee.draw(validators, members, SNAPSHOT_BLOCK)
+            board = Committee.live(validators, SNAPSHOT_BLOCK)  # every validator with stake
             signers, signature = qc.combine(list(reply.signatures), board.size)
             seats = qc.verify_batch_signature(board, batch.batch_id, batch.root, CHAIN_ID, signers, signature, DEVNET)
-            assert seats == list(range(8))
+            assert seats == list(range(board.size))
             snap = SnapshotDir(tmp_path).get(SNAPSHOT_BLOCK)
-            assert list(reply.committee) == [snap.addresses[m] for m in members]  # what Settlement checks
+            assert list(reply.committee) == [snap.addresses[m] for m in board.members]  # what Settlement checks
+            assert list(reply.stakes) == [str(s) for s in board.stakes]
 
             by_node_id = types_pb2.Batch()
             by_node_id.CopyFrom(batch)
@@ -107,7 +106,7 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
             forged.root = b"\x01" * 32
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await stub.SignBatch(validator_pb2.SignBatchRequest(batch=forged, receipts=finalized), timeout=30)
-            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "root" in refused.value.details()
     finally:
         code = service.terminate()
