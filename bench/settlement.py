@@ -10,6 +10,13 @@ measured batches, 64 receipts are 4 measured 16-receipt batches, and 4,096 recei
 the mean measured 16-receipt batch (256 proofs would take minutes). Settling 4,096 in one transaction needs a
 bigger circuit (docs/contracts.md, "Gas"). Also prints the gas of each verification part.
 Prints, last, the ratio (4,096 single-receipt settlements) / (4,096 receipts in 16-receipt batches).
+
+`--certificates` instead measures the stake-certificate check alone (NodeRegistry.checkCertificate) with 1,000
+registered validators and 0, 10 and 100 non-signers, against the per-key baseline of aggregating all 1,000
+signers' registered keys (NodeRegistry.verifyAggregate) in the same run. Registering 1,000 validators through
+JSON-RPC is too slow for a bench, so this mode runs the forge test StakeCertificateGasTest (contracts/test/
+StakeCertificates.t.sol) with `--isolate`, which executes each call as its own transaction (cold storage, as on
+a chain), and prints the gas it logs.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import re
+import subprocess
+from pathlib import Path
 
 from ax0n_tools.devnet.anvil import Anvil
 from eth_account import Account
@@ -104,9 +114,8 @@ class Bench:
         batch, proof = submission(plan, self.prover.prove(plan))
         self.last = batch, proof
         message = batch_signing_root(batch.batch_id.to_bytes(32, "big"), batch.root.to_bytes(32, "big"), self.chain_id)
-        members = [a for a, _ in self.committee]
         signature = bls.sign_many([sk for _, sk in self.committee], message)
-        cert = certificate_args(members, range(len(members)), signature)
+        cert = certificate_args(self.w3.eth.block_number - 1, [], signature)  # all signed: no non-signers
         receipt = self.owner.transact(self.settlement.functions.submitBatch(batch.args(), proof, cert))
         return receipt["gasUsed"]
 
@@ -127,13 +136,37 @@ def verification_parts(chain: Anvil, manifest: Manifest, batch: Batch, proof: by
     print(f"BLS hash-to-G2 (RFC 9380, expand_message_xmd + 2 maps): {hash_gas:>9,} gas")
     print(f"BLS signature check (hash-to-G2 + 2-pair pairing):  {verify_gas:>9,} gas")
     print(f"BLS key aggregation, {signers} signers (G1ADD):        {add_gas:>9,} gas ({add_gas // signers:,}/signer)")
-    print(f"committee certificate, {signers} signers:              {verify_gas + add_gas:>9,} gas")
+    print(f"per-key certificate, {signers} signers (before stake certificates): {verify_gas + add_gas:>9,} gas")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+FORGE = ROOT / "contracts/node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
+
+
+def certificates() -> None:
+    """checkCertificate gas with 1,000 validators (forge, --isolate) and its ratio to the per-key baseline."""
+    out = subprocess.run(
+        [str(FORGE), "test", "--offline", "--isolate", "--gas-limit", "100000000000", "-vv",
+         "--match-contract", "StakeCertificateGasTest"],
+        cwd=ROOT / "contracts", check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    gas = {m[1]: int(m[2]) for m in re.finditer(r"^\s*(.+?): (\d+)$", out, re.M) if "gas" in m[1]}
+    baseline = gas["baseline verifyAggregate gas, 1000 signer keys"]
+    print("stake certificate check (NodeRegistry.checkCertificate), 1,000 registered validators, forge --isolate:")
+    for n in (0, 10, 100):
+        used = gas[f"checkCertificate gas, non-signers={n}"]
+        print(f"  {n:>3} non-signers: {used:>10,} gas  (baseline / this = {baseline / used:,.1f}x)")
+    print(f"baseline: aggregating all 1,000 signers' registered keys + one pairing: {baseline:,} gas")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small account sets (CI)")
+    parser.add_argument("--certificates", action="store_true", help="only the 1,000-validator certificate check")
     args = parser.parse_args()
+    if args.certificates:
+        certificates()
+        return
     n_clients, n_ops, n_vals = (4, 2, 8) if args.quick else (SIZE, SIZE, 64)
 
     prover = CircuitBatchProver(SIZE)
@@ -143,7 +176,7 @@ def main() -> None:
         single_client, single_op = bench.accounts(1), bench.operators(1)
         clients, ops = bench.accounts(n_clients), bench.operators(n_ops)
         bench.validators(n_vals)
-        print(f"every batch carries a committee certificate signed by all {n_vals} registered validators")
+        print(f"every batch carries a stake certificate signed by all {n_vals} registered validators")
         print(f"circuit: BatchSettlement(4, {SIZE}); at most {SIZE} receipts, operators and clients per submitBatch")
         bench.escrow(single_client + clients, 10_000 * TOKEN)
         bench.settle(1, single_client, single_op)  # warm storage slots like a live system
