@@ -5,6 +5,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {BLS} from "./BLS.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
 
@@ -41,6 +43,8 @@ contract NodeRegistry {
     uint256 public constant MAX_CLUSTER_LENGTH = 64;
     /// @notice The longest endpoint, in bytes.
     uint256 public constant MAX_ENDPOINT_LENGTH = 256;
+    /// @notice Domain tag of a signing key's proof of possession (signingKeyMessage).
+    bytes32 public constant SIGNING_KEY_TAG = "ax0n/signing-key/v1";
 
     /// @dev Fields after `registered` were appended later (readers destructure the leading ones by position);
     ///      `registeredAt` shares `registered`'s storage slot.
@@ -83,6 +87,8 @@ contract NodeRegistry {
     mapping(address validator => bytes) public blsKey;
     /// @dev Every address with a registered validator key, in registration order (keys are never removed).
     address[] private _validators;
+    /// @notice The operator a receipt signing key belongs to (each key serves one operator, for good).
+    mapping(address signingKey => address operator) public operatorOfSigningKey;
     /// @notice Bonded plus unbonding stake held for all nodes.
     uint256 public totalStake;
     uint256 public totalDeposited;
@@ -108,6 +114,8 @@ contract NodeRegistry {
     error StakeTooLow(uint256 stake, uint256 minimum);
     error ZeroAmount();
     error ZeroSigningKey();
+    error InvalidSigningKeyProof(address signingKey);
+    error SigningKeyTaken(address signingKey, address operator);
     error InsufficientStake(uint256 stake, uint256 requested);
     error StillUnbonding(uint64 unbondableAt);
     error NothingToWithdraw();
@@ -168,19 +176,33 @@ contract NodeRegistry {
     /// @param modelIds ModelRegistry ids of the models the node serves.
     /// @param endpoint The node's public endpoint: 1 to MAX_ENDPOINT_LENGTH bytes of printable ASCII without spaces
     ///        (reverts InvalidEndpointLength / InvalidEndpointCharacter), so every registry reader can decode it.
-    /// @param signingKey The address whose signatures on receipts are this node's.
+    /// @param signingKey The address whose signatures on receipts are this node's; one operator's only, ever
+    ///        (reverts SigningKeyTaken), so no one can register a victim's key and make its receipts unattributable.
     /// @param cluster The executor cluster the node consumes requests for (`ax0n:req:{cluster}`): 1 to
     ///        MAX_CLUSTER_LENGTH bytes of [0-9A-Za-z._-] (reverts InvalidClusterLength / InvalidClusterCharacter).
+    /// @param signingKeyProof The signing key's 65-byte EIP-191 signature over signingKeyMessage(msg.sender),
+    ///        proving the operator holds the key (reverts InvalidSigningKeyProof).
     function register(
         uint256 stake,
         bytes32[] calldata modelIds,
         string calldata endpoint,
         address signingKey,
-        string calldata cluster
+        string calldata cluster,
+        bytes calldata signingKeyProof
     ) external {
+        if (_nodes[msg.sender].registered) revert AlreadyRegistered(msg.sender);
+        _bindSigningKey(signingKey, signingKeyProof);
+        _register(stake, modelIds, endpoint, signingKey, cluster);
+    }
+
+    function _register(
+        uint256 stake,
+        bytes32[] calldata modelIds,
+        string calldata endpoint,
+        address signingKey,
+        string calldata cluster
+    ) private {
         Node storage n = _nodes[msg.sender];
-        if (n.registered) revert AlreadyRegistered(msg.sender);
-        if (signingKey == address(0)) revert ZeroSigningKey();
         _checkCluster(cluster);
         _checkEndpoint(endpoint);
         uint256 minimum = params.get(params.MIN_NODE_STAKE());
@@ -194,6 +216,13 @@ contract NodeRegistry {
         _operators.push(msg.sender);
         _deposit(n, stake);
         emit NodeRegistered(msg.sender, stake, signingKey, endpoint, modelIds, cluster);
+    }
+
+    /// @notice What a receipt signing key signs (EIP-191 personal message) to be registered by `operator`:
+    ///         keccak256(abi.encode(SIGNING_KEY_TAG, operator, chain id, this registry)), so a proof is good for
+    ///         one operator on one registry of one chain (ax0n.chain.registration.signing_key_proof).
+    function signingKeyMessage(address operator) public view returns (bytes32) {
+        return keccak256(abi.encode(SIGNING_KEY_TAG, operator, block.chainid, address(this)));
     }
 
     /// @notice Move msg.sender's (a registered node's) executor cluster to `cluster` (same rules as `register`);
@@ -437,6 +466,18 @@ contract NodeRegistry {
     function _node(address operator) private view returns (Node storage n) {
         n = _nodes[operator];
         if (!n.registered) revert NotRegistered(operator);
+    }
+
+    /// @dev Bind `signingKey` to msg.sender for good, after checking its proof of possession and that no operator
+    ///      holds it yet.
+    function _bindSigningKey(address signingKey, bytes calldata proof) private {
+        if (signingKey == address(0)) revert ZeroSigningKey();
+        address holder = operatorOfSigningKey[signingKey];
+        if (holder != address(0)) revert SigningKeyTaken(signingKey, holder);
+        bytes32 digest = MessageHashUtils.toEthSignedMessageHash(signingKeyMessage(msg.sender));
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, proof);
+        if (err != ECDSA.RecoverError.NoError || recovered != signingKey) revert InvalidSigningKeyProof(signingKey);
+        operatorOfSigningKey[signingKey] = msg.sender;
     }
 
     /// @dev A cluster name is 1..MAX_CLUSTER_LENGTH bytes of [0-9A-Za-z._-]: safe inside a Redis stream name

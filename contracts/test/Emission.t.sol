@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 pragma solidity ^0.8.24;
 
+import {KeyProofs} from "./utils/KeyProofs.sol";
+
 import {Test} from "./utils/Test.sol";
 import {Deployed} from "./utils/Deployed.sol";
 import {Ax0nToken} from "../src/Ax0nToken.sol";
@@ -267,7 +269,7 @@ contract EmissionHandler is Test {
         stake = bound(stake, MIN, 100 * MIN);
         vm.startPrank(a);
         token.approve(address(nodes), stake);
-        nodes.register(stake, new bytes32[](0), "e", a, "default");
+        nodes.register(stake, new bytes32[](0), "e", KeyProofs.key(a), "default", KeyProofs.proof(nodes, a));
         vm.stopPrank();
         ++calls;
     }
@@ -392,8 +394,9 @@ contract EmissionGasTest is EmissionBase {
     }
 
     function test_gas_register() public {
+        bytes memory keyProof = KeyProofs.proof(nodes, OP2);
         vm.prank(OP2);
-        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", OP2, "default");
+        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", KeyProofs.key(OP2), "default", keyProof);
         vm.assertEq(nodes.pendingRewards(OP2), 0, "starts at 0");
     }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 pragma solidity ^0.8.24;
 
+import {KeyProofs} from "./utils/KeyProofs.sol";
+
 import {Test} from "./utils/Test.sol";
 import {Deployed, Fixtures} from "./utils/Deployed.sol";
 import {Ax0nToken} from "../src/Ax0nToken.sol";
@@ -173,7 +175,7 @@ contract StakeHandler is Test {
         stake = bound(stake, MIN, 10 * MIN);
         vm.startPrank(a);
         token.approve(address(nodes), stake);
-        nodes.register(stake, new bytes32[](0), "e", a, "default");
+        nodes.register(stake, new bytes32[](0), "e", KeyProofs.key(a), "default", KeyProofs.proof(nodes, a));
         vm.stopPrank();
     }
 

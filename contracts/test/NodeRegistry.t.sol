@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 pragma solidity ^0.8.24;
 
+import {KeyProofs} from "./utils/KeyProofs.sol";
+
 import {Deployed} from "./utils/Deployed.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
 import {Batches16} from "./fixtures/Batches16.sol";
@@ -14,7 +16,8 @@ contract NodeRegistryTest is Deployed {
         registerNode(OP, 2 * MIN_STAKE, "eu-west.gpu_1");
         NodeRegistry.Node memory n = nodes.node(OP);
         vm.assertEq(n.stake, 2 * MIN_STAKE, "stake");
-        vm.assertEq(n.signingKey, OP, "signing key");
+        vm.assertEq(n.signingKey, KeyProofs.key(OP), "signing key");
+        vm.assertEq(nodes.operatorOfSigningKey(n.signingKey), OP, "key maps to its operator");
         vm.assertTrue(n.registered, "registered");
         vm.assertEq(keccak256(bytes(n.cluster)), keccak256("eu-west.gpu_1"), "cluster");
         vm.assertEq(uint256(n.registeredAt), 42, "registered at");
@@ -28,18 +31,18 @@ contract NodeRegistryTest is Deployed {
         token.approve(address(nodes), MIN_STAKE);
         bytes32[] memory none = new bytes32[](0);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointLength.selector, 0, 256));
-        nodes.register(MIN_STAKE, none, "", OP, "c");
+        nodes.register(MIN_STAKE, none, "", KeyProofs.key(OP), "c", KeyProofs.proof(nodes, OP));
         bytes memory long257 = new bytes(257);
         for (uint256 i; i < 257; ++i) {
             long257[i] = "a";
         }
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointLength.selector, 257, 256));
-        nodes.register(MIN_STAKE, none, string(long257), OP, "c");
+        nodes.register(MIN_STAKE, none, string(long257), KeyProofs.key(OP), "c", KeyProofs.proof(nodes, OP));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointCharacter.selector, 4));
-        nodes.register(MIN_STAKE, none, "grpc host", OP, "c");
+        nodes.register(MIN_STAKE, none, "grpc host", KeyProofs.key(OP), "c", KeyProofs.proof(nodes, OP));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidEndpointCharacter.selector, 1));
-        nodes.register(MIN_STAKE, none, string(bytes(hex"61ff")), OP, "c"); // not UTF-8: web3 could not decode node()
-        nodes.register(MIN_STAKE, none, "grpc://10.0.0.1:50052", OP, "c");
+        nodes.register(MIN_STAKE, none, string(bytes(hex"61ff")), KeyProofs.key(OP), "c", KeyProofs.proof(nodes, OP)); // not UTF-8: web3 could not decode node()
+        nodes.register(MIN_STAKE, none, "grpc://10.0.0.1:50052", KeyProofs.key(OP), "c", KeyProofs.proof(nodes, OP));
         vm.stopPrank();
         vm.assertEq(keccak256(bytes(nodes.node(OP).endpoint)), keccak256("grpc://10.0.0.1:50052"), "endpoint kept");
     }
@@ -50,18 +53,18 @@ contract NodeRegistryTest is Deployed {
         token.approve(address(nodes), MIN_STAKE);
         bytes32[] memory none = new bytes32[](0);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterLength.selector, 0, 64));
-        nodes.register(MIN_STAKE, none, "e", OP, "");
+        nodes.register(MIN_STAKE, none, "e", KeyProofs.key(OP), "", KeyProofs.proof(nodes, OP));
         string memory long65 = string(abi.encodePacked(bytes32(0), bytes32(0), bytes1(0)));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterLength.selector, 65, 64));
-        nodes.register(MIN_STAKE, none, "e", OP, long65);
+        nodes.register(MIN_STAKE, none, "e", KeyProofs.key(OP), long65, KeyProofs.proof(nodes, OP));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 3));
-        nodes.register(MIN_STAKE, none, "e", OP, "abc:d");
+        nodes.register(MIN_STAKE, none, "e", KeyProofs.key(OP), "abc:d", KeyProofs.proof(nodes, OP));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 0));
-        nodes.register(MIN_STAKE, none, "e", OP, "{a}");
+        nodes.register(MIN_STAKE, none, "e", KeyProofs.key(OP), "{a}", KeyProofs.proof(nodes, OP));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidClusterCharacter.selector, 1));
-        nodes.register(MIN_STAKE, none, "e", OP, "a b");
+        nodes.register(MIN_STAKE, none, "e", KeyProofs.key(OP), "a b", KeyProofs.proof(nodes, OP));
         string memory max64 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_.";
-        nodes.register(MIN_STAKE, none, "e", OP, max64); // exactly 64 bytes of the allowed characters
+        nodes.register(MIN_STAKE, none, "e", KeyProofs.key(OP), max64, KeyProofs.proof(nodes, OP)); // exactly 64 bytes of the allowed characters
         vm.stopPrank();
         vm.assertEq(keccak256(bytes(nodes.node(OP).cluster)), keccak256(bytes(max64)), "longest name kept");
     }
@@ -127,7 +130,7 @@ contract NodeRegistryTest is Deployed {
         vm.startPrank(OP);
         token.approve(address(nodes), MIN_STAKE);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.StakeTooLow.selector, MIN_STAKE - 1, MIN_STAKE));
-        nodes.register(MIN_STAKE - 1, new bytes32[](0), "e", OP, "a");
+        nodes.register(MIN_STAKE - 1, new bytes32[](0), "e", KeyProofs.key(OP), "a", KeyProofs.proof(nodes, OP));
         vm.stopPrank();
     }
 
@@ -135,13 +138,52 @@ contract NodeRegistryTest is Deployed {
         registerNode(OP, MIN_STAKE);
         vm.prank(OP);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.AlreadyRegistered.selector, OP));
-        nodes.register(MIN_STAKE, new bytes32[](0), "e", OP, "a");
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", KeyProofs.key(OP), "a", KeyProofs.proof(nodes, OP));
+    }
+
+    /// @notice Attack: register a victim's receipt signing key (its receipts would then have two operators and the
+    ///         settler could credit neither). Without the key, no proof: the victim's own proof is bound to the victim.
+    function test_attack_squattedSigningKeyRefused() public {
+        address victim = address(0xB0B);
+        address squatter = address(0xBAD);
+        address victimKey = KeyProofs.key(victim);
+        bytes memory victimProof = KeyProofs.proof(nodes, victim);
+        fund(squatter, MIN_STAKE);
+        vm.startPrank(squatter);
+        token.approve(address(nodes), MIN_STAKE);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidSigningKeyProof.selector, victimKey));
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", victimKey, "a", victimProof); // copied from the mempool
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidSigningKeyProof.selector, victimKey));
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", victimKey, "a", KeyProofs.proof(nodes, squatter)); // its own key
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidSigningKeyProof.selector, victimKey));
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", victimKey, "a", hex"00");
+        vm.stopPrank();
+        registerNode(victim, MIN_STAKE);
+        vm.assertEq(nodes.operatorOfSigningKey(victimKey), victim, "the victim holds its key");
+        // Even holding the secret (a key shared or leaked), a second operator cannot take a registered key.
+        bytes memory stolen = KeyProofs.proofWith(nodes, KeyProofs.secret(victim), squatter);
+        vm.prank(squatter);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.SigningKeyTaken.selector, victimKey, victim));
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", victimKey, "a", stolen);
+    }
+
+    /// @notice A proof names the registry (and chain): one made for another registry does not register here.
+    function test_revert_signingKeyProofForAnotherRegistry() public {
+        NodeRegistry other = new NodeRegistry(token, params);
+        bytes memory elsewhere = KeyProofs.proof(other, OP);
+        fund(OP, MIN_STAKE);
+        vm.startPrank(OP);
+        token.approve(address(nodes), MIN_STAKE);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InvalidSigningKeyProof.selector, KeyProofs.key(OP)));
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", KeyProofs.key(OP), "a", elsewhere);
+        vm.stopPrank();
+        vm.assertEq(nodes.signingKeyMessage(OP), keccak256(abi.encode(bytes32("ax0n/signing-key/v1"), OP, block.chainid, address(nodes))), "message");
     }
 
     function test_revert_zeroSigningKey() public {
         vm.prank(OP);
         vm.expectRevert(NodeRegistry.ZeroSigningKey.selector);
-        nodes.register(MIN_STAKE, new bytes32[](0), "e", address(0), "a");
+        nodes.register(MIN_STAKE, new bytes32[](0), "e", address(0), "a", "");
     }
 
     function test_addStake() public {

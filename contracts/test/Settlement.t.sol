@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 pragma solidity ^0.8.24;
 
+import {KeyProofs} from "./utils/KeyProofs.sol";
+
 import {Deployed} from "./utils/Deployed.sol";
 import {Settlement} from "../src/Settlement.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
@@ -381,7 +383,9 @@ contract SettlementTest is Deployed {
         fund(op, MIN_STAKE);
         vm.startPrank(op);
         token.approve(address(nodes), MIN_STAKE);
-        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default");
+        nodes.register(
+            MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default", KeyProofs.proofWith(nodes, NODE_KEY, op)
+        );
         vm.stopPrank();
         (bytes32[17] memory a, bytes32[6] memory route, bytes memory sigA) = signedReceipt("req", "out A");
         (bytes32[17] memory b,, bytes memory sigB) = signedReceipt("req", "out B");
@@ -476,7 +480,9 @@ contract SettlementTest is Deployed {
         fund(op, MIN_STAKE);
         vm.startPrank(op);
         token.approve(address(nodes), MIN_STAKE);
-        nodes.register(MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default");
+        nodes.register(
+            MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default", KeyProofs.proofWith(nodes, NODE_KEY, op)
+        );
         vm.stopPrank();
     }
 

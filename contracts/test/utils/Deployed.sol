@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 pragma solidity ^0.8.24;
 
+import {KeyProofs} from "./KeyProofs.sol";
+
 import {Test} from "./Test.sol";
 import {Ax0nToken} from "../../src/Ax0nToken.sol";
 import {ProtocolParams} from "../../src/ProtocolParams.sol";
@@ -97,7 +99,9 @@ abstract contract Deployed is Test, Fixtures {
         fund(operator, stake);
         vm.startPrank(operator);
         token.approve(address(nodes), stake);
-        nodes.register(stake, new bytes32[](0), "grpc://node:7001", operator, cluster);
+        nodes.register(
+            stake, new bytes32[](0), "grpc://node:7001", KeyProofs.key(operator), cluster, KeyProofs.proof(nodes, operator)
+        );
         vm.stopPrank();
     }
 
