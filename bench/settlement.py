@@ -35,6 +35,7 @@ from ax0n.chain.batch import SIZE, Batch, certificate_args, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import bls
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import MAINNET, TOKEN
@@ -68,7 +69,11 @@ class Bench:
             node = Signer(self.w3, acct)
             self.owner.transact(self.token.functions.transfer(node.address, PARAMS.min_node_stake))
             node.transact(self.token.functions.approve(self.nodes.address, PARAMS.min_node_stake))
-            node.transact(self.nodes.functions.register(PARAMS.min_node_stake, [], "grpc://n", node.address, "default"))
+            proof = signing_key_proof(acct.key, node.address, self.chain_id, self.nodes.address)
+            register = self.nodes.functions.register(
+                PARAMS.min_node_stake, [], "grpc://n", node.address, "default", proof
+            )
+            node.transact(register)
             out.append(node.address)
         return out
 

@@ -9,6 +9,7 @@ from web3.exceptions import ContractCustomError
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import bls
 from ax0n.spec.params import DEVNET
 
@@ -27,7 +28,8 @@ def test_register_keys_and_verify_aggregate(anvil: Anvil, manifest: Manifest) ->
     for signer, sk in zip(validators, secrets, strict=True):
         deployer.transact(token.functions.transfer(signer.address, stake))
         signer.transact(token.functions.approve(nodes.address, stake))
-        signer.transact(nodes.functions.register(stake, [], "grpc://validator", signer.address, "default"))
+        proof = signing_key_proof(signer.account.key, signer.address, w3.eth.chain_id, nodes.address)
+        signer.transact(nodes.functions.register(stake, [], "grpc://validator", signer.address, "default", proof))
         pk, pop = g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
         if signer is validators[0]:  # a PoP of another key is refused
             wrong = g2_uncompressed(bls.prove_possession(secrets[1]))

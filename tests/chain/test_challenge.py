@@ -11,6 +11,7 @@ from web3.logs import DISCARD
 from ax0n.chain.challenge import receipt_words, route_words
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import receipt as receipts
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
@@ -62,7 +63,8 @@ def test_wrong_zk_output_is_slashed(anvil: Anvil, manifest: Manifest, truth: tup
     owner.transact(token.functions.transfer(operator.address, stake))
     op = Signer.from_key(w3, operator.key)
     op.transact(token.functions.approve(nodes.address, stake))
-    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", node_key.address, "default"))
+    key_proof = signing_key_proof(node_key.key, op.address, w3.eth.chain_id, nodes.address)
+    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", node_key.address, "default", key_proof))
 
     right, proof = truth
     block = w3.eth.block_number
@@ -114,7 +116,8 @@ def test_equivocation_is_slashed(anvil: Anvil, manifest: Manifest) -> None:
     Signer.from_key(w3, deployer.key).transact(token.functions.transfer(operator.address, stake))
     op = Signer.from_key(w3, operator.key)
     op.transact(token.functions.approve(nodes.address, stake))
-    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7002", node_key.address, "default"))
+    key_proof = signing_key_proof(node_key.key, op.address, w3.eth.chain_id, nodes.address)
+    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7002", node_key.address, "default", key_proof))
 
     block = w3.eth.block_number
     first, second = (_receipt(node_key.key, out, block, request=9) for out in (1, 2))  # one request, two outputs

@@ -14,6 +14,7 @@ from eth_account import Account
 
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
+from ax0n.chain.registration import signing_key_proof
 from ax0n.mempool import connect
 from ax0n.runtime import stats
 from ax0n.runtime.snapshots import SnapshotBuilder, rebuild_block
@@ -44,9 +45,10 @@ async def test_router_and_validator_rebuild_the_same_snapshot(
     for cluster, op in operators.items():
         deployer.transact(token.functions.transfer(op.address, DEVNET.min_node_stake))
         op.transact(token.functions.approve(nodes.address, DEVNET.min_node_stake))
+        proof = signing_key_proof(keys[cluster].key, op.address, w3.eth.chain_id, nodes.address)
         op.transact(
             nodes.functions.register(
-                DEVNET.min_node_stake, [model_key(MODEL)], "grpc://n", keys[cluster].address, cluster
+                DEVNET.min_node_stake, [model_key(MODEL)], "grpc://n", keys[cluster].address, cluster, proof
             )
         )
     live = w3.keccak(hexstr=operators["east"].address)  # the routing node id: keccak256(operator)

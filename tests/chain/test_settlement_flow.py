@@ -14,6 +14,7 @@ from ax0n.chain.batch import Batch, certificate_args, proof_args, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, param_name
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import bls
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import DEVNET, TOKEN
@@ -60,7 +61,11 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     validator_sk = bls.keygen(b"validator-0".ljust(32, b"\0"))
     deployer.transact(token.functions.transfer(validator.address, stake))
     validator.transact(token.functions.approve(nodes.address, stake))
-    validator.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7101", validator.address, "default"))
+    chain_id = w3.eth.chain_id
+    v_proof = signing_key_proof(validator.account.key, validator.address, chain_id, nodes.address)
+    validator.transact(
+        nodes.functions.register(stake, [], "grpc://127.0.0.1:7101", validator.address, "default", v_proof)
+    )
     validator.transact(
         nodes.functions.registerValidatorKey(
             g1_uncompressed(bls.public_key(validator_sk)), g2_uncompressed(bls.prove_possession(validator_sk))
@@ -68,7 +73,10 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     )
     deployer.transact(token.functions.transfer(client.address, escrow))
     node.transact(token.functions.approve(nodes.address, stake))
-    node.transact(nodes.functions.register(stake, [b"\x01" * 32], "grpc://127.0.0.1:7001", node.address, "default"))
+    n_proof = signing_key_proof(node.account.key, node.address, chain_id, nodes.address)
+    node.transact(
+        nodes.functions.register(stake, [b"\x01" * 32], "grpc://127.0.0.1:7001", node.address, "default", n_proof)
+    )
     assert nodes.functions.isActive(node.address).call()
     client.transact(token.functions.approve(settlement.address, escrow))
     client.transact(settlement.functions.deposit(escrow))
@@ -117,7 +125,11 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     assert operator_total + batch.validator_total + batch.treasury_total == sum(fees)
     assert settlement.functions.escrow(client.address).call() == escrow - sum(fees)
     assert settlement.functions.credits(manifest.treasury).call() == batch.treasury_total
-    assert (settled["referenceBlock"], settled["signedStake"], settled["totalValidatorStake"]) == (reference, stake, stake)
+    assert (settled["referenceBlock"], settled["signedStake"], settled["totalValidatorStake"]) == (
+        reference,
+        stake,
+        stake,
+    )
     validator.transact(settlement.functions.claimValidatorFees(1, []))
     share = validator_payout(batch.validator_total, stake, settled["signedStake"])
     assert share == batch.validator_total  # the only signer gets it all

@@ -6,11 +6,13 @@ import dataclasses
 
 import pytest
 from ax0n_tools.devnet.anvil import Anvil
+from eth_account import Account
 from eth_utils import keccak
 
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
+from ax0n.chain.registration import signing_key_proof
 from ax0n.chain.snapshot import ChainState, read_state, routing_snapshot
 from ax0n.spec import bls
 from ax0n.spec.answers import RegisteredModel
@@ -37,13 +39,15 @@ def test_read_state_at_two_blocks(anvil: Anvil, models_manifest: Manifest) -> No
     token = models_manifest.contract(w3, "Ax0nToken")
     nodes = models_manifest.contract(w3, "NodeRegistry")
     a, b, c, val = (Signer.from_key(w3, acct.key) for acct in anvil.accounts[1:5])
-    signing = {s.address: bytes([i + 1]) * 20 for i, s in enumerate((a, b, c, val))}
+    secrets = {s.address: bytes([i + 1]) * 32 for i, s in enumerate((a, b, c, val))}  # receipt signing keys
+    signing = {s: Account.from_key(k).address for s, k in secrets.items()}
 
     def register(who: Signer, stake: int, models: list[bytes], cluster: str) -> int:
         deployer.transact(token.functions.transfer(who.address, stake))
         who.transact(token.functions.approve(nodes.address, stake))
-        key = "0x" + signing[who.address].hex()
-        receipt = who.transact(nodes.functions.register(stake, models, f"grpc://{cluster}", key, cluster))
+        proof = signing_key_proof(secrets[who.address], who.address, w3.eth.chain_id, nodes.address)
+        call = nodes.functions.register(stake, models, f"grpc://{cluster}", signing[who.address], cluster, proof)
+        receipt = who.transact(call)
         return receipt["blockNumber"]
 
     at = {
@@ -68,7 +72,7 @@ def test_read_state_at_two_blocks(anvil: Anvil, models_manifest: Manifest) -> No
     by_op = {"0x" + n.operator.hex(): n for n in before.nodes}
     for s in (a, b, c, val):
         n = by_op[s.address.lower()]
-        assert n.node_id == keccak(n.operator) and n.signing_key == signing[s.address]
+        assert n.node_id == keccak(n.operator) and n.signing_key == bytes.fromhex(signing[s.address][2:])
         assert n.registered_at == at[s.address] and n.active
     assert [(n.cluster, n.stake) for n in before.nodes] == [
         ("east", 2 * STAKE),

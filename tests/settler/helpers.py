@@ -24,6 +24,7 @@ from web3 import Web3
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import ONCHAIN_PARAMS, param_name
+from ax0n.chain.registration import signing_key_proof
 from ax0n.chain.snapshot import ValidatorSetReader, read_validators
 from ax0n.mempool import entry
 from ax0n.spec import bls, finality
@@ -84,7 +85,8 @@ def deploy(chain: Anvil, *, frequency: int = DEVNET.settlement_frequency, verifi
         signer.transact(token.functions.transfer(op.address, stake))
         as_op = Signer.from_key(w3, op.key)
         as_op.transact(token.functions.approve(nodes.address, stake))
-        as_op.transact(nodes.functions.register(stake, [], "grpc://node:7001", key.address, "default"))
+        proof = signing_key_proof(key.key, op.address, w3.eth.chain_id, nodes.address)
+        as_op.transact(nodes.functions.register(stake, [], "grpc://node:7001", key.address, "default", proof))
     committee = {v.address: bls.keygen(f"validator {v.address}".encode().ljust(32, b"\0")) for v in validators}
     for v in validators:
         sk = committee[v.address]

@@ -16,6 +16,7 @@ from web3 import Web3
 
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
+from ax0n.chain.registration import signing_key_proof
 from ax0n.mempool import Mempool
 from ax0n.spec import receipt as receipts
 from ax0n.spec.params import DEVNET
@@ -68,13 +69,14 @@ def like(record: types_pb2.FaultRecord, item: types_pb2.ExecutedReceipt) -> type
     return out
 
 
-def register(w3: Web3, manifest: Manifest, deployer: DevAccount, operator: DevAccount, signing: str) -> None:
+def register(w3: Web3, manifest: Manifest, deployer: DevAccount, operator: DevAccount, signing: DevAccount) -> None:
     token, nodes = manifest.contract(w3, "Ax0nToken"), manifest.contract(w3, "NodeRegistry")
     stake = DEVNET.min_node_stake
     Signer.from_key(w3, deployer.key).transact(token.functions.transfer(operator.address, stake))
     op = Signer.from_key(w3, operator.key)
     op.transact(token.functions.approve(nodes.address, stake))
-    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", signing, "default"))
+    proof = signing_key_proof(signing.key, op.address, w3.eth.chain_id, nodes.address)
+    op.transact(nodes.functions.register(stake, [], "grpc://127.0.0.1:7001", signing.address, "default", proof))
 
 
 async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
@@ -83,8 +85,8 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
     w3 = anvil.web3
     deployer, settler, op_a, key_a, op_b, key_b, stranger = anvil.accounts[:7]
     manifest = deploy(w3, deployer.key, params=DEVNET)
-    register(w3, manifest, deployer, op_a, key_a.address)
-    register(w3, manifest, deployer, op_b, key_b.address)
+    register(w3, manifest, deployer, op_a, key_a)
+    register(w3, manifest, deployer, op_b, key_b)
     nodes, settlement = manifest.contract(w3, "NodeRegistry"), manifest.contract(w3, "Settlement")
     anvil.mine(DEVNET.slash_window + 1)  # so that a receipt routed at block 1 is past its challenge window
     head = w3.eth.block_number
@@ -192,7 +194,7 @@ def test_equivocation_evidence_slashes_the_operator_once(anvil: Anvil) -> None:
     deployer, settler, operator, signing, stranger = anvil.accounts[:5]
     params = DEVNET.replace(slash_equivocation_bps=5_000)  # half: the operator stays challengeable after
     manifest = deploy(w3, deployer.key, params=params)
-    register(w3, manifest, deployer, operator, signing.address)
+    register(w3, manifest, deployer, operator, signing)
     nodes, settlement = manifest.contract(w3, "NodeRegistry"), manifest.contract(w3, "Settlement")
     token, stake = manifest.contract(w3, "Ax0nToken"), DEVNET.min_node_stake
     Signer.from_key(w3, deployer.key).transact(token.functions.transfer(operator.address, stake))

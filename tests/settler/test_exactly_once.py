@@ -15,6 +15,7 @@ from ax0n_tools.devnet.anvil import Anvil
 
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import bls
 from ax0n.spec.params import DEVNET
 from tests.settler.helpers import Deployment, deploy, enqueue, finalized
@@ -208,7 +209,8 @@ def test_certificate_whose_reference_block_aged_out_is_replaced(
     Signer.from_key(d.w3, d.deployer.key).transact(token.functions.transfer(newcomer.address, stake))
     as_new = Signer.from_key(d.w3, newcomer.key)
     as_new.transact(token.functions.approve(d.nodes, stake))
-    as_new.transact(nodes.functions.register(stake, [], "grpc://node:7009", newcomer.address, "default"))
+    proof = signing_key_proof(newcomer.key, newcomer.address, d.w3.eth.chain_id, d.nodes)
+    as_new.transact(nodes.functions.register(stake, [], "grpc://node:7009", newcomer.address, "default", proof))
     sk = bls.keygen(b"newcomer".ljust(32, b"\0"))
     pk, pop = g1_uncompressed(bls.public_key(sk)), g2_uncompressed(bls.prove_possession(sk))
     as_new.transact(nodes.functions.registerValidatorKey(pk, pop))

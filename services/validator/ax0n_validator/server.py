@@ -100,9 +100,7 @@ class CommitteeSigner:
             return None, None, [], BatchRefusal(reason, retry=True)
         return sign_batch(self.keys, board, batch, self.chain_id), board, addresses, None
 
-    def sign_fault(
-        self, fault: types_pb2.FaultRecord
-    ) -> tuple[types_pb2.Attestation | None, Committee, list[str]]:
+    def sign_fault(self, fault: types_pb2.FaultRecord) -> tuple[types_pb2.Attestation | None, Committee, list[str]]:
         """(this process's signature over the receipt's fault signing root for its seats in the fault committee
         (every validator with stake at the receipt's snapshot), or None when it holds none; that committee; its
         addresses by seat), after checking the record (raises Refusal)."""

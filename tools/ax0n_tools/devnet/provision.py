@@ -25,6 +25,7 @@ from web3 import Web3
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, ModelSpec, deploy, model_key
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import bls, commitment
 from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.zk import artifacts, mlp
@@ -107,19 +108,21 @@ def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(gas_money))  # anvil's unlocked dev account
         return key, Signer.from_key(w3, key)
 
-    def stake_node(who: Signer, signing: str, model_ids: list[bytes]) -> None:
+    def stake_node(who: Signer, signing_key: str, model_ids: list[bytes]) -> None:
         stake = DEVNET.min_node_stake
         deployer.transact(token.functions.transfer(who.address, stake))
         who.transact(token.functions.approve(nodes.address, stake))
-        who.transact(nodes.functions.register(stake, model_ids, "grpc://127.0.0.1", signing, CLUSTER))
+        signing = Account.from_key(signing_key).address
+        proof = signing_key_proof(signing_key, who.address, w3.eth.chain_id, nodes.address)
+        who.transact(nodes.functions.register(stake, model_ids, "grpc://127.0.0.1", signing, CLUSTER, proof))
 
     _, operator = account("operator")
     node_key, _ = account("node")  # receipt signing key of the executor node (no funds needed, but harmless)
-    stake_node(operator, Account.from_key(node_key).address, [m.model_id for m in models])
+    stake_node(operator, node_key, [m.model_id for m in models])
     bls_dir = keys / "bls"
     for i in range(VALIDATORS):
-        _, v = account(f"validator-{i}")
-        stake_node(v, v.address, [])
+        v_key, v = account(f"validator-{i}")
+        stake_node(v, v_key, [])
         sk = bls.keygen(secrets.token_bytes(32))
         _secret(bls_dir / f"{v.address}.key", bytes(sk).hex())
         pop = bls.prove_possession(sk)

@@ -14,6 +14,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, model_key, param_name
+from ax0n.chain.registration import signing_key_proof
 from ax0n.spec.params import TOKEN
 
 CLUSTER_NAME = re.compile(r"[0-9A-Za-z._-]{1,64}")  # what NodeRegistry accepts (it names ax0n:req:{cluster})
@@ -113,7 +114,9 @@ class Registry:
             done = f"added {fmt(amount)} to the stake"
         else:
             keys = [model_key(m) for m in model_ids]
-            register = self.nodes.functions.register(amount, keys, endpoint, account.address, cluster)
+            # the operator's own account is its receipt signing key: it proves possession for this registry
+            proof = signing_key_proof(account.key, account.address, self.w3.eth.chain_id, self.nodes.address)
+            register = self.nodes.functions.register(amount, keys, endpoint, account.address, cluster, proof)
             self._send(who, register, "register")
             done = f"registered with {fmt(amount)} staked in cluster {cluster}, serving {', '.join(model_ids)}"
         return done, self.node(account.address)
