@@ -99,6 +99,8 @@ contract Settlement {
     address public immutable deployer;
     /// @notice The zk-tier (MLP) verifier challenges are checked with; set once by the deployer.
     IZkVerifier public zkVerifier;
+    /// @notice The block each challenge commitment (challengeCommitment(key, beneficiary)) was first made in.
+    mapping(bytes32 commitment => uint256 blockNumber) public challengeCommitments;
     /// @notice Challenged receipt hashes (wrong zk output, quorum fault) and keccak256(operator, requestId)
     ///         (equivocation).
     mapping(bytes32 key => bool) public challenged;
@@ -143,9 +145,11 @@ contract Settlement {
     error OutputNotDisputed();
     error InvalidChallengeProof();
     error NonSignersMismatch();
+    error NotCommitted(bytes32 commitment);
     error AlreadyClaimed(uint64 batchId, address validator);
     error NotASigner(uint64 batchId, address validator);
 
+    event ChallengeCommitted(bytes32 indexed commitment, address indexed committer);
     event Deposited(address indexed client, uint256 amount);
     event EscrowWithdrawn(address indexed client, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -197,7 +201,7 @@ contract Settlement {
     ///         `outputHash`, which differs from the receipt's. The model is a deterministic function fixed by its
     ///         commitment, so the signed output is wrong: `operator` (whose registered signing key signed) is
     ///         slashed min_node_stake (bond first, then unbonding stake), CHALLENGER_REWARD_BPS of it is credited
-    ///         to msg.sender and the rest to the treasury. Open for slash_window blocks after the receipt's
+    ///         to `beneficiary` (committed beforehand: commitChallenge) and the rest to the treasury. Open for slash_window blocks after the receipt's
     ///         routing snapshot block; each receipt can be challenged once.
     function challengeZkOutput(
         address operator,
@@ -205,15 +209,16 @@ contract Settlement {
         bytes32[6] calldata route,
         bytes calldata signature,
         bytes calldata proof,
-        uint256 outputHash
+        uint256 outputHash,
+        address beneficiary
     ) external {
         if (address(zkVerifier) == address(0)) revert ChallengesDisabled();
         if (uint256(receipt[4]) != TIER_ZK) revert NotZkReceipt();
         bytes32 digest = _openReceipt(operator, receipt, route, signature);
         if (outputHash == uint256(receipt[6])) revert OutputNotDisputed();
         _verifyZk([uint256(receipt[3]), uint256(receipt[5]), outputHash], proof);
-        (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_ZK_OUTPUT_BPS());
-        emit ZkOutputChallenged(operator, digest, msg.sender, slashed, reward);
+        (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_ZK_OUTPUT_BPS(), beneficiary);
+        emit ZkOutputChallenged(operator, digest, beneficiary, slashed, reward);
     }
 
     /// @notice Challenge an equivocation: `operator`'s registered signing key signed two different receipts
@@ -226,14 +231,16 @@ contract Settlement {
         bytes32[6] calldata route,
         bytes calldata firstSignature,
         bytes32[17] calldata second,
-        bytes calldata secondSignature
+        bytes calldata secondSignature,
+        address beneficiary
     ) external {
         bytes32 a = _openReceipt(operator, first, route, firstSignature);
         bytes32 b = _signedBy(operator, second, secondSignature);
         if (first[1] != second[1] || a == b) revert NotEquivocation();
-        (uint256 slashed, uint256 reward) =
-            _slash(operator, keccak256(abi.encode(operator, first[1])), params.SLASH_EQUIVOCATION_BPS());
-        emit EquivocationChallenged(operator, first[1], msg.sender, slashed, reward);
+        (uint256 slashed, uint256 reward) = _slash(
+            operator, keccak256(abi.encode(operator, first[1])), params.SLASH_EQUIVOCATION_BPS(), beneficiary
+        );
+        emit EquivocationChallenged(operator, first[1], beneficiary, slashed, reward);
     }
 
     /// @notice Challenge a receipt a validator committee certified INVALID (e.g. an LLM-tier fingerprint outside
@@ -248,12 +255,30 @@ contract Settlement {
         bytes32[17] calldata receipt,
         bytes32[6] calldata route,
         bytes calldata signature,
-        Certificate calldata cert
+        Certificate calldata cert,
+        address beneficiary
     ) external {
         bytes32 digest = _openReceipt(operator, receipt, route, signature);
         nodes.checkCertificate(faultSigningRoot(digest), cert.referenceBlock, cert.nonSigners, cert.signature);
-        (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_QUORUM_FAULT_BPS());
-        emit QuorumFaultChallenged(operator, digest, msg.sender, slashed, reward);
+        (uint256 slashed, uint256 reward) = _slash(operator, digest, params.SLASH_QUORUM_FAULT_BPS(), beneficiary);
+        emit QuorumFaultChallenged(operator, digest, beneficiary, slashed, reward);
+    }
+
+    /// @notice Commit to a challenge before making it: `commitment` = challengeCommitment(key, beneficiary), where
+    ///         `key` is what the challenge slashes once (the receipt's EIP-712 digest for challengeZkOutput and
+    ///         challengeQuorumFault, keccak256(abi.encode(operator, requestId)) for challengeEquivocation). The
+    ///         challenge itself names `beneficiary`, who is paid the reward, and is accepted only from the block
+    ///         after the commitment: a copier who sees the challenge in the mempool has no earlier commitment for its
+    ///         own address, and copying it as-is pays the original beneficiary. Anyone may commit; the first
+    ///         commitment's block is kept.
+    function commitChallenge(bytes32 commitment) external {
+        if (challengeCommitments[commitment] == 0) challengeCommitments[commitment] = block.number;
+        emit ChallengeCommitted(commitment, msg.sender);
+    }
+
+    /// @notice The commitment of a challenge of `key` paying `beneficiary` (ax0n.chain.challenge.commitment).
+    function challengeCommitment(bytes32 key, address beneficiary) public pure returns (bytes32) {
+        return keccak256(abi.encode(key, beneficiary));
     }
 
     /// @notice The EIP-712 digest (ax0n.receipt.receipt_hash) of a receipt given as its 17 encodeData words.
@@ -470,13 +495,19 @@ contract Settlement {
 
     /// @dev Slash `operator`, once per `key`, the fault class's ratio (ProtocolParams `ratio`, in bps) of its bonded
     ///      plus unbonding stake; the challenger gets challenger_reward_bps of it, the treasury the rest.
-    function _slash(address operator, bytes32 key, bytes32 ratio) private returns (uint256 slashed, uint256 reward) {
+    function _slash(address operator, bytes32 key, bytes32 ratio, address beneficiary)
+        private
+        returns (uint256 slashed, uint256 reward)
+    {
         if (challenged[key]) revert AlreadyChallenged(key);
+        bytes32 commitment = challengeCommitment(key, beneficiary);
+        uint256 committedAt = challengeCommitments[commitment];
+        if (committedAt == 0 || committedAt >= block.number) revert NotCommitted(commitment);
         challenged[key] = true;
         NodeRegistry.Node memory n = nodes.node(operator);
         slashed = nodes.slash(operator, (n.stake + n.unbonding) * params.get(ratio) / BPS);
         reward = slashed * params.get(params.CHALLENGER_REWARD_BPS()) / BPS;
-        credits[msg.sender] += reward;
+        credits[beneficiary] += reward;
         credits[treasury] += slashed - reward;
         totalCredits += slashed;
     }

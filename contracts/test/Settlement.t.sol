@@ -339,24 +339,24 @@ contract SettlementTest is Deployed {
         bytes32[17] memory w = receiptFixture();
         bytes32[6] memory route;
         vm.expectRevert(Settlement.ChallengesDisabled.selector);
-        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1, CLIENT);
         settlement.setZkVerifier(IZkVerifier(address(new MlpVerifier())));
         w[4] = bytes32(uint256(2)); // LLM tier
         vm.expectRevert(Settlement.NotZkReceipt.selector);
-        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1, CLIENT);
         w = receiptFixture();
         vm.expectRevert(Settlement.RouteMismatch.selector); // not the receipt's route
-        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1, CLIENT);
         route[0] = settlement.ROUTE_TYPEHASH();
         route[4] = bytes32(block.number);
         w[10] = keccak256(abi.encodePacked(route));
         w[16] = bytes32(uint256(1));
         vm.expectRevert(abi.encodeWithSelector(Settlement.WrongChain.selector, 1));
-        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1, CLIENT);
         w[16] = bytes32(block.chainid);
         w[0] = 0;
         vm.expectRevert(Settlement.NotReceipt.selector);
-        settlement.challengeZkOutput(address(1), w, route, "", "", 1);
+        settlement.challengeZkOutput(address(1), w, route, "", "", 1, CLIENT);
     }
 
     uint256 internal constant NODE_KEY = 0xA11CE;
@@ -387,34 +387,35 @@ contract SettlementTest is Deployed {
             MIN_STAKE, new bytes32[](0), "grpc://node:7001", vm.addr(NODE_KEY), "default", KeyProofs.proofWith(nodes, NODE_KEY, op)
         );
         vm.stopPrank();
+        commit(keccak256(abi.encode(op, bytes32("req"))));
         (bytes32[17] memory a, bytes32[6] memory route, bytes memory sigA) = signedReceipt("req", "out A");
         (bytes32[17] memory b,, bytes memory sigB) = signedReceipt("req", "out B");
         (bytes32[17] memory c,, bytes memory sigC) = signedReceipt("other req", "out B");
 
         vm.expectRevert(Settlement.NotEquivocation.selector); // the same receipt twice
-        settlement.challengeEquivocation(op, a, route, sigA, a, sigA);
+        settlement.challengeEquivocation(op, a, route, sigA, a, sigA, CLIENT);
         vm.expectRevert(Settlement.NotEquivocation.selector); // two requests
-        settlement.challengeEquivocation(op, a, route, sigA, c, sigC);
+        settlement.challengeEquivocation(op, a, route, sigA, c, sigC, CLIENT);
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotOperatorsReceipt.selector, vm.addr(NODE_KEY)));
-        settlement.challengeEquivocation(address(0xBEEF), a, route, sigA, b, sigB); // not 0xBEEF's key
+        settlement.challengeEquivocation(address(0xBEEF), a, route, sigA, b, sigB, CLIENT); // not 0xBEEF's key
         b[0] = 0;
         vm.expectRevert(Settlement.NotReceipt.selector);
-        settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
+        settlement.challengeEquivocation(op, a, route, sigA, b, sigB, CLIENT);
         (b,, sigB) = signedReceipt("req", "out B");
 
         vm.prank(CLIENT);
-        settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
+        settlement.challengeEquivocation(op, a, route, sigA, b, sigB, CLIENT);
         vm.assertEq(nodes.node(op).stake, 0, "slashed");
         vm.assertEq(settlement.credits(CLIENT), MIN_STAKE / 2, "challenger reward");
         vm.assertEq(settlement.credits(TREASURY), MIN_STAKE - MIN_STAKE / 2, "treasury");
         vm.assertEq(token.balanceOf(address(settlement)), settlement.totalCredits(), "solvent");
         bytes32 key = keccak256(abi.encode(op, bytes32("req")));
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, key));
-        settlement.challengeEquivocation(op, b, route, sigB, a, sigA);
+        settlement.challengeEquivocation(op, b, route, sigB, a, sigA, CLIENT);
 
         vm.roll(block.number + SLASH_WINDOW + 1);
         vm.expectRevert(abi.encodeWithSelector(Settlement.ChallengeWindowClosed.selector, block.number - 1));
-        settlement.challengeEquivocation(op, a, route, sigA, b, sigB);
+        settlement.challengeEquivocation(op, a, route, sigA, b, sigB, CLIENT);
     }
 
     // Quorum faults (challengeQuorumFault). The committee is the fixture validators (Batches16: 0xB1..0xB3); the
@@ -429,6 +430,14 @@ contract SettlementTest is Deployed {
         w[4] = bytes32(uint256(2)); // LLM tier
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(NODE_KEY, settlement.receiptHash(w));
         sig = abi.encodePacked(r, s, v);
+        commit(settlement.receiptHash(w));
+    }
+
+    /// @dev Commit to challenging `key` for CLIENT (commitChallenge), then move to the next block, where the
+    ///      challenge is accepted.
+    function commit(bytes32 key) internal {
+        settlement.commitChallenge(settlement.challengeCommitment(key, CLIENT));
+        vm.roll(block.number + 1);
     }
 
     /// @dev A stake certificate over the previous block: the fixture validators whose bit is set in `nonSigned`
@@ -504,7 +513,7 @@ contract SettlementTest is Deployed {
         uint256 reward = slashed * params.get("challenger_reward_bps") / 10_000;
         emit Settlement.QuorumFaultChallenged(op, digest, CLIENT, slashed, reward);
         vm.prank(CLIENT);
-        settlement.challengeQuorumFault(op, w, route, sig, cert3of3); // 2 of 3 = 2/3
+        settlement.challengeQuorumFault(op, w, route, sig, cert3of3, CLIENT); // 2 of 3 = 2/3
         vm.assertEq(nodes.node(op).stake, MIN_STAKE - slashed, "slashed by its ratio");
         vm.assertFalse(nodes.isActive(op), "below min_node_stake: inactive");
         vm.assertTrue(settlement.challenged(digest), "receipt marked");
@@ -512,7 +521,7 @@ contract SettlementTest is Deployed {
         vm.assertEq(settlement.credits(TREASURY), slashed - reward, "treasury");
         vm.assertEq(token.balanceOf(address(settlement)), settlement.totalCredits(), "solvent");
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
-        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7, CLIENT);
     }
 
     /// @notice Attack: the fixture validators (3 of 4 keys) unbond fully and withdraw, then sign a fault attestation
@@ -542,10 +551,10 @@ contract SettlementTest is Deployed {
         nonSigners[0] = honest;
         Settlement.Certificate memory c = Settlement.Certificate(block.number - 1, nonSigners, exSig);
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InsufficientSignedStake.selector, 0, MIN_STAKE));
-        settlement.challengeQuorumFault(op, w, route, sig, c);
+        settlement.challengeQuorumFault(op, w, route, sig, c, CLIENT);
         c.nonSigners = new address[](0); // claiming the honest validator signed
         vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector);
-        settlement.challengeQuorumFault(op, w, route, sig, c);
+        settlement.challengeQuorumFault(op, w, route, sig, c, CLIENT);
         vm.assertEq(nodes.node(op).stake, MIN_STAKE, "nothing slashed");
     }
 
@@ -558,20 +567,20 @@ contract SettlementTest is Deployed {
         Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
         Settlement.Certificate memory cert7asBatch = faultCert(0, signedAsBatch(digest));
         vm.expectRevert(abi.encodeWithSelector(NodeRegistry.InsufficientSignedStake.selector, MIN_STAKE, 3 * MIN_STAKE));
-        settlement.challengeQuorumFault(op, w, route, sig, cert1of3);
+        settlement.challengeQuorumFault(op, w, route, sig, cert1of3, CLIENT);
         vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector); // claims 3 signers, 2 signed
-        settlement.challengeQuorumFault(op, w, route, sig, cert7of3);
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of3, CLIENT);
         vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector); // the same root signed as a batch
-        settlement.challengeQuorumFault(op, w, route, sig, cert7asBatch);
+        settlement.challengeQuorumFault(op, w, route, sig, cert7asBatch, CLIENT);
         (,, bytes memory batchSig) = Batches16.get(1); // the committee's real certificate of batch 1
         vm.expectRevert(NodeRegistry.InvalidAggregateSignature.selector);
-        settlement.challengeQuorumFault(op, w, route, sig, faultCert(0, batchSig));
+        settlement.challengeQuorumFault(op, w, route, sig, faultCert(0, batchSig), CLIENT);
         Settlement.Certificate memory c = faultCert(0, cert7of7.signature); // a copy to break
-        c.referenceBlock = FAULT_BLOCK;
-        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.ReferenceBlockNotPast.selector, FAULT_BLOCK, FAULT_BLOCK));
-        settlement.challengeQuorumFault(op, w, route, sig, c);
+        c.referenceBlock = block.number;
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.ReferenceBlockNotPast.selector, block.number, block.number));
+        settlement.challengeQuorumFault(op, w, route, sig, c, CLIENT);
         vm.assertEq(nodes.node(op).stake, MIN_STAKE, "nothing slashed yet");
-        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7, CLIENT);
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "the valid certificate slashes");
     }
 
@@ -582,16 +591,16 @@ contract SettlementTest is Deployed {
         Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
         Settlement.Certificate memory c = faultCert(0, cert7of7.signature); // a copy to break
         vm.expectRevert(abi.encodeWithSelector(Settlement.NotOperatorsReceipt.selector, vm.addr(NODE_KEY)));
-        settlement.challengeQuorumFault(address(0xBEEF), w, route, sig, c); // not 0xBEEF's signing key
+        settlement.challengeQuorumFault(address(0xBEEF), w, route, sig, c, CLIENT); // not 0xBEEF's signing key
         route[4] = bytes32(FAULT_BLOCK + 1);
         vm.expectRevert(Settlement.RouteMismatch.selector);
-        settlement.challengeQuorumFault(op, w, route, sig, c);
+        settlement.challengeQuorumFault(op, w, route, sig, c, CLIENT);
         route[4] = bytes32(FAULT_BLOCK);
         vm.roll(FAULT_BLOCK + SLASH_WINDOW + 1);
         vm.expectRevert(abi.encodeWithSelector(Settlement.ChallengeWindowClosed.selector, FAULT_BLOCK + SLASH_WINDOW));
-        settlement.challengeQuorumFault(op, w, route, sig, c);
+        settlement.challengeQuorumFault(op, w, route, sig, c, CLIENT);
         vm.roll(FAULT_BLOCK + SLASH_WINDOW); // the window's last block
-        settlement.challengeQuorumFault(op, w, route, sig, c);
+        settlement.challengeQuorumFault(op, w, route, sig, c, CLIENT);
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "slashed on the last block");
     }
 
@@ -599,6 +608,7 @@ contract SettlementTest is Deployed {
     function faultyZkReceipt() internal returns (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) {
         vm.roll(FAULT_BLOCK);
         (w, route, sig) = signedReceipt("fault req", "bad out");
+        commit(settlement.receiptHash(w));
     }
 
     /// @dev A zk verifier that accepts any proof (runtime: return 1), so the zk path reaches its slash in forge;
@@ -612,15 +622,57 @@ contract SettlementTest is Deployed {
         settlement.setZkVerifier(IZkVerifier(v));
     }
 
+    /// @notice Attack: copy a pending challenge (public evidence) and claim the reward. Without an earlier
+    ///         commitment for the copier's address it reverts, and copied as-is it pays the original challenger.
+    function test_attack_copiedChallengePaysTheOriginalChallenger() public {
+        address op = prepareQuorumFault();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt(); // CLIENT committed
+        bytes32 digest = settlement.receiptHash(w);
+        Settlement.Certificate memory cert = faultCert(0, faultSigned(7, digest));
+        address copier = address(0xBAD);
+        bytes32 theirs = settlement.challengeCommitment(digest, copier);
+        vm.prank(copier);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.NotCommitted.selector, theirs));
+        settlement.challengeQuorumFault(op, w, route, sig, cert, copier);
+        vm.prank(copier);
+        settlement.commitChallenge(theirs); // committing in the same block as the reveal does not help
+        vm.prank(copier);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.NotCommitted.selector, theirs));
+        settlement.challengeQuorumFault(op, w, route, sig, cert, copier);
+        vm.prank(copier); // copied as-is: the reward goes to the committed beneficiary
+        settlement.challengeQuorumFault(op, w, route, sig, cert, CLIENT);
+        uint256 slashed = MIN_STAKE * params.get("slash_quorum_fault_bps") / 10_000;
+        vm.assertEq(settlement.credits(CLIENT), slashed * params.get("challenger_reward_bps") / 10_000, "original paid");
+        vm.assertEq(settlement.credits(copier), 0, "copier paid nothing");
+    }
+
+    /// @notice An operator cannot leave before a receipt's challenge window ends: unbonding (node_epoch_length)
+    ///         outlasts slash_window (a ProtocolParams invariant), so the slash lands on its unbonding stake.
+    function test_operatorCannotLeaveBeforeItsSlashWindowEnds() public {
+        address op = prepareQuorumFault();
+        (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyReceipt();
+        Settlement.Certificate memory cert = faultCert(0, faultSigned(7, settlement.receiptHash(w)));
+        vm.prank(op);
+        nodes.requestUnbond(MIN_STAKE); // runs the moment it signed the bad receipt
+        vm.roll(FAULT_BLOCK + SLASH_WINDOW); // the challenge window's last block
+        vm.prank(op);
+        vm.expectRevert(abi.encodeWithSelector(NodeRegistry.StillUnbonding.selector, uint64(FAULT_BLOCK + 1 + EPOCH)));
+        nodes.withdrawUnbonded();
+        cert.referenceBlock = block.number - 1;
+        settlement.challengeQuorumFault(op, w, route, sig, cert, CLIENT);
+        uint256 slashed = MIN_STAKE * params.get("slash_quorum_fault_bps") / 10_000;
+        vm.assertEq(nodes.node(op).unbonding, MIN_STAKE - slashed, "slashed from its unbonding stake");
+    }
+
     function test_revert_challengeQuorumFault_afterZkChallenge() public {
         address op = prepareQuorumFault();
         acceptAnyZkProof();
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
         bytes32 digest = settlement.receiptHash(w);
         Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
-        settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);
+        settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1, CLIENT);
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
-        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7, CLIENT);
     }
 
     function test_revert_challengeZkOutput_afterQuorumFault() public {
@@ -629,10 +681,10 @@ contract SettlementTest is Deployed {
         (bytes32[17] memory w, bytes32[6] memory route, bytes memory sig) = faultyZkReceipt();
         bytes32 digest = settlement.receiptHash(w);
         Settlement.Certificate memory cert7of7 = faultCert(0, faultSigned(7, digest));
-        settlement.challengeQuorumFault(op, w, route, sig, cert7of7);
+        settlement.challengeQuorumFault(op, w, route, sig, cert7of7, CLIENT);
         vm.assertLe(nodes.node(op).stake, MIN_STAKE * 9 / 10, "slashed by the quorum");
         vm.expectRevert(abi.encodeWithSelector(Settlement.AlreadyChallenged.selector, digest));
-        settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1);
+        settlement.challengeZkOutput(op, w, route, sig, new bytes(256), 1, CLIENT);
     }
 
     function testFuzz_escrowRoundTrip(uint256 amount, uint256 back) public {
