@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from ax0n_tools.devnet.anvil import Anvil
+from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
+from web3 import Web3
 from web3.exceptions import ContractCustomError
 from web3.logs import DISCARD
 
-from ax0n.chain.challenge import receipt_words, route_words
+from ax0n.chain.challenge import commitment, receipt_words, route_words
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
 from ax0n.chain.registration import signing_key_proof
@@ -75,7 +77,7 @@ def test_wrong_zk_output_is_slashed(anvil: Anvil, manifest: Manifest, truth: tup
 
     def challenge(r: types_pb2.Receipt, p: bytes = proof, out: int = right) -> object:
         return settlement.functions.challengeZkOutput(
-            operator.address, receipt_words(r), route_words(r), bytes(r.signature), p, out
+            operator.address, receipt_words(r), route_words(r), bytes(r.signature), p, out, challenger.address
         )
 
     honest = _receipt(node_key.key, right, block, request=2)
@@ -86,11 +88,19 @@ def test_wrong_zk_output_is_slashed(anvil: Anvil, manifest: Manifest, truth: tup
     _refused(challenge(wrong, proof, right ^ 2), "InvalidChallengeProof()")  # the proof is of `right` only
     _refused(challenge(_receipt(stranger.key, right ^ 1, block)), "NotOperatorsReceipt(address)")
     other_route = route_words(_receipt(node_key.key, right ^ 1, block + 5))  # e.g. a later snapshot block
-    args = (operator.address, words, other_route, bytes(wrong.signature), proof, right)
+    args = (operator.address, words, other_route, bytes(wrong.signature), proof, right, challenger.address)
     _refused(settlement.functions.challengeZkOutput(*args), "RouteMismatch()")
 
     before = settlement.functions.credits(manifest.treasury).call()
-    receipt = Signer.from_key(w3, challenger.key).transact(challenge(wrong))
+    digest = receipts.receipt_hash(wrong)
+    _refused(challenge(wrong), "NotCommitted(bytes32)")  # the reward's beneficiary commits a block before
+    as_challenger = Signer.from_key(w3, challenger.key)
+    as_challenger.transact(settlement.functions.commitChallenge(commitment(digest, challenger.address)))
+    assert settlement.functions.challengeCommitment(digest, challenger.address).call() == commitment(
+        digest, challenger.address
+    )
+    anvil.mine()  # a later block than the commitment's
+    receipt = Signer.from_key(w3, deployer.key).transact(challenge(wrong))  # whoever sends it, the committed is paid
     event = settlement.events.ZkOutputChallenged().process_receipt(receipt, errors=DISCARD)[0]["args"]
     slashed, reward = DEVNET.slash_amount("zk_output", stake)  # its fault class's ratio of the stake
     assert (event["operator"], event["challenger"], event["slashed"]) == (operator.address, challenger.address, slashed)
@@ -125,11 +135,22 @@ def test_equivocation_is_slashed(anvil: Anvil, manifest: Manifest) -> None:
 
     def challenge(a: types_pb2.Receipt, b: types_pb2.Receipt) -> object:
         return settlement.functions.challengeEquivocation(
-            operator.address, receipt_words(a), route_words(a), bytes(a.signature), receipt_words(b), bytes(b.signature)
+            operator.address,
+            receipt_words(a),
+            route_words(a),
+            bytes(a.signature),
+            receipt_words(b),
+            bytes(b.signature),
+            challenger.address,
         )
 
     _refused(challenge(first, first), "NotEquivocation()")
     _refused(challenge(first, other), "NotEquivocation()")
+    slashes = Web3.keccak(abi_encode(["address", "bytes32"], [operator.address, bytes(first.request_id)]))
+    Signer.from_key(w3, challenger.key).transact(
+        settlement.functions.commitChallenge(commitment(slashes, challenger.address))
+    )
+    anvil.mine()
     receipt = Signer.from_key(w3, challenger.key).transact(challenge(first, second))
     event = settlement.events.EquivocationChallenged().process_receipt(receipt, errors=DISCARD)[0]["args"]
     slashed, reward = DEVNET.slash_amount("equivocation", stake)

@@ -36,7 +36,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError, Transaction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from ax0n.chain.challenge import receipt_words, route_words
+from ax0n.chain.challenge import commitment, receipt_words, route_words
 from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool
 from ax0n.mempool.streams import FAULTS
 from ax0n.spec import receipt as receipts
@@ -135,8 +135,9 @@ class Challenger:
             bytes(r.signature),
             proof[:256],
             int.from_bytes(fault.true_output_hash, "big"),
+            self.chain.account.address,
         )
-        return self._submit(call, digest, f"0x{digest.hex()} (operator 0x{operator.hex()})")
+        return self._submit(call, digest, f"0x{digest.hex()} (operator 0x{operator.hex()})", slashes=digest)
 
     def _equivocation(self, first: types_pb2.Receipt, second: types_pb2.Receipt) -> Outcome:
         """challengeEquivocation: one node key signed `first` and `second`, two receipts for one request."""
@@ -163,8 +164,10 @@ class Challenger:
             bytes(first.signature),
             receipt_words(second),
             bytes(second.signature),
+            self.chain.account.address,
         )
-        return self._submit(call, key, f"request 0x{bytes(first.request_id).hex()} (operator 0x{operator.hex()})")
+        what = f"request 0x{bytes(first.request_id).hex()} (operator 0x{operator.hex()})"
+        return self._submit(call, key, what, slashes=bytes(slashed_key))
 
     def _quorum(self, fault: types_pb2.FaultRecord) -> Outcome:
         """challengeQuorumFault: the receipt's quorum certified it INVALID; its validators attest that on-chain."""
@@ -196,14 +199,53 @@ class Challenger:
         except CommitteeUnavailable as exc:
             raise Unresolved(str(exc)) from exc
         call = self.chain.contract.functions.challengeQuorumFault(
-            Web3.to_checksum_address(operator), receipt_words(r), route_words(r), bytes(r.signature), certificate
+            Web3.to_checksum_address(operator),
+            receipt_words(r),
+            route_words(r),
+            bytes(r.signature),
+            certificate,
+            self.chain.account.address,
         )
-        return self._submit(call, digest, f"0x{digest.hex()} (operator 0x{operator.hex()})", retry=STALE_CERTIFICATE)
+        what = f"0x{digest.hex()} (operator 0x{operator.hex()})"
+        return self._submit(call, digest, what, retry=STALE_CERTIFICATE, slashes=digest)
 
-    def _submit(self, call: Any, key: bytes, what: str, retry: frozenset[bytes] = frozenset()) -> Outcome:
-        """Estimate `call` (final and refused reverts end here; those in `retry` raise Unresolved), then sign,
-        broadcast and await it."""
+    def _commit(self, slashes: bytes) -> None:
+        """Make sure this account's commitment to challenge `slashes` (paying itself) is on-chain, mined before the
+        challenge: Settlement pays the committed beneficiary, so a copier of the challenge gains nothing."""
         account = self.chain.account
+        c = commitment(slashes, account.address)
+        if self.chain.contract.functions.challengeCommitments(c).call(block_identifier="pending"):
+            return
+        call = self.chain.contract.functions.commitChallenge(c)
+        fees = self.chain.fees()
+        with self.chain.sending() as nonce:
+            tx = call.build_transaction(
+                {
+                    "from": account.address,
+                    "nonce": nonce,
+                    "maxFeePerGas": fees.max_fee,
+                    "maxPriorityFeePerGas": fees.tip,
+                    "chainId": self.chain.chain_id,
+                }
+            )
+            signed = account.sign_transaction(tx)
+            self.chain.broadcast(signed.raw_transaction.to_0x_hex())
+        tx_hash = signed.hash.to_0x_hex()
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while (mined := self._receipt(tx_hash)) is None:
+            if time.monotonic() >= deadline:
+                raise Unresolved(f"challenge commitment {tx_hash} unmined after {self.receipt_timeout_s:.0f}s")
+            time.sleep(self.poll_s)
+        if mined["status"] != 1:
+            raise Unresolved(f"challenge commitment {tx_hash} reverted")
+
+    def _submit(
+        self, call: Any, key: bytes, what: str, retry: frozenset[bytes] = frozenset(), *, slashes: bytes
+    ) -> Outcome:
+        """Commit to the challenge (`slashes`: what it slashes once), estimate `call` (final and refused reverts end
+        here; those in `retry` raise Unresolved), then sign, broadcast and await it."""
+        account = self.chain.account
+        self._commit(slashes)
         try:
             gas = call.estimate_gas({"from": account.address}, block_identifier="pending")
         except ContractCustomError as exc:
