@@ -84,6 +84,12 @@ contract Settlement {
         bytes32 nonSigners;
     }
 
+    /// @notice A requested escrow withdrawal: `amount`, payable from block `availableAt` on.
+    struct EscrowWithdrawal {
+        uint256 amount;
+        uint64 availableAt;
+    }
+
     struct Settled {
         bytes32 root;
         uint64 settledAtBlock;
@@ -112,6 +118,8 @@ contract Settlement {
     uint64 public lastSettlementBlock;
     uint256 public totalEscrow;
     uint256 public totalCredits;
+    /// @notice Each client's pending escrow withdrawal (requestEscrowWithdrawal).
+    mapping(address client => EscrowWithdrawal) public escrowWithdrawals;
     /// @notice Each settled batch's validator fees and who may claim them.
     mapping(uint64 batchId => ValidatorPay) public validatorPay;
     /// @notice Whether `validator` has claimed its share of batch `batchId`'s validator fees.
@@ -145,12 +153,15 @@ contract Settlement {
     error OutputNotDisputed();
     error InvalidChallengeProof();
     error NonSignersMismatch();
+    error NoWithdrawalRequested(address client);
+    error WithdrawalPending(uint64 availableAt);
     error NotCommitted(bytes32 commitment);
     error AlreadyClaimed(uint64 batchId, address validator);
     error NotASigner(uint64 batchId, address validator);
 
     event ChallengeCommitted(bytes32 indexed commitment, address indexed committer);
     event Deposited(address indexed client, uint256 amount);
+    event EscrowWithdrawalRequested(address indexed client, uint256 amount, uint64 availableAt);
     event EscrowWithdrawn(address indexed client, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
     event EquivocationChallenged(
@@ -296,15 +307,40 @@ contract Settlement {
         emit Deposited(msg.sender, amount);
     }
 
-    /// @notice Take back `amount` of msg.sender's unspent escrow.
-    function withdrawEscrow(uint256 amount) external {
+    /// @notice Ask to take back `amount` of msg.sender's escrow. The escrow stays spendable by batches until
+    ///         withdrawEscrow completes the request, at least escrowLockBlocks() blocks later, so a client cannot read
+    ///         an output and pull the escrow before the node's receipt settles. A new request replaces the pending
+    ///         one (and restarts its clock).
+    function requestEscrowWithdrawal(uint256 amount) external {
         if (amount == 0) revert ZeroAmount();
         uint256 available = escrow[msg.sender];
         if (amount > available) revert InsufficientEscrow(msg.sender, available, amount);
+        uint64 availableAt = uint64(block.number + escrowLockBlocks());
+        escrowWithdrawals[msg.sender] = EscrowWithdrawal(amount, availableAt);
+        emit EscrowWithdrawalRequested(msg.sender, amount, availableAt);
+    }
+
+    /// @notice Complete msg.sender's withdrawal request once it is due: pays the requested amount, or what is left
+    ///         of the escrow when batches settled meanwhile spent part of it (they are paid first).
+    function withdrawEscrow() external returns (uint256 amount) {
+        EscrowWithdrawal memory w = escrowWithdrawals[msg.sender];
+        if (w.amount == 0) revert NoWithdrawalRequested(msg.sender);
+        if (block.number < w.availableAt) revert WithdrawalPending(w.availableAt);
+        delete escrowWithdrawals[msg.sender];
+        uint256 available = escrow[msg.sender];
+        amount = w.amount < available ? w.amount : available;
+        if (amount == 0) revert NothingToWithdraw();
         escrow[msg.sender] = available - amount;
         totalEscrow -= amount;
         token.safeTransfer(msg.sender, amount);
         emit EscrowWithdrawn(msg.sender, amount);
+    }
+
+    /// @notice How long escrow stays locked after a withdrawal request: node_epoch_length blocks, which the
+    ///         parameter invariants make ≥ settlement_frequency + slash_window, so every receipt served before the
+    ///         request settles (a batch every settlement_frequency blocks) before the escrow can leave.
+    function escrowLockBlocks() public view returns (uint256) {
+        return params.get(params.NODE_EPOCH_LENGTH());
     }
 
     /// @notice Withdraw all fees credited to msg.sender (operators, validators, treasury).

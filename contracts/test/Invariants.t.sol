@@ -47,12 +47,21 @@ contract SettlementHandler is Test, Fixtures {
         vm.stopPrank();
     }
 
-    function withdrawEscrow(uint256 who, uint256 amount) external {
+    function requestEscrowWithdrawal(uint256 who, uint256 amount) external {
         address client = Batches16.clients()[who % 3];
         uint256 available = settlement.escrow(client);
         if (available == 0) return;
         vm.prank(client);
-        settlement.withdrawEscrow(bound(amount, 1, available));
+        settlement.requestEscrowWithdrawal(bound(amount, 1, available));
+    }
+
+    function withdrawEscrow(uint256 who) external {
+        address client = Batches16.clients()[who % 3];
+        (uint256 amount, uint64 availableAt) = settlement.escrowWithdrawals(client);
+        if (amount == 0 || settlement.escrow(client) == 0) return;
+        if (block.number < availableAt) vm.roll(availableAt);
+        vm.prank(client);
+        settlement.withdrawEscrow();
     }
 
     function submitNext() external {

@@ -19,10 +19,22 @@ contract SettlementTest is Deployed {
         depositFor(CLIENT, 100 ether);
         vm.assertEq(settlement.escrow(CLIENT), 100 ether, "escrow");
         vm.prank(CLIENT);
-        settlement.withdrawEscrow(40 ether);
+        settlement.requestEscrowWithdrawal(40 ether);
+        uint64 due = uint64(block.number + EPOCH);
+        vm.assertEq(settlement.escrow(CLIENT), 100 ether, "still escrowed while locked");
+        vm.roll(due - 1);
+        vm.prank(CLIENT);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.WithdrawalPending.selector, due));
+        settlement.withdrawEscrow();
+        vm.roll(due);
+        vm.prank(CLIENT);
+        settlement.withdrawEscrow();
         vm.assertEq(settlement.escrow(CLIENT), 60 ether, "escrow after");
         vm.assertEq(token.balanceOf(CLIENT), 40 ether, "returned");
         vm.assertEq(settlement.totalEscrow(), 60 ether, "total");
+        vm.prank(CLIENT);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.NoWithdrawalRequested.selector, CLIENT));
+        settlement.withdrawEscrow(); // once
     }
 
     function test_revert_depositZero() public {
@@ -34,12 +46,36 @@ contract SettlementTest is Deployed {
         depositFor(CLIENT, 1 ether);
         vm.prank(CLIENT);
         vm.expectRevert(abi.encodeWithSelector(Settlement.InsufficientEscrow.selector, CLIENT, 1 ether, 2 ether));
-        settlement.withdrawEscrow(2 ether);
+        settlement.requestEscrowWithdrawal(2 ether);
     }
 
     function test_revert_withdrawEscrowZero() public {
         vm.expectRevert(Settlement.ZeroAmount.selector);
-        settlement.withdrawEscrow(0);
+        settlement.requestEscrowWithdrawal(0);
+    }
+
+    /// @notice Attack: a client reads its output, then pulls its escrow before the node's receipt settles. The
+    ///         escrow stays spendable until the lock ends, the batch settles within it, and the node is paid;
+    ///         the client gets what is left.
+    function test_attack_withdrawAfterServiceLeavesTheNodePaid() public {
+        prepareFixtures();
+        (Settlement.Batch memory b, bytes memory proof) = fixtureBatch(1);
+        address client = address(uint160(b.clients[0]));
+        uint256 deposited = settlement.escrow(client);
+        vm.prank(client); // served: it withdraws everything at once
+        settlement.requestEscrowWithdrawal(deposited);
+        vm.roll(block.number + FREQUENCY); // the next settlement round, well inside the lock
+        vm.prank(client);
+        vm.expectRevert(abi.encodeWithSelector(Settlement.WithdrawalPending.selector, uint64(block.number - FREQUENCY + EPOCH)));
+        settlement.withdrawEscrow();
+        settlement.submitBatch(b, proof, certFor(b));
+        address op0 = address(uint160(b.operators[0]));
+        vm.assertEq(settlement.credits(op0), b.operatorAmounts[0], "the node is paid");
+        vm.roll(block.number + EPOCH);
+        vm.prank(client);
+        uint256 back = settlement.withdrawEscrow();
+        vm.assertEq(back, deposited - b.clientAmounts[0], "the client gets the rest");
+        vm.assertEq(settlement.escrow(client), 0, "nothing left");
     }
 
     function test_submitBatch_settlesAndSplits() public {
@@ -692,7 +728,10 @@ contract SettlementTest is Deployed {
         back = bound(back, 1, amount);
         depositFor(CLIENT, amount);
         vm.prank(CLIENT);
-        settlement.withdrawEscrow(back);
+        settlement.requestEscrowWithdrawal(back);
+        vm.roll(block.number + EPOCH);
+        vm.prank(CLIENT);
+        settlement.withdrawEscrow();
         vm.assertEq(settlement.escrow(CLIENT), amount - back, "escrow");
         vm.assertEq(token.balanceOf(address(settlement)), amount - back, "held");
     }

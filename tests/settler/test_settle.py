@@ -6,7 +6,7 @@ import redis
 from ax0n_settler.chain import SettlementChain, abi
 from ax0n_settler.journal import Journal, State
 from ax0n_settler.settler import Policy, Settler
-from ax0n_tools.devnet.anvil import Anvil
+from ax0n_tools.devnet.anvil import Anvil, DevAccount
 
 from ax0n.chain.contracts import Signer
 from ax0n.spec.params import DEVNET
@@ -92,6 +92,15 @@ def test_credits_follow_the_registry_and_unknown_signers_are_rejected(
         assert contract.functions.escrow(client.address).call() == 1_000 * 10**18 - paid
 
 
+def withdraw_escrow(anvil: Anvil, d: Deployment, client: DevAccount, amount: int) -> None:
+    """Take `amount` of `client`'s escrow out: request it, wait out the lock (node_epoch_length), complete it."""
+    contract = d.w3.eth.contract(d.settlement, abi=abi("Settlement"))
+    as_client = Signer.from_key(d.w3, client.key)
+    as_client.transact(contract.functions.requestEscrowWithdrawal(amount))
+    anvil.mine(contract.functions.escrowLockBlocks().call())
+    as_client.transact(contract.functions.withdrawEscrow())
+
+
 def test_receipts_settlement_would_refuse_are_dropped_and_the_rest_settles(
     anvil: Anvil, deployment: Deployment, journal: Journal, rclient: redis.Redis
 ) -> None:
@@ -99,7 +108,7 @@ def test_receipts_settlement_would_refuse_are_dropped_and_the_rest_settles(
     finals = [finalized(d, i, d.signers[i % 2], d.clients[i % 2]) for i in range(8)]
     enqueue(rclient, journal, finals)
     contract = d.w3.eth.contract(d.settlement, abi=abi("Settlement"))
-    Signer.from_key(d.w3, d.clients[1].key).transact(contract.functions.withdrawEscrow(1_000 * 10**18))
+    withdraw_escrow(anvil, d, d.clients[1], 1_000 * 10**18)
     settler = make_settler(d, journal)
     for _ in range(5):
         settler.tick()
@@ -121,7 +130,7 @@ def test_a_batch_emptied_by_refusals_gives_its_id_to_the_next(
 ) -> None:
     d = deployment
     contract = d.w3.eth.contract(d.settlement, abi=abi("Settlement"))
-    Signer.from_key(d.w3, d.clients[1].key).transact(contract.functions.withdrawEscrow(1_000 * 10**18))
+    withdraw_escrow(anvil, d, d.clients[1], 1_000 * 10**18)
     refused = [finalized(d, i, d.signers[0], d.clients[1]) for i in range(3)]
     enqueue(rclient, journal, refused)
     settler = make_settler(d, journal)
