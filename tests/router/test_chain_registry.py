@@ -74,3 +74,17 @@ async def test_admission_reserves_against_onchain_escrow(chain: tuple[Anvil, Man
         assert f"escrow {DEPOSIT} wei minus {4 * PRICE} reserved" in err.value.message
     finally:
         await pool.close()
+
+
+async def test_escrow_on_its_way_out_is_not_counted(chain: tuple[Anvil, Manifest]) -> None:
+    """A pending withdrawal request can complete before a request admitted now settles: it is not reservable."""
+    anvil, manifest = chain
+    other = anvil.accounts[2]
+    token, settlement = manifest.contract(anvil.web3, "Ax0nToken"), manifest.contract(anvil.web3, "Settlement")
+    Signer.from_key(anvil.web3, anvil.accounts[0].key).transact(token.functions.transfer(other.address, DEPOSIT))
+    payer = Signer.from_key(anvil.web3, other.key)
+    payer.transact(token.functions.approve(settlement.address, DEPOSIT))
+    payer.transact(settlement.functions.deposit(DEPOSIT))
+    payer.transact(settlement.functions.requestEscrowWithdrawal(DEPOSIT // 4))
+    assert settlement.functions.escrow(other.address).call() == DEPOSIT  # still escrowed on-chain
+    assert await registry(chain).escrow_balance(bytes.fromhex(other.address[2:])) == DEPOSIT - DEPOSIT // 4

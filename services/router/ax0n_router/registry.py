@@ -171,8 +171,16 @@ class ChainRegistry:
         return [m for m in (self.model(i) for i in ids) if m is not None]
 
     async def escrow_balance(self, client: bytes) -> int:
+        """The escrow a new request may reserve against: Settlement's escrow less a pending withdrawal request
+        (it can complete before a request admitted now settles, so it is not counted)."""
         address = self.settlement.w3.to_checksum_address(client)
-        return await asyncio.to_thread(self.settlement.functions.escrow(address).call)
+
+        def read() -> int:
+            escrow = self.settlement.functions.escrow(address).call()
+            pending, _ = self.settlement.functions.escrowWithdrawals(address).call()
+            return max(escrow - pending, 0)
+
+        return await asyncio.to_thread(read)
 
     def snapshot(self) -> Snapshot:
         return self.snapshots()
