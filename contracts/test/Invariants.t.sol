@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {KeyProofs} from "./utils/KeyProofs.sol";
+import {BlsKeys} from "./utils/BlsKeys.sol";
+import {BLS} from "../src/BLS.sol";
 
 import {Test} from "./utils/Test.sol";
 import {Deployed, Fixtures} from "./utils/Deployed.sol";
@@ -221,6 +223,16 @@ contract StakeHandler is Test {
         if (!nodes.node(a).registered) return;
         nodes.slash(a, bound(amount, 0, 20 * MIN));
     }
+
+    /// @dev Actor i's BLS key is that of secret i + 1 (registered with its proof of possession).
+    function registerKey(uint256 who) external {
+        uint256 i = who % 4;
+        address a = actors[i];
+        if (!nodes.node(a).registered || nodes.blsKey(a).length != 0) return;
+        (bytes memory pk, bytes memory pop) = (BlsKeys.publicKey(i + 1), BlsKeys.proofOfPossession(i + 1));
+        vm.prank(a);
+        nodes.registerValidatorKey(pk, pop);
+    }
 }
 
 contract StakeInvariants is Deployed {
@@ -247,6 +259,23 @@ contract StakeInvariants is Deployed {
             sum += n.stake + n.unbonding;
         }
         vm.assertEq(sum, total, "per-node sum");
+    }
+
+    /// @dev A key is in the aggregate iff its validator has bonded stake: the checkpointed aggregate key is the sum
+    ///      of the keys whose node has stake > 0, and the counted stakes are exactly those nodes' bonded stakes.
+    function invariant_aggregateIsTheKeysWithStake() public view {
+        bytes memory expected = new bytes(128);
+        uint256 total;
+        for (uint256 i; i < 4; ++i) {
+            address a = handler.actor(i);
+            bool keyed = registry.blsKey(a).length != 0;
+            uint256 stake = keyed ? registry.node(a).stake : 0;
+            vm.assertEq(registry.validatorStakeAt(a, block.number), stake, "counted stake");
+            total += stake;
+            if (stake > 0) expected = BLS.addG1(expected, BlsKeys.publicKey(i + 1));
+        }
+        vm.assertEq(registry.totalValidatorStakeAt(block.number), total, "total counted stake");
+        vm.assertEq(keccak256(registry.aggregateKeyAt(block.number)), keccak256(expected), "aggregate key");
     }
 
     /// @dev The operator list holds each registered actor exactly once, whatever was slashed or unbonded since.
