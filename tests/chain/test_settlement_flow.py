@@ -14,7 +14,7 @@ from ax0n.chain.batch import Batch, certificate_args, proof_args, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, param_name
-from ax0n.chain.registration import signing_key_proof
+from ax0n.chain.registration import signing_key_message, signing_key_proof
 from ax0n.spec import bls
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import DEVNET, TOKEN
@@ -62,6 +62,9 @@ def test_deploy_register_settle_withdraw(anvil: Anvil, manifest: Manifest, prove
     deployer.transact(token.functions.transfer(validator.address, stake))
     validator.transact(token.functions.approve(nodes.address, stake))
     chain_id = w3.eth.chain_id
+    assert nodes.functions.signingKeyMessage(node.address).call() == signing_key_message(
+        node.address, chain_id, nodes.address
+    )
     v_proof = signing_key_proof(validator.account.key, validator.address, chain_id, nodes.address)
     validator.transact(
         nodes.functions.register(stake, [], "grpc://127.0.0.1:7101", validator.address, "default", v_proof)

@@ -128,3 +128,9 @@ def test_py_ecc_verifies_the_whole_batch_aggregate(registry: Registry, finalized
     parts = [sign_batch(ks, board, batch, CHAIN_ID) for ks in Validators(registry).keystores(4)]
     message = qc.batch_signing_root(batch.batch_id, batch.root, CHAIN_ID)
     assert PyEcc.FastAggregateVerify(list(board.pubkeys), message, bls.aggregate([p.signature for p in parts]))
+
+
+def test_batch_reference_block_is_the_newest_rebuild_block() -> None:
+    assert qc.batch_reference_block(100, [32, 48], 16) == 96  # validators have every rebuild block's snapshot
+    assert qc.batch_reference_block(96, [], 16) == 96
+    assert qc.batch_reference_block(100, [112], 16) == 112  # never older than the batch's newest receipt snapshot
