@@ -5,7 +5,8 @@ permuted by the swap-or-not shuffle (consensus-specs `compute_shuffled_index`), 
 in shuffled order and accepted with probability stake / max stake (as `compute_proposer_index` does with
 effective balance, 16-bit random values as in Electra), skipping validators already seated, until
 `size` distinct members sit. The seed is a hash no single party controls: the snapshot's block hash
-with the request id (a request quorum) or the batch id (a batch committee).
+with the request id (a request quorum). Settlement's certificates are signed by the whole staked set instead
+(ax0n.spec.certificate.Committee.live).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from hashlib import sha256
 SHUFFLE_ROUND_COUNT = 90  # as in consensus-specs
 MAX_RANDOM_VALUE = 2**16 - 1
 QUORUM_SEED_DOMAIN = b"ax0n/quorum/v1"
-BATCH_SEED_DOMAIN = b"ax0n/batch-committee/v1"
 SUBCOMMITTEE_SEED_DOMAIN = b"ax0n/reexec-subcommittee/v1"
 
 
@@ -32,11 +32,6 @@ class Validator:
 def quorum_seed(snapshot_hash: bytes, request_id: bytes) -> bytes:
     """Seed of a request's quorum: the routing snapshot's block hash combined with the request id."""
     return sha256(QUORUM_SEED_DOMAIN + _bytes32(snapshot_hash) + _bytes32(request_id)).digest()
-
-
-def batch_seed(snapshot_hash: bytes, batch_id: bytes) -> bytes:
-    """Seed of a settlement batch's committee: the snapshot's block hash combined with the batch id."""
-    return sha256(BATCH_SEED_DOMAIN + _bytes32(snapshot_hash) + _bytes32(batch_id)).digest()
 
 
 def subcommittee_seed(quorum_seed_value: bytes, receipt_hash: bytes) -> bytes:
@@ -129,10 +124,6 @@ def compute_committee(validators: Sequence[Validator], seed: bytes, size: int) -
 
 def request_quorum(validators: Sequence[Validator], snapshot_hash: bytes, request_id: bytes, size: int) -> list[int]:
     return compute_committee(validators, quorum_seed(snapshot_hash, request_id), size)
-
-
-def batch_committee(validators: Sequence[Validator], snapshot_hash: bytes, batch_id: bytes, size: int) -> list[int]:
-    return compute_committee(validators, batch_seed(snapshot_hash, batch_id), size)
 
 
 def reexecution_subcommittee(quorum_size: int, seed: bytes, size: int) -> list[int]:

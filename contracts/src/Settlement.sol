@@ -15,8 +15,9 @@ import {ProtocolParams} from "./ProtocolParams.sol";
 ///         settle in sequence (ids 1, 2, ...), at most once per settlement_frequency blocks, and never twice.
 ///         A node that signed a wrong zk-tier output (challengeZkOutput: a zk proof of the right one) or two
 ///         receipts for one request (challengeEquivocation), or whose receipt a validator supermajority certified
-///         INVALID (challengeQuorumFault: the committee's aggregate signature over faultSigningRoot) is slashed,
-///         and the challenger rewarded.
+///         INVALID (challengeQuorumFault: a stake certificate over faultSigningRoot) is slashed, and the
+///         committed beneficiary rewarded. Batch and fault certificates are stake certificates checked by
+///         NodeRegistry.checkCertificate; client escrow leaves only escrowLockBlocks() after a withdrawal request.
 /// @dev One deployment serves one circuit size N (here 16 receipts, 16 operator and 16 client slots); a larger N
 ///      needs its own circuit, verifier and a Settlement compiled with that N.
 contract Settlement {

@@ -45,7 +45,6 @@ def test_quorum_is_distinct_deterministic_and_seed_dependent(registry: Registry)
     assert quorum == committee.request_quorum(registry.validators, snapshot, request, 256)
     assert quorum != committee.request_quorum(registry.validators, snapshot, b"\x03" * 32, 256)
     assert quorum != committee.request_quorum(registry.validators, b"\x04" * 32, request, 256)
-    assert quorum != committee.batch_committee(registry.validators, snapshot, request, 256)
 
 
 def test_seats_follow_stake() -> None:
