@@ -145,6 +145,7 @@ class MeshStandin:
             client=req.client,
             fee_cap=req.fee_cap,
             chain_id=req.chain_id,
+            settlement=req.settlement,
         )
         if zk:
             x = mlp.parse_features(req.prompt)

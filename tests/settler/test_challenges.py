@@ -18,6 +18,7 @@ from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
 from ax0n.mempool import Mempool
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
@@ -48,6 +49,7 @@ def executed(key: str, snapshot_block: int, request: int) -> types_pb2.ExecutedR
         client=b"\x0c" * 20,
         fee_cap="2000",
         chain_id=31337,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
     r.route.snapshot_block = snapshot_block
     req = types_pb2.InferenceRequest(request_id=r.request_id, prompt=str(FEATURES))

@@ -18,6 +18,7 @@ from ax0n_tools.devnet.provision import ZK_MODEL, provision
 from eth_account import Account
 
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.params import DEVNET
 from ax0n.spec.settlement import tree_size
 from ax0n.v1 import types_pb2
@@ -49,6 +50,7 @@ def test_planted_wrong_output_in_a_settled_batch_is_slashed(
         fee_cap="2000",
         client=bytes.fromhex(client.address[2:]),
         chain_id=w3.eth.chain_id,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
     r.route.snapshot_block = w3.eth.block_number  # the challenge window runs from here
     planted = receipts.sign(r, prov.node_key_file.read_text().strip())

@@ -13,6 +13,7 @@ from py_ecc.bls import G2ProofOfPossession as PyEcc
 
 from ax0n.spec import bls, committee
 from ax0n.spec import certificate as qc
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.certificate import Committee, InvalidCertificate
 from ax0n.v1 import types_pb2
 
@@ -55,7 +56,7 @@ def batch_of(receipts) -> types_pb2.Batch:
 def test_batch_committee_signs_a_batch_of_certified_receipts(registry: Registry, finalized) -> None:
     quorums = Quorums(Validators(registry).sets)
     batch = batch_of(finalized)
-    assert check_batch(batch, finalized, quorums, models(), root_of, CHAIN_ID).ok
+    assert check_batch(batch, finalized, quorums, models(), root_of, DEVNET_DEPLOYMENT) is None
 
     members = committee.batch_committee(registry.validators, SNAPSHOT_HASH, batch.batch_id, 256)
     board = Committee.draw(registry.validators, members, SNAPSHOT_BLOCK)
@@ -81,8 +82,8 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
     quorums = Quorums(Validators(registry).sets)
 
     def check(receipts, batch=None) -> str:
-        finding = check_batch(batch or batch_of(receipts), receipts, quorums, models(), root_of, CHAIN_ID)
-        assert not finding.ok
+        finding = check_batch(batch or batch_of(receipts), receipts, quorums, models(), root_of, DEVNET_DEPLOYMENT)
+        assert finding is not None
         return finding.reason
 
     assert "twice" in check([finalized[0], finalized[0]])

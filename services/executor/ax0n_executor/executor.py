@@ -109,6 +109,7 @@ class Executor:
             fee_cap=req.fee_cap,
             output_token_ids=gen.token_ids,
             chain_id=req.chain_id,
+            settlement=req.settlement,
         )
         cap = fees.amount(req.fee_cap, "fee_cap")
         r.fee = str(fees.charge(self.prices.get(req.model_id, 0), answers.billed_tokens(r), cap, self.params))

@@ -19,6 +19,7 @@ import grpc
 from eth_utils import to_checksum_address
 
 from ax0n.chain.batch import certificate_args
+from ax0n.runtime.calls import signed
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import batch_signing_root
@@ -57,10 +58,11 @@ class ValidatorCommittee:
     """Collects a committee's signatures from validator processes (`ax0n-validator`): the batch committee's
     (SignBatch) and a quorum fault's (SignFault)."""
 
-    def __init__(self, targets: Sequence[str], timeout_s: float = 60.0) -> None:
+    def __init__(self, targets: Sequence[str], caller_key: str, timeout_s: float = 60.0) -> None:
+        """`caller_key` signs every call (ax0n.spec.calls): validators serve only the settlers they allow."""
         if not targets:
             raise ValueError("a validator committee needs at least one validator address")
-        self.targets, self.timeout_s = list(targets), timeout_s
+        self.targets, self.caller_key, self.timeout_s = list(targets), caller_key, timeout_s
 
     def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
         snapshot = max(f.receipt.route.snapshot_block for f in finals)  # the newest registry any receipt used
@@ -68,13 +70,23 @@ class ValidatorCommittee:
             batch_id=batch_id(seq), root=root.to_bytes(32, "big"), count=len(finals), committee_snapshot_block=snapshot
         )
         request = validator_pb2.SignBatchRequest(batch=batch, receipts=list(finals))
-        return self._collect(f"batch {seq}", lambda stub: stub.SignBatch(request, timeout=self.timeout_s))
+        return self._collect(
+            f"batch {seq}",
+            lambda stub: stub.SignBatch(
+                request, timeout=self.timeout_s, metadata=signed(self.caller_key, "SignBatch", request)
+            ),
+        )
 
     def certify_fault(self, fault: types_pb2.FaultRecord) -> Certificate:
         """The receipt's quorum's certificate over its fault signing root, for Settlement.challengeQuorumFault."""
         request = validator_pb2.SignFaultRequest(fault=fault)
         what = f"fault of request 0x{bytes(fault.receipt.request_id).hex()}"
-        return self._collect(what, lambda stub: stub.SignFault(request, timeout=self.timeout_s))
+        return self._collect(
+            what,
+            lambda stub: stub.SignFault(
+                request, timeout=self.timeout_s, metadata=signed(self.caller_key, "SignFault", request)
+            ),
+        )
 
     def _collect(self, what: str, ask: Callable[[validator_pb2_grpc.ValidatorStub], _Signed]) -> Certificate:
         """Ask every validator, join the signatures of those naming one committee; CommitteeRefused when every one
