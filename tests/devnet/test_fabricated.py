@@ -2,18 +2,22 @@
 devnet: the node's registered key signs a zk-tier receipt naming a victim with escrow, fee = fee cap = the whole
 escrow, for a request the victim never signed, and appends it to the mempool both before proving (`ax0n:exec`)
 and, with a real proof of the true output, after (`ax0n:proved`). Nothing certifies, batches or settles it; the
-victim's escrow is unchanged on-chain, and honest requests still settle meanwhile."""
+victim's escrow is unchanged on-chain, an honest request settles, and the node pays for the forgery: the quorum
+certifies its receipt INVALID and the settler slashes it (Settlement.challengeQuorumFault). Its own devnet: the
+slash takes the only executor node out of the routing set."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pytest
 from ax0n_tools.devnet import demo
 from ax0n_tools.devnet.anvil import dev_account
-from ax0n_tools.devnet.network import DevnetState
+from ax0n_tools.devnet.network import Devnet, DevnetState
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
@@ -21,16 +25,18 @@ from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
 from ax0n.mempool import Mempool, streams
 from ax0n.mempool.entry import decode
-from ax0n.sdk import Ax0nClient
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
 from ax0n.spec.params import TOKEN
 from ax0n.v1 import router_pb2, router_pb2_grpc, types_pb2
 from ax0n.zk import artifacts, mlp
 from ax0n.zk.poseidon import to_bytes32
+from tests.devnet.helpers import SlashBooks
 
 ESCROW = 5 * TOKEN
 SETTLE_S = 120.0
+SLASH_WAIT_S = 120.0
+SLASH_WAIT_S = 120.0
 
 
 def _victim(w3: Web3, manifest: Manifest) -> str:
@@ -86,27 +92,45 @@ async def _fabricate(devnet: DevnetState, victim: str) -> types_pb2.ProvedReceip
     return types_pb2.ProvedReceipt(receipt=receipt, request=forged, output=output, proof=proof)
 
 
-async def test_a_fabricated_receipt_never_debits_the_client_it_names(client: Ax0nClient, devnet: DevnetState) -> None:
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    with Devnet(progress=False, state_dir=tmp_path_factory.mktemp("fabricated")) as devnet:
+        yield devnet
+
+
+@pytest.mark.timeout(400)
+async def test_a_fabricated_receipt_never_debits_the_client_it_names(net: Devnet) -> None:
+    devnet = net.state
+    assert devnet is not None
     w3 = Web3(HTTPProvider(devnet.rpc_url))
     manifest = Manifest.load(devnet.deployment)
     settlement = manifest.contract(w3, "Settlement")
+    books = SlashBooks.open(net, w3)
+    # the honest path: a real request is proved, certified and settled on L1
+    with demo.client_for(devnet) as client:
+        result = await asyncio.to_thread(client.infer, model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+        settled = await asyncio.to_thread(client.wait_for_settlement, result, SETTLE_S)
+    assert settled.tx_hash and w3.eth.get_transaction_receipt(settled.tx_hash)["status"] == 1
+
     victim = _victim(w3, manifest)
     proved = await _fabricate(devnet, victim)
     rid = bytes(proved.receipt.request_id).hex()
+    block = w3.eth.block_number
     pool = Mempool.from_url(devnet.redis_url)
     try:
         executed = types_pb2.ExecutedReceipt(receipt=proved.receipt, request=proved.request, output=proved.output)
         await pool.publish(streams.EXECUTED, executed, key=rid)
         await pool.publish(streams.PROVED, proved, key=rid)
-
-        # the honest path meanwhile: a real request is proved, certified and settled on L1
-        result = await asyncio.to_thread(client.infer, model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
-        settled = await asyncio.to_thread(client.wait_for_settlement, result, SETTLE_S)
-        assert settled.tx_hash and w3.eth.get_transaction_receipt(settled.tx_hash)["status"] == 1
+        async with asyncio.timeout(SLASH_WAIT_S):  # the quorum finds it unsigned by its client; the node pays
+            while not (events := settlement.events.QuorumFaultChallenged().get_logs(from_block=block)):
+                await asyncio.sleep(1)
+        [event] = events
+        assert event["args"]["receiptHash"] == receipts.receipt_hash(proved.receipt)
+        books.assert_slashed(event["args"], "quorum_fault")
 
         dead = await pool.redis.xrange(streams.dead_letter_stream(streams.EXECUTED))
         reasons = [f[b"dead_reason"].decode() for _, f in dead if f[b"key"] == rid.encode()]
-        assert reasons and "request signature" in reasons[0]
+        assert reasons and "request signature" in reasons[0]  # the prover refused to prove it
         finals = [
             decode(streams.FINAL, "0-0", f, types_pb2.FinalizedReceipt).message
             for _, f in await pool.redis.xrange(streams.FINAL)
@@ -116,4 +140,4 @@ async def test_a_fabricated_receipt_never_debits_the_client_it_names(client: Ax0
     finally:
         await pool.close()
     assert settlement.functions.escrow(victim).call() == ESCROW
-    assert json.loads(result.output) == json.loads(proved.output)  # the forgery computed honestly; still refused
+    assert json.loads(settled.output) == json.loads(proved.output)  # the forgery computed honestly; still refused
