@@ -13,7 +13,7 @@ copy and signs receipts that claim the registered model and fp32 reference; the 
 - honest receipts (nothing changed), the baseline: their rate is the false-positive rate.
 
 Prints the detection rate of each cell; the last line is the smallest perturbation size detected in ≥ 99 % of
-receipts for every tensor kind of every model run.
+receipts for every tensor kind of every model run, beside the honest baseline's false positives.
 """
 
 from __future__ import annotations
@@ -229,7 +229,11 @@ def main() -> None:
     print(f"\n({time.perf_counter() - started:.0f} s; each receipt {models[0][3]} greedy tokens, verified in fp32)")
     best = smallest(all_counts)
     shown = f"{best:g} relative to the tensor's rms" if best is not None else f"none of {SIZES}"
-    print(f"smallest single-tensor perturbation detected in >= 99% of receipts ({', '.join(all_counts)}): {shown}")
+    honest = [c["honest (false positives)"] for c in all_counts.values()]
+    baseline = f"honest baseline flagged {sum(d for d, _ in honest)} of {sum(t for _, t in honest)}"
+    print(
+        f"smallest single-tensor perturbation detected in >= 99% of receipts ({', '.join(all_counts)}): {shown}; {baseline}"
+    )
 
 
 if __name__ == "__main__":

@@ -167,42 +167,52 @@ def _inverses(p: int) -> np.ndarray:
     return result
 
 
-def _field(values: np.ndarray, p: int) -> np.ndarray:
-    """`values` mod p as int64 (products fit while p < 2^31) or as Python integers (larger p)."""
+def _mulmod(a: np.ndarray, b: np.ndarray | np.int64, p: int) -> np.ndarray:
+    """a·b mod p for int64 operands in [0, p): directly while p < 2^31, else with b split in 16-bit halves (every
+    partial product stays below 2^50)."""
     if p < 2**31:
-        return values.astype(np.int64) % p
-    return np.array([int(v) % p for v in values], dtype=object)
+        return a * b % p
+    return (((a * (b >> 16) % p) << 16) + a * (b & 0xFFFF)) % p
 
 
 def _inverse(values: np.ndarray, p: int) -> np.ndarray:
+    """Modular inverses (0 maps to 0): a table lookup while p < 2^31, else a^(p-2) vectorised."""
     if p < 2**31:
         return _inverses(p)[values]
-    return np.array([pow(int(v), p - 2, p) for v in values], dtype=object)
+    result, base, e = np.ones_like(values), values.copy(), p - 2
+    while e:
+        if e & 1:
+            result = _mulmod(result, base, p)
+        base = _mulmod(base, base, p)
+        e >>= 1
+    return result
 
 
 def interpolate(xs: np.ndarray, ys: np.ndarray, p: int) -> np.ndarray:
-    """Monomial coefficients (lowest first, int64) of the polynomial of degree < len(xs) through (xs, ys) mod p."""
-    xs, coef = _field(xs, p), _field(ys, p)
+    """Monomial coefficients (lowest first) of the polynomial of degree < len(xs) through (xs, ys) mod p."""
+    xs, coef = xs.astype(np.int64) % p, ys.astype(np.int64) % p
     k = len(xs)
+    gaps = [(xs[j:] - xs[: k - j]) % p for j in range(1, k)]
+    inverses = np.split(_inverse(np.concatenate(gaps), p), np.cumsum([len(g) for g in gaps])[:-1]) if gaps else []
     for j in range(1, k):  # Newton divided differences
-        coef[j:] = (coef[j:] - coef[j - 1 : -1]) % p * _inverse((xs[j:] - xs[: k - j]) % p, p) % p
+        coef[j:] = _mulmod((coef[j:] - coef[j - 1 : -1]) % p, inverses[j - 1], p)
     poly = coef[-1:].copy()
     for i in range(k - 2, -1, -1):  # expand the Newton form: poly = poly·(x - x_i) + c_i
-        nxt = np.zeros(len(poly) + 1, dtype=poly.dtype)
+        nxt = np.zeros(len(poly) + 1, dtype=np.int64)
         nxt[1:] = poly
-        nxt[:-1] = (nxt[:-1] - xs[i] * poly) % p
+        nxt[:-1] = (nxt[:-1] - _mulmod(poly, xs[i], p)) % p
         nxt[0] = (nxt[0] + coef[i]) % p
         poly = nxt
-    return poly.astype(np.int64)
+    return poly
 
 
 def evaluate(coeffs: np.ndarray, xs: np.ndarray, p: int) -> np.ndarray:
-    """The polynomial at each of `xs` (Horner, vectorised over the points), as int64."""
-    xs = _field(xs, p)
-    acc = xs * 0
+    """The polynomial at each of `xs` (Horner, vectorised over the points)."""
+    xs = xs.astype(np.int64) % p
+    acc = np.zeros(len(xs), dtype=np.int64)
     for c in coeffs[::-1]:
-        acc = (acc * xs + int(c)) % p
-    return acc.astype(np.int64)
+        acc = (_mulmod(acc, xs, p) + c) % p
+    return acc
 
 
 def top_k(chunk: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
