@@ -34,6 +34,9 @@ class RegisteredModel:
     commitment: bytes  # 32 bytes
     tier: int  # types_pb2.TIER_ZK or TIER_LLM
     price_per_1k: int  # wei per 1,000 tokens
+    # the precision it is registered in: it fixes the LLM tier's fingerprint profile (ax0n.spec.fingerprint.profile_for).
+    # ModelRegistry records carry no precision yet, so every on-chain registration is float32.
+    dtype: str = "float32"
 
 
 @dataclass(frozen=True, slots=True)
