@@ -57,6 +57,8 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "") -> TracerProvider 
 
 def inject() -> dict[str, str]:
     """The current trace context as W3C headers (traceparent, tracestate)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}  # no span to propagate: the W3C propagator would write no header (a fast path per entry)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
