@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic
 
 import msgpack
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span
 from redis.exceptions import ResponseError
 
 from ax0n.mempool import entry as wire
@@ -73,8 +73,8 @@ return kept
 """
 
 
-# one queued commit: entry id, its done marker, its outputs as (stream, ttl, flat fields), who awaits it
-_Commit = tuple[str, str, list[tuple[str, int, list[bytes]]], "asyncio.Future[None]"]
+# one queued commit: entry id, its done marker, its outputs as (stream, ttl, flat fields)
+_Commit = tuple[str, str, list[tuple[str, int, list[bytes]]]]
 
 
 def _commit_call(stream: str, errors_key: str, chunk: list[_Commit]) -> tuple[list[str], bytes]:
@@ -89,7 +89,7 @@ def _commit_call(stream: str, errors_key: str, chunk: list[_Commit]) -> tuple[li
 
     batch = [
         [entry_id, at(done_key), [[at(out), ttl, flat] for out, ttl, flat in outputs]]
-        for entry_id, done_key, outputs, _ in chunk
+        for entry_id, done_key, outputs in chunk
     ]
     return keys, msgpack.packb(batch, use_bin_type=False)
 
@@ -124,11 +124,13 @@ class Consumer(Generic[M]):
         self._limit = asyncio.Semaphore(concurrency)
         self._commit = self.redis.register_script(COMMIT)
         self._keep = self.redis.register_script(KEEP)
-        self._commits: list[_Commit] = []
+        self._commits: list[_Commit] = []  # queued this tick, flushed together
+        self._committed: asyncio.Future[None] | None = None  # resolved when this tick's queue is committed
         self._in_hand: set[str] = set()  # ids whose handlers are running: their claims are kept fresh
         self._flushing: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._labels = {"stream": stream, "group": group}
+        self._span_name = f"{stream} process"
         self._latency = telemetry.MEMPOOL_LATENCY.labels(**self._labels)
         self._handled = telemetry.MEMPOOL_HANDLED.labels(**self._labels)
         self._in_flight: asyncio.Future[None] | None = None  # the last batch's commit, while the next is read
@@ -250,11 +252,12 @@ class Consumer(Generic[M]):
 
     async def _settle(self, commits: list[tuple[asyncio.Future[None], float]]) -> None:
         """Wait for a batch's commits; count the handled entries and their read-to-ack latency."""
-        results = await asyncio.gather(*(future for future, _ in commits), return_exceptions=True)
-        now = time.perf_counter()
-        for (_, started), result in zip(commits, results, strict=True):
+        futures = {id(future): future for future, _ in commits}.values()  # one per tick, shared by its entries
+        for result in await asyncio.gather(*futures, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
+        now = time.perf_counter()
+        for _, started in commits:
             self._latency.observe(now - started)
         self._handled.inc(len(commits))
 
@@ -288,48 +291,45 @@ class Consumer(Generic[M]):
 
         The concurrency slot covers the handler only: the commit (batched with the rest of the tick's) does not
         hold it, so the next handlers start while it travels."""
-        parent = telemetry.extract(item.carrier)
-        span_name = f"{self.stream} process"
-        with (
-            telemetry.tracer().start_as_current_span(span_name, context=parent, kind=SpanKind.CONSUMER) as span,
-            self._holding(item.id),
-        ):
-            span.set_attribute("messaging.message.id", item.id)
-            span.set_attribute("ax0n.key", item.key)
-            started = time.perf_counter()
-            if duplicate:  # a key already handled (a producer's retried publish): ack only
-                return self._queue_commit(item, ()), started
-            async with self._limit:
-                try:
-                    outputs = await self.handler(item) or ()
-                except MalformedEntry as exc:
-                    await self._dead_letter(item.id, None, f"malformed: {exc}", item.deliveries, item)
-                    return None
-                except Exception as exc:  # left pending: retried after min_idle_ms, dead-lettered past the limit
-                    telemetry.MEMPOOL_FAILED.labels(**self._labels).inc()
-                    span.record_exception(exc)
-                    log.exception("%s: handler failed on %s (delivery %d)", self.stream, item.id, item.deliveries)
-                    await self.redis.hset(self.errors_key, item.id, f"{type(exc).__name__}: {exc}"[:500])
-                    return None
-                return self._queue_commit(item, outputs), started  # encoded in this span: carries its context
-
-    @contextlib.contextmanager
-    def _holding(self, entry_id: str) -> Iterator[None]:
-        self._in_hand.add(entry_id)
+        self._in_hand.add(item.id)
         try:
-            yield
+            with telemetry.consumer_span(self._span_name, item.carrier) as span:
+                if span.is_recording():
+                    span.set_attributes({"messaging.message.id": item.id, "ax0n.key": item.key})
+                return await self._run_handler(item, duplicate, span)
         finally:
-            self._in_hand.discard(entry_id)
+            self._in_hand.discard(item.id)
+
+    async def _run_handler(
+        self, item: Entry[M], duplicate: bool, span: Span
+    ) -> tuple[asyncio.Future[None], float] | None:
+        """_handle's body, inside the entry's span."""
+        started = time.perf_counter()
+        if duplicate:  # a key already handled (a producer's retried publish): ack only
+            return self._queue_commit(item, ()), started
+        async with self._limit:
+            try:
+                outputs = await self.handler(item) or ()
+            except MalformedEntry as exc:
+                await self._dead_letter(item.id, None, f"malformed: {exc}", item.deliveries, item)
+                return None
+            except Exception as exc:  # left pending: retried after min_idle_ms, dead-lettered past the limit
+                telemetry.MEMPOOL_FAILED.labels(**self._labels).inc()
+                span.record_exception(exc)
+                log.exception("%s: handler failed on %s (delivery %d)", self.stream, item.id, item.deliveries)
+                await self.redis.hset(self.errors_key, item.id, f"{type(exc).__name__}: {exc}"[:500])
+                return None
+            return self._queue_commit(item, outputs), started  # encoded in this span: carries its context
 
     def _queue_commit(self, item: Entry[M], outputs: Sequence[Outbound]) -> asyncio.Future[None]:
         """Queue the entry's commit (COMMIT: outputs + marker unless already marked, then ack) for this tick's
         batch; outputs are encoded now, in the caller's span, so they carry its trace context."""
         encoded = [(o.stream, expiry_s(o.stream), self.pool.flat_fields(o.message, o.key)) for o in outputs]
-        future = asyncio.get_running_loop().create_future()
-        self._commits.append((item.id, self.done_key(item.key), encoded, future))
-        if len(self._commits) == 1:  # first in this tick: flush once the other handlers have queued theirs
+        self._commits.append((item.id, self.done_key(item.key), encoded))
+        if self._committed is None:  # first in this tick: flush once the other handlers have queued theirs
+            self._committed = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self._schedule_flush)
-        return future
+        return self._committed
 
     def _schedule_flush(self) -> None:
         task = asyncio.ensure_future(self._flush_commits())
@@ -341,16 +341,18 @@ class Consumer(Generic[M]):
 
         Each call is its own EVALSHA (not a pipeline, which would cost a SCRIPT EXISTS round trip per flush);
         a Redis that restarted and lost the script answers NOSCRIPT, and the call is re-sent with the script.
+        The tick's future fails if any call failed: those entries stay pending (re-read, deduplicated).
         """
         batch, self._commits = self._commits, []
+        committed, self._committed = self._committed, None
+        assert committed is not None
         chunks = [batch[i : i + COMMIT_CHUNK] for i in range(0, len(batch), COMMIT_CHUNK)]
         results = await asyncio.gather(*(self._send_commit(chunk) for chunk in chunks), return_exceptions=True)
-        for chunk, result in zip(chunks, results, strict=True):
-            for *_, future in chunk:
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(None)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            committed.set_exception(failed[0])
+        else:
+            committed.set_result(None)
 
     async def _send_commit(self, chunk: list[_Commit]) -> None:
         keys, batch = _commit_call(self.stream, self.errors_key, chunk)

@@ -141,7 +141,7 @@ class Mempool:
 
     def flat_fields(self, message: Message, key: str) -> list[bytes]:
         """fields() as the flat name, value, ... list XADD takes."""
-        return [part for pair in self.fields(message, key).items() for part in pair]
+        return entry.encode_flat(message, key, telemetry.inject())
 
     async def publish(self, stream: str, message: Message, *, key: str) -> str:
         """Append `message` to `stream` under idempotency `key` (consumers handle a key once); returns the id.
