@@ -41,19 +41,20 @@ local function stream_backlog(stream, cap)
 end
 """
 
-# All or nothing: refuses ('busy', stream, backlog) if any target stream holds max_backlog unconsumed entries,
-# else appends every entry (no trimming; token streams get their TTL from the first chunk), returning the ids.
+# All or nothing: refuses ('busy', stream, backlog, adding) if the entries for any target stream would take its
+# unconsumed backlog past max_backlog, else appends every entry (no trimming; token streams get their TTL from the first chunk), returning the ids.
 # KEYS: the target streams; ARGV: max backlog, msgpack [[stream's KEYS index, ttl, fields], ...]
 PUBLISH = (
     BACKLOG
     + """
-local bound = tonumber(ARGV[1])
-for _, stream in ipairs(KEYS) do
+local bound, batch, adding = tonumber(ARGV[1]), cmsgpack.unpack(ARGV[2]), {}
+for _, e in ipairs(batch) do adding[e[1]] = (adding[e[1]] or 0) + 1 end
+for k, stream in ipairs(KEYS) do
   local backlog = stream_backlog(stream, bound)
-  if backlog >= bound then return {'busy', stream, backlog} end
+  if backlog + adding[k] > bound then return {'busy', stream, backlog, adding[k]} end
 end
 local ids = {}
-for k, e in ipairs(cmsgpack.unpack(ARGV[2])) do
+for k, e in ipairs(batch) do
   ids[k] = redis.call('XADD', KEYS[e[1]], '*', unpack(e[3]))
   if e[2] > 0 then redis.call('EXPIRE', KEYS[e[1]], e[2], 'NX') end
 end
@@ -86,11 +87,14 @@ return redis.call('XTRIM', KEYS[1], 'MINID', minid)
 
 
 class Backpressure(Exception):
-    """A stream holds `bound` unconsumed entries or more: nothing was published; retry later."""
+    """Publishing would take a stream's unconsumed entries past `bound`: nothing was published; retry later."""
 
-    def __init__(self, stream: str, backlog: int, bound: int) -> None:
-        super().__init__(f"stream {stream} holds {backlog} unconsumed entries (bound {bound}); retry later")
-        self.stream, self.backlog, self.bound = stream, backlog, bound
+    def __init__(self, stream: str, backlog: int, adding: int, bound: int) -> None:
+        super().__init__(
+            f"stream {stream} holds {backlog} unconsumed entries; {adding} more would pass its bound {bound}; "
+            "retry later"
+        )
+        self.stream, self.backlog, self.adding, self.bound = stream, backlog, adding, bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,7 @@ class Mempool:
 
     async def publish(self, stream: str, message: Message, *, key: str) -> str:
         """Append `message` to `stream` under idempotency `key` (consumers handle a key once); returns the id.
-        Raises Backpressure if the stream holds max_backlog unconsumed entries."""
+        Raises Backpressure if the stream already holds max_backlog unconsumed entries."""
         with telemetry.tracer().start_as_current_span(f"{stream} publish", kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.destination.name", stream)
             span.set_attribute("ax0n.key", key)
@@ -166,7 +170,7 @@ class Mempool:
         batch = msgpack.packb([[index[s], expiry_s(s), flat] for s, flat in items], use_bin_type=False)
         reply = await self._publish(keys=keys, args=[self.max_backlog, batch])  # reloads the script on NOSCRIPT
         if reply and reply[0] == b"busy":
-            raise Backpressure(reply[1].decode(), int(reply[2]), self.max_backlog)
+            raise Backpressure(reply[1].decode(), int(reply[2]), int(reply[3]), self.max_backlog)
         return [i.decode() for i in reply]
 
     async def trim_consumed(self, stream: str) -> int:
