@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import msgpack
 import redis.asyncio as redis
 from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
@@ -106,13 +108,20 @@ class Outbound:
     key: str
 
 
+CLUSTER_SCHEME = "redis-cluster://"  # a Redis Cluster: any one node's address; the client finds the rest
+
+
 def connect(url: str, *, retries: int = 8) -> redis.Redis:
-    """A client that retries commands with jittered exponential backoff across connection loss."""
+    """A client that retries commands with jittered exponential backoff across connection loss.
+
+    `redis-cluster://host:port` connects to a Redis Cluster (a cluster client, typed here as the plain one it
+    mirrors); there every atomic script must name keys of one hash slot (docs/mempool.md, Redis Cluster)."""
+    retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries)
+    if url.startswith(CLUSTER_SCHEME):
+        cluster = RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME), retry=retry)
+        return cast(redis.Redis, cluster)
     return redis.Redis.from_url(
-        url,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries),
-        retry_on_error=[ConnectionError, TimeoutError, OSError],
-        health_check_interval=10,
+        url, retry=retry, retry_on_error=[ConnectionError, TimeoutError, OSError], health_check_interval=10
     )
 
 
