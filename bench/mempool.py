@@ -1,12 +1,15 @@
 """Mempool throughput: publish + consume + ack through a consumer group, against raw pipelined XADD.
 
-Starts its own redis-server. Prints messages/s for each and, last, the ratio mempool / raw XADD.
+Starts its own redis-server. Runs both, alternately, `--rounds` times (fresh streams each round) and prints the
+median messages/s of each and, last, the ratio of the medians mempool / raw XADD (medians, because the machine
+may be shared: one round of either can be slowed by a neighbour).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 
 from ax0n_tools.devnet.redis import RedisServer
@@ -19,21 +22,23 @@ def message(i: int) -> types_pb2.TokenChunk:
     return types_pb2.TokenChunk(request_id=i.to_bytes(32, "big"), index=i, delta="x" * 16)
 
 
-async def raw_xadd(pool: Mempool, n: int) -> float:
+async def raw_xadd(pool: Mempool, n: int, tag: str) -> float:
     """Baseline: pipelined XADD of the same payloads, no consumer at all."""
     payload = message(0).SerializeToString()
     started = time.perf_counter()
     for start in range(0, n, 500):
         async with pool.redis.pipeline(transaction=False) as pipe:
             for i in range(start, min(n, start + 500)):
-                pipe.xadd("bench:raw", {b"type": b"ax0n.v1.TokenChunk", b"data": payload, b"key": str(i).encode()})
+                pipe.xadd(
+                    f"bench:raw:{tag}", {b"type": b"ax0n.v1.TokenChunk", b"data": payload, b"key": str(i).encode()}
+                )
             await pipe.execute()
     return n / (time.perf_counter() - started)
 
 
-async def through_mempool(pool: Mempool, n: int, consumers: int) -> float:
-    """Typed, traced publish (pipelined) and consumption by a group with the atomic commit + ack."""
-    stream, out = "bench:in", "bench:out"
+async def through_mempool(pool: Mempool, n: int, consumers: int, tag: str) -> float:
+    """Typed, traced publish (one script call per 500) and consumption by a group with the batched atomic commit."""
+    stream, out = f"bench:in:{tag}", f"bench:out:{tag}"
     await pool.ensure_group(stream, "g")
 
     async def handle(entry: Entry[types_pb2.TokenChunk]) -> list[Outbound]:
@@ -56,19 +61,25 @@ async def through_mempool(pool: Mempool, n: int, consumers: int) -> float:
     return n / elapsed
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, rounds: int) -> None:
     n = 20_000 if quick else 200_000
+    raws, ours = [], []
     with RedisServer() as server:
         pool = Mempool.from_url(server.url)
-        raw = await raw_xadd(pool, n)
-        print(f"raw pipelined XADD:            {raw:>10,.0f} msg/s  ({n:,} messages)")
-        ours = await through_mempool(pool, n, consumers=2)
-        print(f"mempool produce+consume+ack:   {ours:>10,.0f} msg/s  ({n:,} messages, 2 consumers)")
+        for r in range(rounds):
+            raws.append(await raw_xadd(pool, n, str(r)))
+            ours.append(await through_mempool(pool, n, 2, str(r)))
+            await pool.redis.flushall()
         await pool.close()
-    print(f"ratio mempool / raw XADD: {ours / raw:.3f}")
+    raw, mine = statistics.median(raws), statistics.median(ours)
+    print(f"raw pipelined XADD:            {raw:>10,.0f} msg/s  ({n:,} messages, median of {rounds})")
+    print(f"mempool produce+consume+ack:   {mine:>10,.0f} msg/s  ({n:,} messages, 2 consumers, median of {rounds})")
+    print(f"ratio mempool / raw XADD: {mine / raw:.3f}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="20k messages (under a minute)")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--quick", action="store_true", help="20k messages per round (under a minute)")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.rounds))

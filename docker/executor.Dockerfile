@@ -25,7 +25,7 @@ RUN groupadd --system --gid 10001 ax0n \
 COPY --from=build /opt/ax0n /opt/ax0n
 COPY --chmod=0755 docker/healthcheck.py /usr/local/bin/ax0n-healthcheck
 # Ray keeps its session files under /tmp/ray (an emptyDir in the chart); models load from local paths only.
-ENV PATH=/opt/ax0n/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HF_HUB_OFFLINE=1 \
+ENV AX0N_HOST=0.0.0.0 PATH=/opt/ax0n/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 HF_HUB_OFFLINE=1 \
     RAY_USAGE_STATS_ENABLED=0 AX0N_GRPC_PORT=50052 AX0N_METRICS_PORT=9090
 USER 10001:10001
 WORKDIR /home/ax0n

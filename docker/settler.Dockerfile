@@ -21,7 +21,7 @@ RUN groupadd --system --gid 10001 ax0n \
  && useradd --system --no-log-init --uid 10001 --gid ax0n --create-home --home-dir /home/ax0n ax0n
 COPY --from=build /opt/ax0n /opt/ax0n
 COPY --chmod=0755 docker/healthcheck.py /usr/local/bin/ax0n-healthcheck
-ENV PATH=/opt/ax0n/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+ENV AX0N_HOST=0.0.0.0 PATH=/opt/ax0n/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     AX0N_GRPC_PORT=50055 AX0N_METRICS_PORT=9090
 USER 10001:10001
 WORKDIR /home/ax0n

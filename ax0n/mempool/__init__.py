@@ -2,6 +2,6 @@
 
 from ax0n.mempool.consumer import Consumer, Handler
 from ax0n.mempool.entry import Entry, MalformedEntry
-from ax0n.mempool.pool import Mempool, Outbound, connect
+from ax0n.mempool.pool import Backpressure, Mempool, Outbound, connect
 
-__all__ = ["Consumer", "Entry", "Handler", "MalformedEntry", "Mempool", "Outbound", "connect"]
+__all__ = ["Backpressure", "Consumer", "Entry", "Handler", "MalformedEntry", "Mempool", "Outbound", "connect"]

@@ -15,35 +15,83 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic
 
-from opentelemetry.trace import SpanKind
-from redis.exceptions import NoScriptError, ResponseError
+import msgpack
+from opentelemetry.trace import Span
+from redis.exceptions import ResponseError
 
 from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import Entry, M, MalformedEntry
 from ax0n.mempool.pool import RETRYABLE, Mempool, Outbound
-from ax0n.mempool.streams import dead_letter_stream
+from ax0n.mempool.streams import dead_letter_stream, expiry_s
 from ax0n.runtime import telemetry
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Entry[M]], Awaitable[Sequence[Outbound] | None]]
 
-# KEYS: stream, done-marker, error hash, output streams...
-# ARGV: group, entry id, marker ttl, maxlen, then per output: field count, fields...
+# One call commits a whole batch of handled entries; per entry, atomically with the rest of the batch: set its
+# idempotency marker if not set, and only then append its outputs (token streams get their TTL from the first
+# chunk); then acknowledge every entry and clear its errors. Returns 1 per entry whose effects went in, 0 per
+# duplicate. The batch travels as one MessagePack argument (cheap to build and parse for hundreds of entries).
+# KEYS: stream, error hash, then every done marker and output stream the batch names
+# ARGV: group, marker ttl, msgpack [[entry id, marker's KEYS index, [[stream's KEYS index, ttl, fields], ...]], ...]
 COMMIT = """
-local fresh = redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3])
-if fresh then
-  local i = 5
-  for k = 4, #KEYS do
-    local n = tonumber(ARGV[i])
-    redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, i + 1, i + n))
-    i = i + n + 1
+local group, marker_ttl = ARGV[1], ARGV[2]
+local batch = cmsgpack.unpack(ARGV[3])
+local ids, fresh = {}, {}
+for j, e in ipairs(batch) do
+  local new = redis.call('SET', KEYS[e[2]], e[1], 'NX', 'EX', marker_ttl)
+  if new then
+    for _, out in ipairs(e[3]) do
+      local stream = KEYS[out[1]]
+      redis.call('XADD', stream, '*', unpack(out[3]))
+      if out[2] > 0 then redis.call('EXPIRE', stream, out[2], 'NX') end
+    end
+  end
+  ids[j] = e[1]
+  fresh[j] = new and 1 or 0
+end
+redis.call('XACK', KEYS[1], group, unpack(ids))
+redis.call('HDEL', KEYS[2], unpack(ids))
+return fresh
+"""
+COMMIT_CHUNK = 500  # entries per script call (bounds Lua's unpack and one script's run time)
+
+# Resets the idle time of entries this member still owns (a handler is working on them), so no other member's
+# XAUTOCLAIM takes a generation still running; an entry another member already took is left to it.
+# KEYS: stream; ARGV: group, consumer, ids...
+KEEP = """
+local kept = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept = kept + 1
   end
 end
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-if fresh then return 1 else return 0 end
+return kept
 """
+
+
+# one queued commit: entry id, its done marker, its outputs as (stream, ttl, flat fields)
+_Commit = tuple[str, str, list[tuple[str, int, list[bytes]]]]
+
+
+def _commit_call(stream: str, errors_key: str, chunk: list[_Commit]) -> tuple[list[str], bytes]:
+    """COMMIT's KEYS and its MessagePack batch for `chunk`."""
+    keys, index = [stream, errors_key], {}
+
+    def at(key: str) -> int:
+        if key not in index:
+            keys.append(key)
+            index[key] = len(keys)  # Lua counts from 1
+        return index[key]
+
+    batch = [
+        [entry_id, at(done_key), [[at(out), ttl, flat] for out, ttl, flat in outputs]]
+        for entry_id, done_key, outputs in chunk
+    ]
+    return keys, msgpack.packb(batch, use_bin_type=False)
 
 
 class Consumer(Generic[M]):
@@ -75,10 +123,17 @@ class Consumer(Generic[M]):
         self.errors_key = f"ax0n:err:{stream}:{group}"
         self._limit = asyncio.Semaphore(concurrency)
         self._commit = self.redis.register_script(COMMIT)
-        self._commits: list[tuple[list[str], list[str | bytes | int], asyncio.Future[None]]] = []
+        self._keep = self.redis.register_script(KEEP)
+        self._commits: list[_Commit] = []  # queued this tick, flushed together
+        self._committed: asyncio.Future[None] | None = None  # resolved when this tick's queue is committed
+        self._in_hand: set[str] = set()  # ids whose handlers are running: their claims are kept fresh
         self._flushing: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._labels = {"stream": stream, "group": group}
+        self._span_name = f"{stream} process"
+        self._latency = telemetry.MEMPOOL_LATENCY.labels(**self._labels)
+        self._handled = telemetry.MEMPOOL_HANDLED.labels(**self._labels)
+        self._in_flight: asyncio.Future[None] | None = None  # the last batch's commit, while the next is read
 
     def done_key(self, key: str) -> str:
         return f"ax0n:done:{self.stream}:{self.group}:{key}"
@@ -93,6 +148,16 @@ class Consumer(Generic[M]):
 
     async def run(self) -> None:
         """Handle entries until stop(); survives Redis restarts, reconnecting with backoff."""
+        keeper = asyncio.create_task(self._keep_claims())
+        try:
+            await self._loop()
+        finally:
+            await self._quiesce()
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _loop(self) -> None:
         backoff = 0.05
         pending_checked = False
         next_reclaim = 0.0
@@ -106,25 +171,48 @@ class Consumer(Generic[M]):
                     await self.reclaim()
                     next_reclaim = time.monotonic() + self.min_idle_ms / 2_000
                     await self._update_depth()
+                    await self.pool.trim_consumed(self.stream)
                 await self._read_once(">")
                 backoff = 0.05
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
+                await self._quiesce()
                 pending_checked = False  # stream or group vanished (Redis restarted without persistence)
             except RETRYABLE as exc:
+                await self._quiesce()
                 pending_checked = False  # replies lost with the connection leave entries pending on this name
                 log.warning("%s/%s: redis unavailable (%s); retrying in %.2fs", self.stream, self.name, exc, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    async def _keep_claims(self) -> None:
+        """While handlers run, reset their entries' idle time every third of min_idle_ms (see KEEP)."""
+        while True:
+            await asyncio.sleep(self.min_idle_ms / 3_000)
+            ids = sorted(self._in_hand)
+            if ids:
+                with contextlib.suppress(*RETRYABLE):
+                    await self._keep(keys=[self.stream], args=[self.group, self.name, *ids])
+
     async def _read_once(self, start: str) -> int:
         block = None if start != ">" else self.block_ms
         reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: start}, count=self.batch, block=block)
         entries = reply[0][1] if reply else []
-        await self._process_batch([(eid.decode(), fields, 1) for eid, fields in entries if fields])
+        commits = await self._start_batch([(eid.decode(), fields, 1) for eid, fields in entries if fields])
+        # read the next batch while this one's commit travels; at most one batch's commit is outstanding
+        previous, self._in_flight = self._in_flight, asyncio.ensure_future(self._settle(commits))
+        if previous is not None:
+            await previous
         return len(entries)
+
+    async def _quiesce(self) -> None:
+        """Wait for the outstanding commit; one that failed leaves its entries pending (re-read, deduplicated)."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            with contextlib.suppress(*RETRYABLE, ResponseError):
+                await in_flight
 
     async def _drain_own_pending(self) -> None:
         while not self.stopping:
@@ -160,7 +248,24 @@ class Consumer(Generic[M]):
         await self._process_batch([(i, f, counts.get(i, 1)) for i, (_, f) in zip(ids, entries, strict=True)])
 
     async def _process_batch(self, batch: list[tuple[str, dict[bytes, bytes], int]]) -> None:
-        """Decode, skip keys already handled, run handlers concurrently, commit all in one round trip."""
+        await self._settle(await self._start_batch(batch))
+
+    async def _settle(self, commits: list[tuple[asyncio.Future[None], float]]) -> None:
+        """Wait for a batch's commits; count the handled entries and their read-to-ack latency."""
+        futures = {id(future): future for future, _ in commits}.values()  # one per tick, shared by its entries
+        for result in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise result
+        now = time.perf_counter()
+        for _, started in commits:
+            self._latency.observe(now - started)
+        self._handled.inc(len(commits))
+
+    async def _start_batch(
+        self, batch: list[tuple[str, dict[bytes, bytes], int]]
+    ) -> list[tuple[asyncio.Future[None], float]]:
+        """Decode, skip keys already handled, run handlers concurrently; returns their commits, in flight
+        together (COMMIT), each with the time its handling started."""
         items: list[Entry[M]] = []
         for entry_id, fields, deliveries in batch:
             if deliveries > self.max_deliveries:
@@ -175,55 +280,56 @@ class Consumer(Generic[M]):
             except MalformedEntry as exc:
                 await self._dead_letter(entry_id, fields, f"malformed: {exc}", deliveries)
         if not items:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                pipe.exists(self.done_key(item.key))
-            seen = await pipe.execute()
-        handled = await asyncio.gather(*(self._handle(item, bool(dup)) for item, dup in zip(items, seen, strict=True)))
-        telemetry.MEMPOOL_HANDLED.labels(**self._labels).inc(sum(handled))
+            return []
+        seen = await self.redis.mget([self.done_key(item.key) for item in items])
+        started = await asyncio.gather(*(self._handle(item, bool(d)) for item, d in zip(items, seen, strict=True)))
+        return [c for c in started if c is not None]
 
-    async def _handle(self, item: Entry[M], duplicate: bool) -> bool:
-        """Run the handler in a consumer span and commit its effects with the ack; False if left pending."""
-        parent = telemetry.extract(item.carrier)
-        span_name = f"{self.stream} process"
+    async def _handle(self, item: Entry[M], duplicate: bool) -> tuple[asyncio.Future[None], float] | None:
+        """Run the handler in a consumer span and queue its effects' commit with the ack; returns the commit
+        and when handling started, or None if the entry is left pending or dead-lettered.
+
+        The concurrency slot covers the handler only: the commit (batched with the rest of the tick's) does not
+        hold it, so the next handlers start while it travels."""
+        self._in_hand.add(item.id)
+        try:
+            with telemetry.consumer_span(self._span_name, item.carrier) as span:
+                if span.is_recording():
+                    span.set_attributes({"messaging.message.id": item.id, "ax0n.key": item.key})
+                return await self._run_handler(item, duplicate, span)
+        finally:
+            self._in_hand.discard(item.id)
+
+    async def _run_handler(
+        self, item: Entry[M], duplicate: bool, span: Span
+    ) -> tuple[asyncio.Future[None], float] | None:
+        """_handle's body, inside the entry's span."""
+        started = time.perf_counter()
+        if duplicate:  # a key already handled (a producer's retried publish): ack only
+            return self._queue_commit(item, ()), started
         async with self._limit:
-            with telemetry.tracer().start_as_current_span(span_name, context=parent, kind=SpanKind.CONSUMER) as span:
-                span.set_attribute("messaging.message.id", item.id)
-                span.set_attribute("ax0n.key", item.key)
-                started = time.perf_counter()
-                if duplicate:  # a key already handled (a producer's retried publish): ack only
-                    await self._commit_effects(item, ())
-                    return True
-                try:
-                    outputs = await self.handler(item) or ()
-                except MalformedEntry as exc:
-                    await self._dead_letter(item.id, None, f"malformed: {exc}", item.deliveries, item)
-                    return False
-                except Exception as exc:  # left pending: retried after min_idle_ms, dead-lettered past the limit
-                    telemetry.MEMPOOL_FAILED.labels(**self._labels).inc()
-                    span.record_exception(exc)
-                    log.exception("%s: handler failed on %s (delivery %d)", self.stream, item.id, item.deliveries)
-                    await self.redis.hset(self.errors_key, item.id, f"{type(exc).__name__}: {exc}"[:500])
-                    return False
-                await self._commit_effects(item, outputs)  # encoded in this span: outputs carry its context
-        telemetry.MEMPOOL_LATENCY.labels(**self._labels).observe(time.perf_counter() - started)
-        return True
+            try:
+                outputs = await self.handler(item) or ()
+            except MalformedEntry as exc:
+                await self._dead_letter(item.id, None, f"malformed: {exc}", item.deliveries, item)
+                return None
+            except Exception as exc:  # left pending: retried after min_idle_ms, dead-lettered past the limit
+                telemetry.MEMPOOL_FAILED.labels(**self._labels).inc()
+                span.record_exception(exc)
+                log.exception("%s: handler failed on %s (delivery %d)", self.stream, item.id, item.deliveries)
+                await self.redis.hset(self.errors_key, item.id, f"{type(exc).__name__}: {exc}"[:500])
+                return None
+            return self._queue_commit(item, outputs), started  # encoded in this span: carries its context
 
-    async def _commit_effects(self, item: Entry[M], outputs: Sequence[Outbound]) -> None:
-        """Atomically: publish outputs and mark the key handled (unless already marked), then ack."""
-        keys = [self.stream, self.done_key(item.key), self.errors_key]
-        args: list[str | bytes | int] = [self.group, item.id, self.done_ttl_s, self.pool.maxlen]
-        for out in outputs:
-            keys.append(out.stream)
-            flat = [part for pair in self.pool.fields(out.message, out.key).items() for part in pair]
-            args.append(len(flat))
-            args.extend(flat)
-        future = asyncio.get_running_loop().create_future()
-        self._commits.append((keys, args, future))
-        if len(self._commits) == 1:  # first in this tick: flush once the other handlers have queued theirs
+    def _queue_commit(self, item: Entry[M], outputs: Sequence[Outbound]) -> asyncio.Future[None]:
+        """Queue the entry's commit (COMMIT: outputs + marker unless already marked, then ack) for this tick's
+        batch; outputs are encoded now, in the caller's span, so they carry its trace context."""
+        encoded = [(o.stream, expiry_s(o.stream), self.pool.flat_fields(o.message, o.key)) for o in outputs]
+        self._commits.append((item.id, self.done_key(item.key), encoded))
+        if self._committed is None:  # first in this tick: flush once the other handlers have queued theirs
+            self._committed = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self._schedule_flush)
-        await future
+        return self._committed
 
     def _schedule_flush(self) -> None:
         task = asyncio.ensure_future(self._flush_commits())
@@ -231,31 +337,26 @@ class Consumer(Generic[M]):
         task.add_done_callback(self._flushing.discard)
 
     async def _flush_commits(self) -> None:
-        """Send every queued commit in one pipeline; each script stays atomic on its own.
+        """Commit every queued entry with one COMMIT call per COMMIT_CHUNK entries, sent together.
 
-        A Redis that restarted between the pipeline's script check and its EVALSHAs answers NOSCRIPT: those
-        scripts did not run, so they are sent again once (the pipeline loads the script first).
+        Each call is its own EVALSHA (not a pipeline, which would cost a SCRIPT EXISTS round trip per flush);
+        a Redis that restarted and lost the script answers NOSCRIPT, and the call is re-sent with the script.
+        The tick's future fails if any call failed: those entries stay pending (re-read, deduplicated).
         """
         batch, self._commits = self._commits, []
-        results = await self._send_commits(batch)
-        again = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if again:
-            for i, result in zip(again, await self._send_commits([batch[i] for i in again]), strict=True):
-                results[i] = result
-        for (_, _, future), result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(None)
+        committed, self._committed = self._committed, None
+        assert committed is not None
+        chunks = [batch[i : i + COMMIT_CHUNK] for i in range(0, len(batch), COMMIT_CHUNK)]
+        results = await asyncio.gather(*(self._send_commit(chunk) for chunk in chunks), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            committed.set_exception(failed[0])
+        else:
+            committed.set_result(None)
 
-    async def _send_commits(self, batch: list[tuple[list[str], list[str | bytes | int], asyncio.Future[None]]]) -> list:
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for keys, args, _ in batch:
-                    await self._commit(keys=keys, args=args, client=pipe)
-                return list(await pipe.execute(raise_on_error=False))
-        except Exception as exc:
-            return [exc] * len(batch)
+    async def _send_commit(self, chunk: list[_Commit]) -> None:
+        keys, batch = _commit_call(self.stream, self.errors_key, chunk)
+        await self._commit(keys=keys, args=[self.group, self.done_ttl_s, batch])
 
     async def _dead_letter(
         self,

@@ -33,14 +33,16 @@ class Entry(Generic[M]):
 
 
 def encode(message: Message, key: str, carrier: dict[str, str]) -> dict[bytes, bytes]:
-    fields = {
-        TYPE: message.DESCRIPTOR.full_name.encode(),
-        DATA: message.SerializeToString(),
-        KEY: key.encode(),
-    }
+    flat = encode_flat(message, key, carrier)
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def encode_flat(message: Message, key: str, carrier: dict[str, str]) -> list[bytes]:
+    """encode() as the flat name, value, ... list XADD takes."""
+    fields = [TYPE, message.DESCRIPTOR.full_name.encode(), DATA, message.SerializeToString(), KEY, key.encode()]
     for name in ("traceparent", "tracestate"):
         if name in carrier:
-            fields[name.encode()] = carrier[name].encode()
+            fields += [name.encode(), carrier[name].encode()]
     return fields
 
 

@@ -8,6 +8,7 @@ FAULTS = "ax0n:fault"  # prover (wrong zk outputs, with a counter-proof), aggreg
 HEARTBEAT = "ax0n:heartbeat"  # executors -> stats readers (ax0n/stats.py): signed liveness signals
 LATENCY = "ax0n:latency"  # aggregators -> stats readers: latency samples of receipts certified VALID
 TOKENS_PREFIX = "ax0n:tok:"  # executor -> router, per request: ax0n:tok:{request_id hex}
+TOKENS_TTL_S = 3_600  # a token stream expires this long after its first chunk (abandoned requests included)
 DEAD_LETTER_SUFFIX = ":dead"  # {stream}:dead holds entries that could not be handled, with the reason
 
 EXECUTOR_GROUP = "executors"
@@ -27,3 +28,8 @@ def tokens_stream(request_id: bytes) -> str:
 
 def dead_letter_stream(stream: str) -> str:
     return f"{stream}{DEAD_LETTER_SUFFIX}"
+
+
+def expiry_s(stream: str) -> int:
+    """Seconds a stream lives after its first entry (set once, never extended), or 0: kept until trimmed."""
+    return TOKENS_TTL_S if stream.startswith(TOKENS_PREFIX) else 0

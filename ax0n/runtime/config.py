@@ -21,7 +21,11 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AX0N_", extra="ignore", cli_kebab_case=True, cli_implicit_flags=True)
 
-    host: str = Field("0.0.0.0", description="interface the gRPC server binds")
+    host: str = Field(
+        "127.0.0.1",
+        description="interface the gRPC (and the router's HTTP) server binds; 0.0.0.0 exposes every interface "
+        "(the chart and the images set it: a pod is reached on its own IP)",
+    )
     grpc_port: int = Field(0, description="gRPC port (0: the service's default; tests pass an explicit free port)")
     metrics_port: int = Field(DEFAULT_METRICS_PORT, description="Prometheus /metrics port (-1 disables the endpoint)")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of the mempool")

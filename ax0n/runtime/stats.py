@@ -38,7 +38,7 @@ from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import MalformedEntry
 from ax0n.mempool.streams import EXECUTED, HEARTBEAT, LATENCY, REQUESTS_PREFIX
 from ax0n.spec import receipt as receipts
-from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest, domain_separator
+from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest
 from ax0n.spec.routing import LatencySample, LivenessBeat, NodeStats, window_stats
 from ax0n.v1 import types_pb2
 
@@ -50,6 +50,9 @@ HEARTBEAT_TYPES = {
     ]
 }
 HEARTBEAT_TYPEHASH = keccak(b"Heartbeat(bytes32 nodeId,uint64 signedMs,uint64 chainId)")
+# Heartbeats move no value, so their domain is the chain's alone (no verifyingContract): a node registered in two
+# deployments on one chain proves its liveness to both with one signature, which is true of it.
+_CHAIN_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId)")
 PAGE = 10_000  # entries per XRANGE call
 
 
@@ -95,7 +98,10 @@ def heartbeat_digest(node_id: bytes, signed_ms: int, chain_id: int) -> bytes:
     if len(node_id) != 32:
         raise ValueError(f"node_id must be 32 bytes, got {len(node_id)}")
     body = keccak(HEARTBEAT_TYPEHASH + node_id + signed_ms.to_bytes(32, "big") + chain_id.to_bytes(32, "big"))
-    return keccak(b"\x19\x01" + domain_separator(chain_id) + body)
+    domain = keccak(
+        _CHAIN_DOMAIN_TYPEHASH + keccak(DOMAIN_NAME.encode()) + keccak(DOMAIN_VERSION.encode()) + chain_id.to_bytes(32)
+    )
+    return keccak(b"\x19\x01" + domain + body)
 
 
 def typed_data(hb: types_pb2.Heartbeat) -> dict:

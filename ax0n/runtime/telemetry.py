@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import grpc
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -33,6 +35,22 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
+def consumer_span(name: str, carrier: Mapping[str, str]) -> AbstractContextManager[trace.Span]:
+    """The CONSUMER span of one stream entry, a child of the producer's context in `carrier`.
+
+    With no tracer provider installed, no context in `carrier` and no span current, there is nothing to record
+    or propagate: the invalid span is returned without the API's context machinery (a fast path per entry).
+    """
+    provider = trace.get_tracer_provider()
+    if (
+        not carrier
+        and isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+        and not trace.get_current_span().get_span_context().is_valid
+    ):
+        return nullcontext(trace.INVALID_SPAN)
+    return tracer().start_as_current_span(name, context=extract(carrier), kind=trace.SpanKind.CONSUMER)
+
+
 def otlp_provider(service_name: str, otlp_endpoint: str) -> TracerProvider | None:
     """A provider exporting spans over OTLP/gRPC to `otlp_endpoint`; None (export nothing) when it is empty."""
     if not otlp_endpoint:
@@ -57,12 +75,16 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "") -> TracerProvider 
 
 def inject() -> dict[str, str]:
     """The current trace context as W3C headers (traceparent, tracestate)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return {}  # no span to propagate: the W3C propagator would write no header (a fast path per entry)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
 
 
 def extract(carrier: Mapping[str, str]):  # -> opentelemetry.context.Context
+    if not carrier:
+        return Context()  # what the propagators return for no headers: a root context (a fast path per entry)
     return propagate.extract(dict(carrier))
 
 

@@ -25,6 +25,7 @@ from ax0n.sdk.errors import Ax0nError, Ax0nTimeoutError, NotFoundError, from_rpc
 from ax0n.sdk.result import Chunk, InferenceResult
 from ax0n.spec import fees
 from ax0n.spec import request as signing
+from ax0n.spec.answers import DEVNET, Deployment
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
 
 if TYPE_CHECKING:  # verification needs the `verify` extra; it is imported when first used
@@ -67,14 +68,16 @@ class ResultStream:
 
 
 class AsyncAx0nClient:
-    """An asyncio client of one router. `verify=True` checks every result's evidence with `verifier`."""
+    """An asyncio client of one router. `verify=True` checks every result's evidence with `verifier`. Requests are
+    signed for the deployment at `settlement` (0x address; default: the devnet's) on `chain_id`."""
 
     def __init__(
         self,
         target: str = "127.0.0.1:50051",
         *,
         private_key: str | bytes,
-        chain_id: int = 31337,
+        chain_id: int = DEVNET.chain_id,
+        settlement: str | None = None,
         max_latency_ms: int = 60_000,
         deadline_s: int = 300,
         verify: bool = False,
@@ -85,6 +88,7 @@ class AsyncAx0nClient:
         self._account = Account.from_key(private_key)
         self._key = private_key
         self.chain_id, self.max_latency_ms, self.deadline_s = chain_id, max_latency_ms, deadline_s
+        self.deployment = Deployment.of(chain_id, settlement) if settlement else Deployment(chain_id, DEVNET.settlement)
         self.verify, self._verifier = verify, verifier
         self._channel = telemetry.channel(target)
         self._stub = router_pb2_grpc.RouterStub(self._channel)
@@ -157,6 +161,7 @@ class AsyncAx0nClient:
             nonce=secrets.randbits(63) if nonce is None else nonce,
             deadline=int(time.time()) + (deadline_s or self.deadline_s),
             chain_id=self.chain_id,
+            settlement=self.deployment.settlement,
         )
         req.sampling.greedy = temperature == 0.0
         if not req.sampling.greedy:

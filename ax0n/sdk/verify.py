@@ -9,7 +9,9 @@ Checks, in order; the first that fails raises VerificationError naming it:
 - io: the receipt's input/output hashes are those of this request and this output;
 - proof: zk tier — the 288-byte Groth16 envelope verifies against the local verifying key with public inputs
   recomputed here (commitment, input hash, output hash), never the ones the proof carries;
-  LLM tier — a fingerprint is present (its re-execution is what the quorum certificate attests);
+  LLM tier — a fingerprint is present and, given the registered model, in the encoding, chunk size and k its
+  registered precision fixes (`ax0n.spec.fingerprint.receipt_fault`; its re-execution is what the quorum
+  certificate attests);
 - certificate: VALID verdict over this request and receipt hash, BLS aggregate of at least 2/3 of the quorum
   that the validator set at the route's snapshot yields for this request;
 - settlement (when present): the receipt's batch leaf (ax0n.spec.settlement.Leaf) is included under the batch root,
@@ -30,6 +32,7 @@ from web3.exceptions import TransactionNotFound
 from ax0n.sdk.errors import VerificationError
 from ax0n.sdk.result import InferenceResult
 from ax0n.spec import answers, binding, finality, settlement
+from ax0n.spec import fingerprint as fp
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
 from ax0n.spec.committee import Validator
@@ -158,11 +161,15 @@ class Verifier:
                 raise _fail(check, str(exc)) from None
         return self._artifacts[circuit_id]
 
-    def check_proof(self, result: InferenceResult) -> None:
+    def check_proof(self, result: InferenceResult, model: answers.RegisteredModel | None = None) -> None:
+        """zk tier: the Groth16 envelope; LLM tier: a fingerprint shaped as the registered `model`'s precision fixes
+        it (ax0n.spec.fingerprint.receipt_fault; its re-execution is what the certificate attests)."""
         r = result.receipt
         if r.tier != types_pb2.TIER_ZK:
             if not r.HasField("fingerprint") or not r.fingerprint.chunks:
                 raise _fail("proof", "LLM-tier receipt carries no fingerprint")
+            if model is not None and (why := fp.receipt_fault(r, model.dtype)):
+                raise _fail("proof", why)
             return
         if not result.raw.HasField("proof"):
             raise _fail("proof", "zk-tier result carries no proof")
@@ -255,7 +262,7 @@ class Verifier:
             unchecked.append("model: no registered model info")
         check_receipt_signature(result)
         check_io(result)
-        self.check_proof(result)
+        self.check_proof(result, registered(model) if model is not None else None)
         self.check_certificate(result)
         checked += ["receipt", "io", "proof" if result.tier == types_pb2.TIER_ZK else "fingerprint", "certificate"]
         if result.tier != types_pb2.TIER_ZK:

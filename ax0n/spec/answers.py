@@ -3,7 +3,8 @@
 Validators (before attesting), re-executors, provers (before proving), the batch committee and the settler (before
 settling) and the SDK all call `receipt_fault`. A receipt passes only if
 
-- the request is signed by its client (EIP-712, `ax0n.spec.request.verify`), its prompt hash and id derived right;
+- the request is signed by its client (EIP-712, `ax0n.spec.request.verify`), its prompt hash and id derived right,
+  for this deployment (chain id and Settlement address: the EIP-712 domain);
 - the receipt names that request, client, fee cap, chain and model;
 - its model commitment and tier are the model's registration (ModelRegistry at the route's snapshot block);
 - its fee is the fee rule's charge (`ax0n.spec.fees.charge`) at the registered price for the tokens it bills
@@ -33,7 +34,31 @@ class RegisteredModel:
     commitment: bytes  # 32 bytes
     tier: int  # types_pb2.TIER_ZK or TIER_LLM
     price_per_1k: int  # wei per 1,000 tokens
+    # the precision it is registered in: it fixes the LLM tier's fingerprint profile (ax0n.spec.fingerprint.profile_for).
+    # ModelRegistry records carry no precision yet, so every on-chain registration is float32.
+    dtype: str = "float32"
 
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One deployment of the protocol: its chain and Settlement address, the EIP-712 domain of every request and
+    receipt signed for it."""
+
+    chain_id: int
+    settlement: bytes  # 20-byte Settlement address
+
+    @classmethod
+    def of(cls, chain_id: int, settlement: str) -> Deployment:
+        """From a 0x-hex Settlement address."""
+        raw = bytes.fromhex(settlement.removeprefix("0x"))
+        if len(raw) != 20:
+            raise ValueError(f"Settlement address must be 20 bytes of hex, got {settlement!r}")
+        return cls(chain_id, raw)
+
+
+# The devnet's deployment: anvil's chain id, and the address Settlement gets when anvil's first account deploys the
+# contracts on a fresh chain (`ax0n devnet`, ax0n.chain.deploy: its sixth transaction). tests/chain checks it.
+DEVNET = Deployment(31_337, bytes.fromhex("5fc8d32690cc91d4c39d9d3abcbd16989f875707"))
 
 ModelSource = Callable[[int, str], RegisteredModel | None]  # (snapshot block, model id) -> its registration
 
@@ -56,6 +81,19 @@ def request_fault(req: types_pb2.InferenceRequest) -> str:
     return ""
 
 
+def deployment_fault(req: types_pb2.InferenceRequest, deployment: Deployment) -> str:
+    """Why `req` is not signed for `deployment` ('' when it is): a signature made for another chain or another
+    Settlement contract is not honoured here."""
+    if req.chain_id != deployment.chain_id:
+        return f"request is signed for chain {req.chain_id}; this deployment is on chain {deployment.chain_id}"
+    if bytes(req.settlement) != deployment.settlement:
+        return (
+            f"request is signed for Settlement 0x{bytes(req.settlement).hex()}; this deployment's Settlement is "
+            f"0x{deployment.settlement.hex()}"
+        )
+    return ""
+
+
 def consistency_fault(receipt: types_pb2.Receipt, req: types_pb2.InferenceRequest) -> str:
     """Why `receipt` does not answer the client-signed request `req` ('' when it does): the request's signature,
     and the receipt's request, model, client, chain and fee cap."""
@@ -67,8 +105,8 @@ def consistency_fault(receipt: types_pb2.Receipt, req: types_pb2.InferenceReques
         return f"receipt names model {receipt.model_id!r}, the request {req.model_id!r}"
     if bytes(receipt.client) != bytes(req.client):
         return "receipt names another client than the request's signer"
-    if receipt.chain_id != req.chain_id:
-        return f"receipt is for chain {receipt.chain_id}, the request for {req.chain_id}"
+    if receipt.chain_id != req.chain_id or bytes(receipt.settlement) != bytes(req.settlement):
+        return "receipt is signed for another deployment (chain id or Settlement address) than its request"
     if receipt.fee_cap != req.fee_cap:
         return "receipt's fee cap is not the signed fee cap"
     if receipt.tier == types_pb2.TIER_LLM and len(receipt.output_token_ids) > req.max_tokens:
@@ -98,7 +136,13 @@ def receipt_fault(
     receipt: types_pb2.Receipt,
     req: types_pb2.InferenceRequest,
     model: RegisteredModel | None,
+    deployment: Deployment,
     params: Params = MAINNET,
 ) -> str:
-    """Why `receipt` does not answer the signed request `req` for the registered `model` ('' when it does)."""
-    return consistency_fault(receipt, req) or registration_fault(receipt, model, params)
+    """Why `receipt` does not answer the request `req` signed for `deployment`, for the registered `model` ('' when
+    it does)."""
+    return (
+        deployment_fault(req, deployment)
+        or consistency_fault(receipt, req)
+        or registration_fault(receipt, model, params)
+    )

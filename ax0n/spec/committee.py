@@ -19,6 +19,7 @@ SHUFFLE_ROUND_COUNT = 90  # as in consensus-specs
 MAX_RANDOM_VALUE = 2**16 - 1
 QUORUM_SEED_DOMAIN = b"ax0n/quorum/v1"
 SUBCOMMITTEE_SEED_DOMAIN = b"ax0n/reexec-subcommittee/v1"
+DISPUTE_SEED_DOMAIN = b"ax0n/reexec-dispute/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +35,11 @@ def quorum_seed(snapshot_hash: bytes, request_id: bytes) -> bytes:
     return sha256(QUORUM_SEED_DOMAIN + _bytes32(snapshot_hash) + _bytes32(request_id)).digest()
 
 
-def subcommittee_seed(quorum_seed_value: bytes, receipt_hash: bytes) -> bytes:
-    """Seed of an LLM-tier re-execution sub-committee, drawn from the quorum after the receipt exists."""
-    return sha256(SUBCOMMITTEE_SEED_DOMAIN + _bytes32(quorum_seed_value) + _bytes32(receipt_hash)).digest()
+def subcommittee_seed(quorum_seed_value: bytes) -> bytes:
+    """Seed of an LLM-tier re-execution sub-committee: the quorum's seed alone, fixed once the client has signed
+    the request and the route's snapshot exists. Nothing the executor writes afterwards (its receipt's timings,
+    output or signature) changes who re-executes it, so it cannot grind its receipt until colluders sit there."""
+    return sha256(SUBCOMMITTEE_SEED_DOMAIN + _bytes32(quorum_seed_value)).digest()
 
 
 def _bytes32(value: bytes) -> bytes:
@@ -130,3 +133,11 @@ def reexecution_subcommittee(quorum_size: int, seed: bytes, size: int) -> list[i
     """Seat positions (0..quorum_size-1) of the LLM-tier re-execution sub-committee: the first `size` shuffled."""
     shuffle = Shuffle(quorum_size, seed)
     return [shuffle(i) for i in range(min(size, quorum_size))]
+
+
+def dispute_committee(quorum_size: int, quorum_seed_value: bytes, taken: Sequence[int], size: int) -> list[int]:
+    """Seat positions of the committee an LLM-tier dispute escalates to: `size` seats of the quorum outside
+    `taken` (the re-executing seats), in the order of their own shuffle (seeded by the quorum seed alone)."""
+    shuffle = Shuffle(quorum_size, sha256(DISPUTE_SEED_DOMAIN + _bytes32(quorum_seed_value)).digest())
+    order = (shuffle(i) for i in range(quorum_size))
+    return [s for s in order if s not in taken][: max(0, size)]

@@ -59,16 +59,17 @@ def certificate_fault(
 def final_fault(
     final: types_pb2.FinalizedReceipt,
     validator_sets: ValidatorSets,
-    chain_id: int,
+    deployment: answers.Deployment,
     params: Params = MAINNET,
     models: answers.ModelSource | None = None,
 ) -> str:
     """Why `final` is not final ('' when it is): its certificate (`certificate_fault`), and its receipt answering its
-    client-signed request (`answers.receipt_fault` when `models` gives registrations, else the consistency part)."""
+    request signed for `deployment` (`answers.receipt_fault` when `models` gives registrations, else the deployment
+    and consistency parts)."""
     receipt = final.receipt
-    if why := certificate_fault(receipt, final.certificate, validator_sets, chain_id, params):
+    if why := certificate_fault(receipt, final.certificate, validator_sets, deployment.chain_id, params):
         return why
     if models is None:
-        return answers.consistency_fault(receipt, final.request)
+        return answers.deployment_fault(final.request, deployment) or answers.consistency_fault(receipt, final.request)
     model = models(receipt.route.snapshot_block, receipt.model_id)
-    return answers.receipt_fault(receipt, final.request, model, params)
+    return answers.receipt_fault(receipt, final.request, model, deployment, params)

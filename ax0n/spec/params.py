@@ -52,6 +52,9 @@ class Params:
     routing_rebuild_interval: int = 16  # blocks between routing-index rebuilds
     quorum_threshold_num: int = 2  # a certificate needs signed weight * den >= total * num
     quorum_threshold_den: int = 3
+    # LLM tier: seats of a request's quorum that re-execute it, and the fresh seats a dispute escalates to
+    reexecution_seats: int = 5
+    dispute_seats: int = 151
     # NeuralRoute's scoring weights (ax0n.spec.routing): governable, read from ProtocolParams at each snapshot
     routing_weight_stake: int = 2
     routing_weight_uptime: int = 5
@@ -105,6 +108,7 @@ POSITIVE = (
     "settlement_frequency",
     "routing_latency_ref_ms",
     "routing_rebuild_interval",
+    "reexecution_seats",
 )
 
 
@@ -126,6 +130,8 @@ def violations(values: dict[str, int]) -> list[str]:
     num, den = v["quorum_threshold_num"], v["quorum_threshold_den"]
     if not (den > 0 and 2 * den <= 3 * num <= 3 * den):
         out.append(f"quorum threshold {num}/{den} must be between 2/3 and 1")
+    if v["reexecution_seats"] + v["dispute_seats"] > v["validator_quorum_size"]:
+        out.append("reexecution_seats + dispute_seats exceed validator_quorum_size: the seats are the quorum's")
     out += [f"{name} is negative" for name, value in v.items() if value < 0]
     return out
 
@@ -140,6 +146,7 @@ DEVNET = MAINNET.replace(
     settlement_frequency=_DEVNET_FREQUENCY,
     node_epoch_length=_DEVNET_FREQUENCY + _DEVNET_SLASH_WINDOW,
     validator_quorum_size=16,
+    dispute_seats=11,
     max_batch_size=16,
 )
 

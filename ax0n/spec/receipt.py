@@ -2,7 +2,7 @@
 
 A receipt is hashed as EIP-712 typed data, not as protobuf bytes (protobuf serialization is not
 canonical: field order, default values and unknown fields may vary between encoders). The domain is
-the request's (`ax0n`, version `1`, `chainId` = receipt.chain_id) and the primary type is `Receipt`
+the request's (`ax0n`, version `1`, `chainId` = receipt.chain_id, `verifyingContract` = receipt.settlement) and the primary type is `Receipt`
 below; every field but the signature is covered, nested messages as nested structs, fee amounts as
 uint256 and variable bytes as `bytes`. EIP-712 makes the hash reproducible by any wallet library and
 by a contract (a slashing contract can `ecrecover` a receipt: two receipts signed for one request id
@@ -21,7 +21,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak
 
-from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest
+from ax0n.spec.request import InvalidSignature, _recover_digest, domain
 from ax0n.v1 import types_pb2
 
 TYPES: dict[str, list[dict[str, str]]] = {
@@ -107,11 +107,12 @@ def typed_data(r: types_pb2.Receipt) -> dict[str, Any]:
                 {"name": "name", "type": "string"},
                 {"name": "version", "type": "string"},
                 {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
             ],
             **TYPES,
         },
         "primaryType": "Receipt",
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": r.chain_id},
+        "domain": domain(r.chain_id, r.settlement),
         "message": {
             "requestId": _fixed(r.request_id, 32, "request_id"),
             "modelId": r.model_id,

@@ -1,6 +1,7 @@
 """Signed inference requests: canonical prompt hashing, EIP-712 typed data, request ids.
 
-The client signs EIP-712 typed data (domain `ax0n` version `1` on `chain_id`) over the request's
+The client signs EIP-712 typed data (domain `ax0n` version `1` on `chain_id`, `verifyingContract` = the
+deployment's Settlement address, so a signature made for one deployment means nothing to another) over the request's
 model, prompt hash, limits, fee cap, nonce and deadline. The prompt itself is not signed: its hash is,
 and the hash covers everything that decides the output (prompt or chat messages, and sampling).
 
@@ -31,6 +32,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "name", "type": "string"},
         {"name": "version", "type": "string"},
         {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
     ],
     PRIMARY_TYPE: [
         {"name": "modelId", "type": "string"},
@@ -84,7 +86,7 @@ def typed_data(req: types_pb2.InferenceRequest) -> dict[str, Any]:
     return {
         "types": TYPES,
         "primaryType": PRIMARY_TYPE,
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": req.chain_id},
+        "domain": domain(req.chain_id, req.settlement),
         "message": {
             "modelId": req.model_id,
             "promptHash": bytes(req.prompt_hash),
@@ -111,8 +113,27 @@ def _u256(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
-def domain_separator(chain_id: int) -> bytes:
-    return keccak(DOMAIN_TYPEHASH + keccak(DOMAIN_NAME.encode()) + keccak(DOMAIN_VERSION.encode()) + _u256(chain_id))
+def _settlement(settlement: bytes) -> bytes:
+    if len(settlement) != 20:
+        raise ValueError("settlement must be the 20-byte Settlement address the request is signed for")
+    return bytes(settlement)
+
+
+def domain(chain_id: int, settlement: bytes) -> dict[str, Any]:
+    """The EIP-712 domain of one deployment: requests and receipts signed for it verify nowhere else."""
+    address = "0x" + _settlement(settlement).hex()
+    return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id, "verifyingContract": address}
+
+
+def domain_separator(chain_id: int, settlement: bytes) -> bytes:
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + _u256(chain_id)
+        + bytes(12)
+        + _settlement(settlement)
+    )
 
 
 def struct_hash(req: types_pb2.InferenceRequest) -> bytes:
@@ -133,12 +154,12 @@ def struct_hash(req: types_pb2.InferenceRequest) -> bytes:
 
 def signable(req: types_pb2.InferenceRequest) -> SignableMessage:
     """The EIP-191 version-1 message wallets sign for `typed_data(req)`."""
-    return SignableMessage(b"\x01", domain_separator(req.chain_id), struct_hash(req))
+    return SignableMessage(b"\x01", domain_separator(req.chain_id, req.settlement), struct_hash(req))
 
 
 def digest(req: types_pb2.InferenceRequest) -> bytes:
     """The EIP-712 digest keccak256(0x19 ‖ 0x01 ‖ domainSeparator ‖ hashStruct(message))."""
-    return keccak(b"\x19\x01" + domain_separator(req.chain_id) + struct_hash(req))
+    return keccak(b"\x19\x01" + domain_separator(req.chain_id, req.settlement) + struct_hash(req))
 
 
 def request_id(req: types_pb2.InferenceRequest) -> bytes:
@@ -194,31 +215,3 @@ def verify(req: types_pb2.InferenceRequest) -> None:
         raise InvalidSignature(f"signed by 0x{signer.hex()}, not by client 0x{bytes(req.client).hex()}")
     if req.request_id and bytes(req.request_id) != keccak(msg_digest + signer):
         raise InvalidSignature("request_id is not keccak256(digest ‖ client)")
-
-
-def from_openai(body: dict[str, Any], *, chat: bool) -> types_pb2.InferenceRequest:
-    """The unsigned request an OpenAI `/v1/chat/completions` (chat) or `/v1/completions` body describes.
-
-    Sampling: temperature absent or 0 → greedy; otherwise temperature, top_p (default 1) and `stop`.
-    The SDK and the router both use this mapping, so a client can sign what the router will rebuild.
-    """
-    req = types_pb2.InferenceRequest(model_id=str(body.get("model", "")))
-    if chat:
-        for m in body.get("messages") or []:
-            content = m.get("content") or ""
-            if isinstance(content, list):  # content parts: only text is supported
-                content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
-            req.messages.add(role=str(m.get("role", "")), content=str(content))
-    else:
-        prompt = body.get("prompt", "")
-        req.prompt = prompt if isinstance(prompt, str) else "".join(prompt)
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
-    req.max_tokens = int(max_tokens)
-    temperature = float(body.get("temperature") or 0.0)
-    req.sampling.greedy = temperature == 0.0
-    if not req.sampling.greedy:
-        req.sampling.temperature = temperature
-        req.sampling.top_p = float(body.get("top_p") if body.get("top_p") is not None else 1.0)
-    stop = body.get("stop") or []
-    req.sampling.stop.extend([stop] if isinstance(stop, str) else [str(s) for s in stop])
-    return req

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from hashlib import sha256
+from operator import attrgetter
 
 from eth_utils import keccak
 
@@ -81,6 +83,10 @@ class Node:
     active: bool = True
 
 
+_NODE_ID = attrgetter("node_id")
+_NODE_TAIL = struct.Struct(">III?")  # uptime_bps, p95_latency_ms, samples (4 bytes each), active (1 byte)
+
+
 def _str(value: str) -> bytes:
     raw = value.encode()
     return len(raw).to_bytes(2, "big") + raw
@@ -96,25 +102,35 @@ class Snapshot:
     weights: RoutingWeights = DEFAULT_WEIGHTS
 
     def canonical_bytes(self) -> bytes:
+        return self._canonical(sorted(self.nodes, key=_NODE_ID))
+
+    def _canonical(self, ordered: Sequence[Node]) -> bytes:
+        """canonical_bytes() over the nodes already sorted by id (build_index sorts once for both)."""
         w = self.weights
         parts = [
             self.block.to_bytes(8, "big"),
             self.block_hash,
             b"".join(v.to_bytes(4, "big") for v in (w.stake, w.uptime, w.latency, w.latency_ref_ms, w.min_uptime_bps)),
         ]
-        for n in sorted(self.nodes, key=lambda n: n.node_id):
-            parts += [
+        clusters: dict[str, bytes] = {}  # few distinct clusters and model sets: each encoded once
+        served: dict[tuple[str, ...], bytes] = {}
+        pack = _NODE_TAIL.pack
+        for n in ordered:
+            cluster = clusters.get(n.cluster)
+            if cluster is None:
+                cluster = clusters[n.cluster] = _str(n.cluster)
+            models = served.get(n.models)
+            if models is None:
+                models = served[n.models] = len(n.models).to_bytes(2, "big") + b"".join(map(_str, sorted(n.models)))
+            st = n.stats
+            parts += (
                 n.node_id,
                 n.operator,
                 n.stake.to_bytes(32, "big"),
-                _str(n.cluster),
-                len(n.models).to_bytes(2, "big"),
-                *(_str(m) for m in sorted(n.models)),
-                n.stats.uptime_bps.to_bytes(4, "big"),
-                n.stats.p95_latency_ms.to_bytes(4, "big"),
-                n.stats.samples.to_bytes(4, "big"),
-                b"\x01" if n.active else b"\x00",
-            ]
+                cluster,
+                models,
+                pack(st.uptime_bps, st.p95_latency_ms, st.samples, bool(n.active)),
+            )
         return b"".join(parts)
 
     def hash(self) -> bytes:
@@ -270,11 +286,13 @@ class AliasTable:
         prob, alias = [total] * n, list(range(n))
         small = [i for i in range(n) if scaled[i] < total]
         large = [i for i in range(n) if scaled[i] >= total]
+        pop_small, pop_large = small.pop, large.pop
         while small and large:
-            s, g = small.pop(), large.pop()
-            prob[s], alias[s] = scaled[s], g
-            scaled[g] -= total - scaled[s]
-            (small if scaled[g] < total else large).append(g)
+            s, g = pop_small(), pop_large()
+            rest = scaled[s]
+            prob[s], alias[s] = rest, g
+            rest = scaled[g] = scaled[g] - (total - rest)
+            (small if rest < total else large).append(g)
         return cls(total, tuple(prob), tuple(alias))
 
     def draw(self, seed: bytes) -> int:
@@ -323,25 +341,29 @@ class NoRoute(LookupError):
 def build_index(snapshot: Snapshot) -> RoutingIndex:
     """Precompute, per model, an alias table over clusters and one over each cluster's nodes."""
     w = snapshot.weights
-    grouped: dict[str, dict[str, list[tuple[bytes, int]]]] = defaultdict(lambda: defaultdict(list))
-    for node in sorted(snapshot.nodes, key=lambda n: n.node_id):
+    ordered = sorted(snapshot.nodes, key=_NODE_ID)
+    grouped: dict[str, dict[str, tuple[list[bytes], list[int]]]] = defaultdict(dict)
+    distinct: dict[tuple[str, ...], set[str]] = {}
+    for node in ordered:
         weight = selection_weight(node, w)
         if weight:
-            for model in set(node.models):
-                grouped[model][node.cluster].append((node.node_id, weight))
+            served = distinct.get(node.models)
+            if served is None:
+                served = distinct[node.models] = set(node.models)
+            for model in served:
+                members = grouped[model].get(node.cluster)
+                if members is None:
+                    members = grouped[model][node.cluster] = ([], [])
+                members[0].append(node.node_id)
+                members[1].append(weight)
     models = {}
     for model, clusters in grouped.items():
         routes = tuple(
-            ClusterRoutes(
-                name,
-                sum(wt for _, wt in members),
-                tuple(nid for nid, _ in members),
-                AliasTable.build([wt for _, wt in members]),
-            )
-            for name, members in sorted(clusters.items())
+            ClusterRoutes(name, sum(weights), tuple(ids), AliasTable.build(weights))
+            for name, (ids, weights) in sorted(clusters.items())
         )
         models[model] = ModelRoutes(routes, AliasTable.build([c.weight for c in routes]))
-    return RoutingIndex(snapshot.block, snapshot.block_hash, snapshot.hash(), models)
+    return RoutingIndex(snapshot.block, snapshot.block_hash, keccak(snapshot._canonical(ordered)), models)
 
 
 def _seed(index: RoutingIndex, request_id: bytes, kind: bytes, counter: int) -> bytes:

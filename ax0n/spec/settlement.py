@@ -1,7 +1,7 @@
 """Settlement batches: which finalized receipt settles as which leaf, the batch tree, its statement and its id.
 
 Leaf i (active when i < count) = Poseidon(requestHi, requestLo, receiptHi, receiptLo, operator, client, fee,
-feeCap); padding leaves are 0 and an internal node is Poseidon(left, right) (circuits/batch.circom, the batch
+feeCap); padding leaves are 0 and an internal node is Poseidon(left, right) (ax0n/zk/circuits/batch.circom, the batch
 proof's statement). The operator a leaf credits is the NodeRegistry operator of the node its receipt's route
 names (the receipt is signed by that node's registered key: validators check it before certifying), resolved
 by the caller's `OperatorOf`. A batch is identified by its sequence number in the Settlement contract.

@@ -27,12 +27,13 @@ from ax0n.zk.mlp import DEFAULT_SHAPE
 from ax0n.zk.witness import WitnessCalculator, WitnessError, write_wtns
 
 _WASMTIME = version("wasmtime")
-REPO_ROOT = Path(__file__).resolve().parents[2]
+CIRCUITS_DIR = Path(__file__).resolve().parent / "circuits"  # package data: the circom sources
 SOLIDITY_PRAGMA = "^0.8.29"
 
 
 def circuits_dir() -> Path:
-    return Path(os.environ.get("AX0N_CIRCUITS_DIR", REPO_ROOT / "circuits"))
+    """$AX0N_CIRCUITS_DIR, else the circom sources installed with this package."""
+    return Path(os.environ.get("AX0N_CIRCUITS_DIR") or CIRCUITS_DIR)
 
 
 def cache_dir() -> Path:

@@ -1,4 +1,4 @@
-"""The batch circuit's witness input (circuits/batch.circom): the settlement statement of ax0n.spec.settlement."""
+"""The batch circuit's witness input (ax0n/zk/circuits/batch.circom): the settlement statement of ax0n.spec.settlement."""
 
 from __future__ import annotations
 

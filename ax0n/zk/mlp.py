@@ -1,4 +1,4 @@
-"""The zk-tier reference model: a quantized two-layer MLP classifier, bit-exact with circuits/mlp.circom.
+"""The zk-tier reference model: a quantized two-layer MLP classifier, bit-exact with ax0n/zk/circuits/mlp.circom.
 
 Integers only (no floats, no PyTorch), so the executor serving it and the circuit proving it agree exactly:
     h      = clamp((b1 + W1 x) >> shift, 0, 127)      (arithmetic shift: floor division by 2^shift)
@@ -136,7 +136,7 @@ class QuantizedMLP:
         return to_bytes32(self.commitment())
 
     def circuit_inputs(self, x: Sequence[int], prediction: Prediction | None = None) -> dict[str, object]:
-        """The full witness input for circuits/mlp.circom (public hashes included)."""
+        """The full witness input for ax0n/zk/circuits/mlp.circom (public hashes included)."""
         prediction = prediction or self.forward(x)
         return {
             "commitment": self.commitment(),

@@ -32,7 +32,7 @@ def poseidon(inputs: Sequence[int]) -> int:
 
 
 def vector_hash(values: Sequence[int]) -> int:
-    """circuits/common.circom `VectorHash(N)`: h = N, then h = Poseidon(h, next 11 values, zero-padded)."""
+    """ax0n/zk/circuits/common.circom `VectorHash(N)`: h = N, then h = Poseidon(h, next 11 values, zero-padded)."""
     if not values:
         raise ValueError("vector_hash needs at least one value")
     h = len(values)
@@ -43,7 +43,7 @@ def vector_hash(values: Sequence[int]) -> int:
 
 
 def pack_signed(values: Sequence[int], bits: int, per: int) -> list[int]:
-    """circuits/common.circom `PackSigned`: offset each value by 2^(bits-1), pack `per` per element, little-endian."""
+    """ax0n/zk/circuits/common.circom `PackSigned`: offset each value by 2^(bits-1), pack `per` per element, little-endian."""
     offset = 1 << (bits - 1)
     packed = []
     for start in range(0, len(values), per):

@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from eth_utils import to_checksum_address
+
 from ax0n.chain.batch import SIZE, Batch, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.challenge import receipt_words
 from ax0n.spec import bls
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import DEVNET
 from ax0n.spec.settlement import BatchPlan, Leaf
@@ -32,6 +35,7 @@ VALIDATORS = tuple(f"0x{0xB1 + i:040x}" for i in range(3))
 VALIDATOR_SECRETS = tuple(bls.keygen(bytes([0xB1 + i]) * 32) for i in range(len(VALIDATORS)))
 FIXTURE_BATCHES = 4
 FORGE_CHAIN_ID = 31337
+FIXTURE_SETTLEMENT = DEVNET_DEPLOYMENT.settlement  # the Settlement the fixture receipt is signed for
 # A receipt whose EIP-712 encodeData words the forge tests start from (they vary fields and re-sign it): Settlement's
 # receiptHash of these words must be ax0n.spec.receipt.receipt_hash of this receipt.
 FIXTURE_RECEIPT = types_pb2.Receipt(
@@ -48,6 +52,7 @@ FIXTURE_RECEIPT = types_pb2.Receipt(
     client=b"\x06" * 20,
     fee_cap="9",
     chain_id=FORGE_CHAIN_ID,
+    settlement=FIXTURE_SETTLEMENT,
 )
 
 
@@ -136,7 +141,9 @@ def solidity(prover: CircuitBatchProver, stamp: str) -> str:
         "    /// @notice The validators' BLS secret scalars (tests sign with them: test/utils/BlsKeys.sol).\n"
         f"    function validatorSecrets() internal pure returns (uint256[{len(VALIDATOR_SECRETS)}] memory) {{\n"
         f"        return [uint256({secrets.split(', ')[0]}), {', '.join(secrets.split(', ')[1:])}];\n    }}\n\n"
-        "    /// @notice ax0n.spec.receipt.receipt_hash of the fixture receipt (chain 31337) and its encodeData words.\n"
+        "    /// @notice ax0n.spec.receipt.receipt_hash of the fixture receipt (chain 31337, signed for the Settlement at\n"
+        "    ///         SETTLEMENT) and its encodeData words.\n"
+        f"    address internal constant SETTLEMENT = {to_checksum_address(FIXTURE_SETTLEMENT)};\n"
         f"    bytes32 internal constant RECEIPT_HASH = 0x{receipts.receipt_hash(FIXTURE_RECEIPT).hex()};\n\n"
         "    function receiptWords() internal pure returns (bytes32[17] memory w) {\n" + words + "    }\n\n"
         "    /// @notice Batch `i` (1..COUNT), its 256-byte proof and all three validators' aggregate signature.\n"

@@ -34,7 +34,8 @@ contract Settlement {
     ///         verifier hit `invalid()`, which would otherwise burn the whole transaction's gas.
     uint256 public constant VERIFY_GAS = 1_500_000;
     /// @notice ax0n.receipt's EIP-712 types: the domain (name "ax0n", version "1", chainId), Receipt, RouteDecision.
-    bytes32 public constant DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId)");
+    bytes32 public constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 public constant RECEIPT_TYPEHASH = keccak256(
         "Receipt(bytes32 requestId,string modelId,bytes32 modelCommitment,uint8 tier,bytes32 inputHash,"
         "bytes32 outputHash,Fingerprint fingerprint,ReferenceConfig reference,address nodeId,RouteDecision route,"
@@ -293,9 +294,12 @@ contract Settlement {
         return keccak256(abi.encode(key, beneficiary));
     }
 
-    /// @notice The EIP-712 digest (ax0n.receipt.receipt_hash) of a receipt given as its 17 encodeData words.
+    /// @notice The EIP-712 digest (ax0n.receipt.receipt_hash) of a receipt given as its 17 encodeData words, in
+    ///         this deployment's domain (chain id and this contract's address): a receipt signed for another
+    ///         Settlement or chain does not recover to its node here.
     function receiptHash(bytes32[17] calldata receipt) public view returns (bytes32) {
-        bytes32 domain = keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("ax0n"), keccak256("1"), block.chainid));
+        bytes32 domain =
+            keccak256(abi.encode(DOMAIN_TYPEHASH, keccak256("ax0n"), keccak256("1"), block.chainid, address(this)));
         return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encodePacked(receipt))));
     }
 

@@ -15,6 +15,7 @@ from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest
 from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
@@ -43,6 +44,7 @@ def _receipt(key: str, out: int, snapshot_block: int, request: int = 1) -> types
         client=b"\x0c" * 20,
         fee_cap="2000",
         chain_id=31337,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
     r.route.snapshot_block = snapshot_block
     return receipts.sign(r, key)
@@ -158,3 +160,20 @@ def test_equivocation_is_slashed(anvil: Anvil, manifest: Manifest) -> None:
     assert settlement.functions.credits(challenger.address).call() == reward
     assert not nodes.functions.isActive(operator.address).call()
     _refused(challenge(second, first), "AlreadyChallenged(bytes32)")
+
+
+def test_the_devnet_deployment_is_where_clients_sign_for(manifest: Manifest) -> None:
+    """`ax0n.spec.answers.DEVNET` (the SDK's and services' default) names where a fresh devnet puts Settlement."""
+    assert manifest.addresses["Settlement"].lower() == "0x" + DEVNET_DEPLOYMENT.settlement.hex()
+
+
+def test_receipts_signed_for_another_settlement_do_not_verify_here(anvil: Anvil, manifest: Manifest) -> None:
+    settlement = manifest.contract(anvil.web3, "Settlement")
+    here = _receipt(anvil.accounts[2].key, 5, 1)
+    assert settlement.functions.receiptHash(receipt_words(here)).call() == receipts.receipt_hash(here)
+    elsewhere = types_pb2.Receipt()
+    elsewhere.CopyFrom(here)
+    elsewhere.settlement = b"\x99" * 20  # the same receipt, signed for another deployment on this chain
+    elsewhere = receipts.sign(elsewhere, anvil.accounts[2].key)
+    assert receipt_words(elsewhere) == receipt_words(here)
+    assert settlement.functions.receiptHash(receipt_words(elsewhere)).call() != receipts.receipt_hash(elsewhere)

@@ -30,6 +30,7 @@ def test_typescript_sdk_infers_and_streams_on_the_devnet(devnet: DevnetState) ->
         "AX0N_DEVNET_HTTP": f"http://127.0.0.1:{devnet.http_port}",
         "AX0N_DEVNET_KEY": Path(devnet.client_key_file).read_text().strip(),
         "AX0N_DEVNET_CHAIN_ID": str(devnet.chain_id),
+        "AX0N_DEVNET_SETTLEMENT": devnet.settlement,
         "AX0N_DEVNET_LLM_MODEL": devnet.llm_model,
         "AX0N_DEVNET_ZK_MODEL": devnet.zk_model,
         "AX0N_DEVNET_ZK_FEATURES": demo.ZK_FEATURES,

@@ -17,6 +17,7 @@ from ax0n_executor.models import build_tiny  # noqa: E402
 
 from ax0n.llm.engine import Engine  # noqa: E402
 from ax0n.spec import request as requests  # noqa: E402
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT  # noqa: E402
 from ax0n.v1 import types_pb2  # noqa: E402
 
 NODE_KEY = "0x" + "42" * 32
@@ -68,6 +69,7 @@ def make_request(
         nonce=nonce,
         deadline=2_000_000_000,
         chain_id=31337,
+        settlement=DEVNET_DEPLOYMENT.settlement,
         sampling=types_pb2.SamplingParams(
             greedy=greedy, temperature=temperature, top_p=top_p, top_k=top_k, stop=list(stop)
         ),

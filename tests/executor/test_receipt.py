@@ -7,6 +7,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from ax0n.spec import receipt
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.request import InvalidSignature
 from ax0n.v1 import types_pb2
 
@@ -29,6 +30,7 @@ def _receipt() -> types_pb2.Receipt:
         client=b"\x05" * 20,
         output_token_ids=[1, 2, 3],
         chain_id=31337,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
 
 

@@ -3,6 +3,8 @@ operator's `ax0n-reexecutor` service over real gRPC. The executor no longer grad
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from ax0n_executor.executor import Executor
@@ -10,7 +12,10 @@ from ax0n_validator.checks import grpc_reexecutor, local_reexecutor
 from ax0n_validator.reexecutor import ReexecutorServicer, ReexecutorSettings
 
 from ax0n.llm.engine import Engine
+from ax0n.runtime.calls import signed
+from ax0n.spec import calls
 from ax0n.v1 import executor_pb2, types_pb2, validator_pb2, validator_pb2_grpc
+from tests.clients import CALLER, CALLER_KEY, STRANGER_KEY
 from tests.executor.conftest import make_request
 
 
@@ -39,12 +44,12 @@ async def test_in_process_reexecution_accepts_honest_and_rejects_a_changed_outpu
 
 async def test_reexecutor_service_over_grpc(executor: Executor, tiny: Engine) -> None:
     server = grpc.aio.server()
-    servicer = ReexecutorServicer(ReexecutorSettings(), {"tiny": tiny})
+    servicer = ReexecutorServicer(ReexecutorSettings(allowed_callers=CALLER), {"tiny": tiny})
     validator_pb2_grpc.add_ReexecutorServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        remote = grpc_reexecutor(f"127.0.0.1:{port}")
+        remote = grpc_reexecutor(f"127.0.0.1:{port}", CALLER_KEY)
         honest = proved(executor, "Over gRPC", 702)
         assert (await remote(honest)).ok
         honest.output = "x"
@@ -52,15 +57,21 @@ async def test_reexecutor_service_over_grpc(executor: Executor, tiny: Engine) ->
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = validator_pb2_grpc.ReexecutorStub(channel)
             item = proved(executor, "Margins", 703)
-            reply = await stub.Reexecute(
-                validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
-            )
+            ask = validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
+            for key, code in ((None, "UNAUTHENTICATED"), (STRANGER_KEY, "PERMISSION_DENIED")):
+                with pytest.raises(grpc.aio.AioRpcError) as unallowed:  # a free prefill for anyone: refused
+                    await stub.Reexecute(ask, metadata=signed(key, "Reexecute", ask) if key else None)
+                assert unallowed.value.code().name == code
+            stale = calls.sign_call(CALLER_KEY, "Reexecute", ask, int(time.time() * 1000) - 60_000)
+            with pytest.raises(grpc.aio.AioRpcError) as replayed:
+                await stub.Reexecute(ask, metadata=stale)
+            assert replayed.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            reply = await stub.Reexecute(ask, metadata=signed(CALLER_KEY, "Reexecute", ask))
             assert reply.valid and reply.margins["mant_mean_max"] <= reply.margins["tol_mant_mean"]
             item.receipt.model_id = "gpt-7"
             with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.Reexecute(
-                    validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
-                )
+                ask = validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
+                await stub.Reexecute(ask, metadata=signed(CALLER_KEY, "Reexecute", ask))
             assert err.value.code() == grpc.StatusCode.NOT_FOUND and "gpt-7" in (err.value.details() or "")
     finally:
         await server.stop(None)

@@ -68,7 +68,7 @@ def test_attacks_are_detected(smollm2: Engine, tiny: Engine) -> None:
         v = verify(smollm2, req, receipt, output)
         print(f"\nSmolLM2 vs {name}: {v.reason}; {v.margins}")
         m = v.margins
-        assert not v.valid and (m["mant_mean_max"] > m["tol_mant_mean"] or m["mant_median_max"] > m["tol_mant_median"])
+        assert not v.valid and (m["err_mean_max"] > m["tol_err_mean"] or m["err_median_max"] > m["tol_err_median"])
     changed = _req("Name three primary colours.", 11)
     gen_changed = smollm2.generate(prompt_ids(smollm2, changed), decoding(req), bytes(req.request_id))
     receipt = Executor({"smol": smollm2}, NODE_KEY).receipt(req, smollm2, gen_changed, batch_size=1)

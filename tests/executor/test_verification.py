@@ -75,12 +75,12 @@ def _assert_honest(results: list[tuple[str, Verification]]) -> None:
     failures = [(c, v.reason, v.margins) for c, v in results if not v.valid]
     assert not failures
     worst = {
-        "exp_mismatches_max": max(v.margins["exp_mismatches_max"] for _, v in results),
-        "mant_mean_max": max(v.margins["mant_mean_max"] for _, v in results),
-        "mant_median_max": max(v.margins["mant_median_max"] for _, v in results),
+        "mismatches_max": max(v.margins["mismatches_max"] for _, v in results),
+        "err_mean_max": max(v.margins["err_mean_max"] for _, v in results),
+        "err_median_max": max(v.margins["err_median_max"] for _, v in results),
         "token_margin_min": min(v.margins["token_margin_min"] for _, v in results),
     }
-    print(f"\nhonest margins over {len(results)} cases: {worst} (tolerance {fp.FP32})")
+    print(f"\nhonest margins over {len(results)} cases: {worst} (tolerance {fp.FP32.tolerance})")
 
 
 def test_honest_cases_pass_in_every_configuration(executor: Executor, tiny: Engine) -> None:
@@ -103,9 +103,9 @@ def other_seed(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 def _fingerprint_fails(v: Verification) -> bool:
     m = v.margins
     return (
-        m["exp_mismatches_max"] > m["tol_exp_mismatches"]
-        or m["mant_mean_max"] > m["tol_mant_mean"]
-        or m["mant_median_max"] > m["tol_mant_median"]
+        m["mismatches_max"] > m["tol_mismatches"]
+        or m["err_mean_max"] > m["tol_err_mean"]
+        or m["err_median_max"] > m["tol_err_median"]
     )
 
 
@@ -167,6 +167,33 @@ def test_lower_precision_is_detected(tiny_dir: Path, tiny: Engine) -> None:
         print(f"\nbf16 as fp32: {v.reason}; {v.margins}")
 
 
+def test_fingerprint_parameters_are_the_registered_profiles_not_the_receipts(tiny_dir: Path, tiny: Engine) -> None:
+    """A receipt whose fingerprint the executor weakened (top_k = 1 in one huge chunk, or bf16's coarse encoding for
+    an fp32 model), self-consistent and signed, is rejected; the honest receipt beside it passes."""
+    req = make_request(PROMPTS[1], max_tokens=40, nonce=600)
+    receipt, output = Executor({"tiny": tiny}, NODE_KEY).execute(req)
+    assert (receipt.fingerprint.encoding, receipt.fingerprint.top_k) == (fp.FP32.encoding, 128)
+    assert verify(tiny, req, receipt, output).valid
+    gen = tiny.generate(prompt_ids(tiny, req), decoding(req), bytes(req.request_id))
+    weak = fp.Profile(fp.FP32.encoding, 4096, 1, fp.FP32.tolerance)
+    for profile in (weak, fp.BF16, fp.Profile(fp.FP32.encoding, 32, 127, fp.FP32.tolerance)):
+        forged = _with(receipt)
+        forged.fingerprint.CopyFrom(fp.fingerprint(gen.hidden, profile))
+        v = verify(tiny, req, receipts.sign(forged, NODE_KEY), output)
+        assert not v.valid and "not the registered profile's" in v.reason, v.reason
+    # a bf16-registered model keeps TOPLOC's profile, and its honest receipts pass in it
+    bf16 = Engine(tiny_dir, dtype="bfloat16")
+    receipt, output = Executor({"tiny": bf16}, NODE_KEY).execute(req)
+    assert receipt.fingerprint.encoding == fp.BF16.encoding and verify(bf16, req, receipt, output).valid
+    assert "not the registered profile's" in verify(tiny, req, _relabel(receipt, "float32"), output).reason
+
+
+def _relabel(r: types_pb2.Receipt, dtype: str) -> types_pb2.Receipt:
+    out = _with(r)
+    out.reference.dtype = dtype
+    return receipts.sign(out, NODE_KEY)
+
+
 def test_tampered_receipts_are_rejected_without_crashing(tiny: Engine, executor: Executor) -> None:
     req = make_request(PROMPTS[0], max_tokens=40, nonce=500)
     receipt, output = executor.execute(req)
@@ -188,7 +215,7 @@ def test_tampered_receipts_are_rejected_without_crashing(tiny: Engine, executor:
     r = _resigned(tiny, receipt, output_token_ids=swapped)
     v = verify(tiny, req, r, tiny.decode(swapped))
     assert not v.valid and "output hash" not in v.reason
-    garbage = receipts.sign(_with(receipt, chunks=[b"\x00" * 278, b"\x01" * 278]), NODE_KEY)
+    garbage = receipts.sign(_with(receipt, chunks=[b"\x00" * 530, b"\x01" * 530]), NODE_KEY)
     v = verify(tiny, req, garbage, output)
     assert not v.valid and "fingerprint" in v.reason
 

@@ -36,7 +36,7 @@ def test_the_sdk_client_imports_no_verification_or_service_stack(tmp_path: Path)
         from ax0n.sdk import Ax0nClient, base_fee
         from ax0n.spec import request
         from ax0n.v1 import types_pb2
-        req = request.sign(types_pb2.InferenceRequest(model_id="m", prompt="hi", max_tokens=8, chain_id=1), "0x" + "11" * 32)
+        req = request.sign(types_pb2.InferenceRequest(model_id="m", prompt="hi", max_tokens=8, chain_id=1, settlement=bytes(20)), "0x" + "11" * 32)
         request.verify(req)
         print([m for m in {HEAVY!r} if m in sys.modules])
     """
@@ -66,13 +66,16 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_wheels_carry_package_data_and_no_checkout_paths(venv: Path) -> None:
     script = """
-        import json, ax0n, ax0n.chain.contracts as c, ax0n.v1.types_pb2 as t
-        print(json.dumps({"core": ax0n.__file__, "abi": len(c.artifact("Settlement").abi), "proto": t.__file__}))
+        import json, ax0n, ax0n.chain.contracts as c, ax0n.v1.types_pb2 as t, ax0n.zk.artifacts as z
+        circuits = sorted(p.name for p in z.circuits_dir().glob("*.circom"))
+        print(json.dumps({"core": ax0n.__file__, "abi": len(c.artifact("Settlement").abi), "proto": t.__file__,
+                          "circuits_dir": str(z.circuits_dir()), "circuits": circuits}))
     """
     out = subprocess.run([str(venv / "bin" / "python"), "-c", textwrap.dedent(script)], capture_output=True,
                          text=True, check=True, env=clean_env(), cwd=venv)  # fmt: skip
     found = json.loads(out.stdout)
-    assert all(str(venv) in found[k] for k in ("core", "proto")) and found["abi"] > 10, found
+    assert all(str(venv) in found[k] for k in ("core", "proto", "circuits_dir")) and found["abi"] > 10, found
+    assert found["circuits"] == ["batch.circom", "common.circom", "mlp.circom"]  # what a setup compiles
     assert str(REPO) not in out.stdout
 
 

@@ -33,6 +33,7 @@ from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTOR_GROUP, FINAL, requests_stream, tokens_stream
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as signing
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.params import DEVNET
 from ax0n.spec.routing import Node, NodeStats, Snapshot
 from ax0n.v1 import router_pb2_grpc, types_pb2
@@ -90,6 +91,7 @@ def make_request(key: str = KEY, **over: object) -> types_pb2.InferenceRequest:
         nonce=next(_nonces),
         deadline=int(time.time()) + 60,
         chain_id=CHAIN_ID,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
     fields.update(over)
     req = types_pb2.InferenceRequest(**fields)
@@ -164,6 +166,7 @@ def finalized(req: types_pb2.InferenceRequest, output: str) -> types_pb2.Finaliz
         client=req.client,
         fee_cap=req.fee_cap,
         chain_id=req.chain_id,
+        settlement=req.settlement,
         output_hash=receipts.output_hash(output),
         timings=types_pb2.Timings(output_tokens=len(output.split())),
     )
@@ -188,7 +191,7 @@ async def router(redis_url: str, tmp_path: Path) -> AsyncIterator[RouterUnderTes
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(registry_doc()))
     pool = Mempool.from_url(redis_url)
-    finals = FinalWatcher(pool, final_check(FileRegistry(path), CHAIN_ID, DEVNET))
+    finals = FinalWatcher(pool, final_check(FileRegistry(path), DEVNET_DEPLOYMENT, DEVNET))
     await finals.start()
     core = RouterCore(Admission(FileRegistry(path), pool, Limits(max_backlog=MAX_BACKLOG)), pool, finals)
 

@@ -16,11 +16,11 @@ from ax0n.mempool import Mempool
 from ax0n.mempool.streams import FINAL
 from ax0n.spec import bls
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from tests import quorum
 from tests.router.conftest import (
-    CHAIN_ID,
     NODE_KEY,
     POOR_KEY,
     SNAPSHOT_BLOCK,
@@ -40,7 +40,7 @@ async def test_forged_finals_are_never_delivered_and_the_genuine_one_is(redis_ur
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(registry_doc()))
     pool = Mempool.from_url(redis_url)
-    watcher = FinalWatcher(pool, final_check(FileRegistry(path), CHAIN_ID, DEVNET))
+    watcher = FinalWatcher(pool, final_check(FileRegistry(path), DEVNET_DEPLOYMENT, DEVNET))
     await watcher.start()
     try:
         req = routed(make_request())

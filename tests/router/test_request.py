@@ -7,6 +7,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from ax0n.spec import request
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.v1 import types_pb2
 
 KEY = "0x" + "4c" * 32
@@ -23,6 +24,7 @@ def unsigned(**over: object) -> types_pb2.InferenceRequest:
         nonce=7,
         deadline=2_000_000_000,
         chain_id=31337,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
     fields.update(over)
     return types_pb2.InferenceRequest(**fields)

@@ -145,6 +145,7 @@ class MeshStandin:
             client=req.client,
             fee_cap=req.fee_cap,
             chain_id=req.chain_id,
+            settlement=req.settlement,
         )
         if zk:
             x = mlp.parse_features(req.prompt)
@@ -163,12 +164,9 @@ class MeshStandin:
             receipt.model_commitment = LLM_COMMITMENT
             receipt.input_hash = requests.prompt_hash(req)
             receipt.output_hash = receipts.output_hash(output)
-            hidden = np.random.default_rng(int.from_bytes(bytes(req.request_id)[:8])).standard_normal((40, 256))
-            receipt.fingerprint.CopyFrom(
-                types_pb2.Fingerprint(
-                    chunk_tokens=fp.CHUNK_TOKENS, top_k=fp.TOP_K, chunks=fp.fingerprint(hidden), encoding=fp.ENCODING
-                )
-            )
+            rng = np.random.default_rng(int.from_bytes(bytes(req.request_id)[:8]))
+            receipt.fingerprint.CopyFrom(fp.fingerprint(rng.standard_normal((len(deltas), 256)), fp.FP32))
+            receipt.reference.dtype = "float32"
         receipt.timings.output_tokens = len(deltas)
         receipt.timings.prompt_tokens = 0 if zk else len(words(req))
         receipt.output_token_ids.extend(range(len(deltas)))

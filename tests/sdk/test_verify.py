@@ -101,6 +101,16 @@ CASES: dict[str, tuple[str, Callable[[types_pb2.InferenceResult], None], str]] =
 }
 
 
+def _weak_fingerprint(raw: types_pb2.InferenceResult) -> None:
+    """The executor picks its own fingerprint strength (top_k = 1, one chunk), re-signs, and even gets certified."""
+    raw.receipt.fingerprint.top_k = 1
+    raw.receipt.fingerprint.chunk_tokens = 4096
+    resign_and_certify(raw, "0x" + "99" * 32)
+
+
+CASES["top_k = 1 fingerprint"] = ("llm", _weak_fingerprint, "proof: fingerprint parameters")
+
+
 def _drop_signers(cert: types_pb2.QuorumCertificate) -> types_pb2.QuorumCertificate:
     out = types_pb2.QuorumCertificate()
     out.CopyFrom(cert)

@@ -27,7 +27,7 @@ from ax0n.chain.deploy import ONCHAIN_PARAMS, param_name
 from ax0n.chain.registration import signing_key_proof
 from ax0n.chain.snapshot import ValidatorSetReader, read_validators
 from ax0n.mempool import entry
-from ax0n.spec import bls, finality
+from ax0n.spec import answers, bls, finality
 from ax0n.spec import certificate as qc
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
@@ -128,7 +128,7 @@ def finalized(
     req = requests.sign(
         types_pb2.InferenceRequest(
             model_id="mlp", prompt=f"in {i}", max_tokens=1, max_latency_ms=60_000, fee_cap=str(10**16), nonce=i,
-            deadline=4_102_444_800, chain_id=chain_id,
+            deadline=4_102_444_800, chain_id=chain_id, settlement=bytes.fromhex(d.settlement[2:]),
         ),
         client.key,
     )  # fmt: skip
@@ -144,6 +144,7 @@ def finalized(
         client=req.client,
         fee_cap=req.fee_cap,
         chain_id=chain_id,
+        settlement=req.settlement,
     )
     r = receipts.sign(r, signer.key)
     return types_pb2.FinalizedReceipt(receipt=r, certificate=certify(d, r), output=f"out {i}", request=req)
@@ -152,7 +153,8 @@ def finalized(
 def intake_check(d: Deployment) -> intake.FinalCheck:
     """The settler intake's check (ax0n.spec.finality) against the deployment's registry."""
     sets = ValidatorSetReader(d.w3, d.w3.eth.contract(d.nodes, abi=abi("NodeRegistry")))
-    return lambda final: finality.final_fault(final, sets, d.w3.eth.chain_id, DEVNET)
+    deployment = answers.Deployment.of(d.w3.eth.chain_id, d.settlement)
+    return lambda final: finality.final_fault(final, sets, deployment, DEVNET)
 
 
 def certify(d: Deployment, r: types_pb2.Receipt) -> types_pb2.QuorumCertificate:

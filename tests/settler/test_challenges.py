@@ -24,6 +24,7 @@ from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
 from ax0n.zk.mlp import Prediction, devnet_model, input_hash, output_hash
 from ax0n.zk.poseidon import to_bytes32
+from tests.clients import answering, signed_request
 
 FEATURES = [(11 * i) % 29 - 14 for i in range(16)]
 MODEL = devnet_model()
@@ -35,23 +36,20 @@ def _count(outcome: str) -> float:
 
 
 def executed(key: str, snapshot_block: int, request: int) -> types_pb2.ExecutedReceipt:
-    """What a byzantine executor hands the prover: another label than the model computes, signed by `key`."""
+    """What a byzantine executor hands the prover: another label than the model computes, signed by `key`, for a
+    request its client signed (for the devnet deployment these tests deploy)."""
     truth = MODEL.forward(FEATURES)
     wrong = Prediction((truth.label + 3) % 10, truth.logits)
+    req = signed_request("mlp-devnet", str(FEATURES), nonce=request, fee_cap=2000)
     r = types_pb2.Receipt(
-        request_id=request.to_bytes(32, "big"),
-        model_id="mlp-devnet",
         model_commitment=MODEL.commitment_bytes(),
         tier=types_pb2.TIER_ZK,
         input_hash=to_bytes32(input_hash(FEATURES)),
         output_hash=to_bytes32(output_hash(wrong)),
         fee="1000",
-        client=b"\x0c" * 20,
-        fee_cap="2000",
-        chain_id=31337,
     )
+    r = answering(r, req)
     r.route.snapshot_block = snapshot_block
-    req = types_pb2.InferenceRequest(request_id=r.request_id, prompt=str(FEATURES))
     return types_pb2.ExecutedReceipt(receipt=receipts.sign(r, key), request=req, output=wrong.to_json())
 
 
@@ -161,7 +159,11 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
     tx = w3.eth.get_transaction_receipt(event["transactionHash"])
     assert tx["from"] == settler.address
     print(f"\nchallengeZkOutput gas used: {tx['gasUsed']}")
-    assert w3.eth.get_transaction_count(settler.address) == 1  # one transaction: refusals were caught by estimates
+    # one challenge transaction, after one commitment per record the contract could be asked about (commit-reveal:
+    # a challenge is only estimable once its commitment is mined); every refusal was caught by an estimate
+    commits = settlement.events.ChallengeCommitted().get_logs(from_block=0)
+    assert {c["args"]["committer"] for c in commits} == {settler.address}
+    assert w3.eth.get_transaction_count(settler.address) == len(commits) + 1
 
 
 async def test_unreachable_chain_is_retried_not_dropped(redis_url: str, rclient: redis.Redis) -> None:

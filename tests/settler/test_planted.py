@@ -25,6 +25,7 @@ from ax0n.zk import artifacts
 from ax0n.zk.batch import CircuitBatchProver
 from ax0n.zk.mlp import Prediction, devnet_model, input_hash, output_hash
 from ax0n.zk.poseidon import to_bytes32
+from tests.clients import answering, signed_request
 from tests.settler.helpers import enqueue
 
 FEATURES = [(7 * i) % 31 - 15 for i in range(16)]
@@ -38,18 +39,17 @@ def test_planted_wrong_output_in_a_settled_batch_is_slashed(
     model, client = devnet_model(), Account.from_key(prov.client_key_file.read_text().strip())
     truth = model.forward(FEATURES)
     lie = Prediction((truth.label + 1) % 10, truth.logits)
+    settlement_address = bytes.fromhex(prov.manifest.addresses["Settlement"][2:])
+    request = signed_request(ZK_MODEL, str(FEATURES), nonce=0x5E, key=client.key.to_0x_hex(), fee_cap=2000,
+                             chain_id=w3.eth.chain_id, settlement=settlement_address)  # fmt: skip
     r = types_pb2.Receipt(
-        request_id=b"\x5e" * 32,
-        model_id=ZK_MODEL,
         model_commitment=model.commitment_bytes(),
         tier=types_pb2.TIER_ZK,
         input_hash=to_bytes32(input_hash(FEATURES)),
         output_hash=to_bytes32(output_hash(lie)),
         fee="1000",
-        fee_cap="2000",
-        client=bytes.fromhex(client.address[2:]),
-        chain_id=w3.eth.chain_id,
     )
+    r = answering(r, request)
     r.route.snapshot_block = w3.eth.block_number  # the challenge window runs from here
     planted = receipts.sign(r, prov.node_key_file.read_text().strip())
     cert = types_pb2.QuorumCertificate(
@@ -77,7 +77,6 @@ def test_planted_wrong_output_in_a_settled_batch_is_slashed(
     [settled] = settlement.events.BatchSettled().get_logs(from_block=0)
     assert settled["args"]["count"] == 1  # the wrong receipt is paid for on L1
 
-    request = types_pb2.InferenceRequest(request_id=planted.request_id, prompt=str(FEATURES))
     executed = types_pb2.ExecutedReceipt(receipt=planted, request=request, output=lie.to_json())
     prover = ReceiptProver(artifacts.load(artifacts.MLP), {model.commitment_bytes(): model})
     with pytest.raises(OutputFault) as fault:

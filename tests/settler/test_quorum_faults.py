@@ -28,7 +28,7 @@ from web3 import Web3
 
 from ax0n.chain.contracts import Signer
 from ax0n.mempool import Mempool
-from ax0n.spec import bls, routing
+from ax0n.spec import answers, bls, routing
 from ax0n.spec import certificate as qc
 from ax0n.spec import receipt as receipts
 from ax0n.spec.params import DEVNET
@@ -89,6 +89,7 @@ def served_another_model(d: Deployment, snapshots: SnapshotDir, block: int, tag:
     )
     receipt = types_pb2.Receipt(
         chain_id=CHAIN_ID,
+        settlement=bytes.fromhex(d.settlement[2:]),  # signed for this test's Settlement: it re-checks the signature
         request_id=request_id,
         model_id=MODEL,
         model_commitment=Web3.keccak(text="weights"),
@@ -127,10 +128,12 @@ async def validators(deployment: Deployment, tmp_path: Path) -> AsyncIterator[tu
     block = write_snapshot(deployment, tmp_path)
     snapshots = SnapshotDir(tmp_path)
     quorums = Quorums(snapshots.validator_set, DEVNET)
-    settings = ValidatorSettings(chain_id=CHAIN_ID, profile="devnet")
+    settings = ValidatorSettings(chain_id=CHAIN_ID, profile="devnet", allowed_callers=deployment.settler.address)
     servers, targets = [], []
     for sk in deployment.validator_keys.values():
-        signer = CommitteeSigner(Keystore([sk]), snapshots, quorums, CHAIN_ID)
+        signer = CommitteeSigner(
+            Keystore([sk]), snapshots, quorums, answers.Deployment.of(CHAIN_ID, deployment.settlement)
+        )
         server = grpc.aio.server()
         validator_pb2_grpc.add_ValidatorServicer_to_server(ValidatorServicer(settings, 1, None, signer), server)
         targets.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
@@ -154,7 +157,7 @@ async def test_quorum_fault_slashes_the_operator_once(
     checks = MemberChecks(
         receipt_signature,
         route_check(snapshots.routing_index, snapshots.node_signer),
-        answers_check(snapshots.model, DEVNET),
+        answers_check(snapshots.model, DEVNET, answers.Deployment.of(CHAIN_ID, d.settlement)),
     )
     keystores = [Keystore([sk]) for sk in d.validator_keys.values()]
     fault = await certified_invalid(keystores, quorums, checks, served_another_model(d, snapshots, block, "fault"))
@@ -182,7 +185,7 @@ async def test_quorum_fault_slashes_the_operator_once(
     async def drain(records: dict[str, types_pb2.FaultRecord]) -> None:
         for key, record in records.items():
             await pool.publish(stream, record, key=key)
-        committee = ValidatorCommittee(targets, timeout_s=10)
+        committee = ValidatorCommittee(targets, d.settler.key, timeout_s=10)
         watcher = ChallengeWatcher(
             Mempool.from_url(redis_url),
             lambda: Challenger(chain, committee, poll_s=0.05),

@@ -27,6 +27,7 @@ from eth_account import Account
 from ax0n.spec import answers, fees, routing
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.answers import ModelSource, RegisteredModel
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
@@ -116,7 +117,7 @@ def zk_checks(mlp: artifacts.Artifacts, registered: bytes | None = None) -> Memb
     return MemberChecks(
         receipt_signature=receipt_signature,
         route=checks().route,
-        answers=answers_check(models(registered or MLP_MODEL.commitment_bytes()), DEVNET),
+        answers=answers_check(models(registered or MLP_MODEL.commitment_bytes()), DEVNET, DEVNET_DEPLOYMENT),
         proof=zk_proof_check(mlp),
     )
 
@@ -127,7 +128,7 @@ def checks() -> MemberChecks:
         route=route_check(
             lambda block: INDEX if block == SNAPSHOT_BLOCK else None, lambda _, nid: NODE_ADDRESSES.get(nid)
         ),
-        answers=answers_check(models(), DEVNET),
+        answers=answers_check(models(), DEVNET, DEVNET_DEPLOYMENT),
         proof=check_proof_binding,
     )
 
@@ -145,6 +146,7 @@ def signed_request(
         nonce=int.from_bytes(seed[:8], "big") >> 1,
         deadline=4_102_444_800,  # 2100-01-01
         chain_id=CHAIN_ID,
+        settlement=DEVNET_DEPLOYMENT.settlement,
     )
     return requests.sign(req, client_key)
 
@@ -175,6 +177,7 @@ def proved_receipt(
     )
     receipt = types_pb2.Receipt(
         chain_id=CHAIN_ID,
+        settlement=DEVNET_DEPLOYMENT.settlement,
         request_id=request_id,
         model_id=model,
         model_commitment=WEIGHTS,

@@ -13,6 +13,7 @@ from py_ecc.bls import G2ProofOfPossession as PyEcc
 
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.certificate import Committee, InvalidCertificate
 from ax0n.v1 import types_pb2
 
@@ -55,7 +56,7 @@ def batch_of(receipts) -> types_pb2.Batch:
 def test_batch_committee_signs_a_batch_of_certified_receipts(registry: Registry, finalized) -> None:
     quorums = Quorums(Validators(registry).sets)
     batch = batch_of(finalized)
-    assert check_batch(batch, finalized, quorums, models(), root_of, CHAIN_ID) is None
+    assert check_batch(batch, finalized, quorums, models(), root_of, DEVNET_DEPLOYMENT) is None
 
     board = Committee.live(registry.validators, SNAPSHOT_BLOCK)  # every validator with stake signs a batch
     assert board.size == sum(1 for v in registry.validators if v.stake > 0)
@@ -99,7 +100,7 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
     quorums = Quorums(Validators(registry).sets)
 
     def check(receipts, batch=None) -> str:
-        finding = check_batch(batch or batch_of(receipts), receipts, quorums, models(), root_of, CHAIN_ID)
+        finding = check_batch(batch or batch_of(receipts), receipts, quorums, models(), root_of, DEVNET_DEPLOYMENT)
         assert finding is not None
         return finding.reason
 

@@ -191,7 +191,7 @@ def output_reexecutor(expected_output: str):
 
 
 @pytest.mark.parametrize("honest_output", [True, False])
-async def test_llm_tier_follows_the_signed_subcommittee_majority(validators: Validators, honest_output: bool) -> None:
+async def test_llm_tier_follows_the_signed_reexecution_outcome(validators: Validators, honest_output: bool) -> None:
     item = proved_receipt(rid(f"llm {honest_output}"), tier=types_pb2.TIER_LLM)
     if not honest_output:
         item.output = "tampered"
@@ -201,13 +201,14 @@ async def test_llm_tier_follows_the_signed_subcommittee_majority(validators: Val
     )
     first = await attest_all(group, item)
     quorum, seed = draw_quorum(validators.sets, item.receipt, MAINNET)
-    sub = subcommittee.seats(seed, receipt_hash(item.receipt), quorum.size)
+    sub = subcommittee.seats(seed, quorum.size)
     seats_of = lambda atts: sorted(s for a in atts for s in qc.attestation_seats(a, quorum.size))  # noqa: E731
     assert set(sub) <= set(seats_of(first))
-    rest = [a for client in group for att in first for a in client.on_attestation(att)]
+    rest = [a for client in group for att in first for a in await client.on_attestation(att)]
     assert seats_of(first + rest) == list(range(quorum.size))
     # a member outside the sub-committee waits for the sub-committee's signed verdicts
-    outside = next(s for s in range(quorum.size) if s not in sub)
+    dispute = subcommittee.dispute_seats(seed, quorum.size)
+    outside = next(s for s in range(quorum.size) if s not in sub and s not in dispute)
     waiting = ValidatorClient(
         Keystore([validators.registry.secrets[quorum.members[outside]]]),
         Quorums(validators.sets),
@@ -216,7 +217,7 @@ async def test_llm_tier_follows_the_signed_subcommittee_majority(validators: Val
         CHAIN_ID,
     )
     assert await waiting.on_proved(item) == []
-    late = [a for att in first for a in waiting.on_attestation(att)]
+    late = [a for att in first + rest for a in await waiting.on_attestation(att)]
     assert seats_of(late) == [outside]
     assert late[0].verdict == (qc.VALID if honest_output else qc.INVALID)
     outcome = run_aggregator(aggregator(validators), item, first + rest)
@@ -224,11 +225,30 @@ async def test_llm_tier_follows_the_signed_subcommittee_majority(validators: Val
     assert isinstance(outcome, expected)
 
 
+def test_rewriting_a_receipt_cannot_change_who_reexecutes_it(validators: Validators) -> None:
+    """The executor's grinding attack: re-sign the receipt with other timings until colluders hold the
+    re-executing seats. The seats are a function of the request's quorum seed alone, so every variant draws the
+    same ones."""
+    item = proved_receipt(rid("ground"), tier=types_pb2.TIER_LLM)
+    quorum, seed = draw_quorum(validators.sets, item.receipt, MAINNET)
+    drawn = set()
+    for total_ms in range(1, 40):
+        variant = types_pb2.Receipt()
+        variant.CopyFrom(item.receipt)
+        variant.timings.total_ms = total_ms
+        variant = receipts.sign(variant, NODE_KEYS[item.receipt.route.node_id])
+        assert receipt_hash(variant) != receipt_hash(item.receipt)
+        again, variant_seed = draw_quorum(validators.sets, variant, MAINNET)
+        assert again.members == quorum.members
+        drawn.add(tuple(subcommittee.seats(variant_seed, again.size)))
+    assert drawn == {tuple(subcommittee.seats(seed, quorum.size))}
+
+
 async def test_subcommittee_verdicts_must_be_signed_by_their_seats(validators: Validators, registry: Registry) -> None:
     item = proved_receipt(rid("llm forged"), tier=types_pb2.TIER_LLM)
     quorum, seed = draw_quorum(validators.sets, item.receipt, MAINNET)
     rh = receipt_hash(item.receipt)
-    sub = subcommittee.seats(seed, rh, quorum.size)
+    sub = subcommittee.seats(seed, quorum.size)
     forged = [
         types_pb2.Attestation(
             request_id=item.receipt.request_id,
@@ -239,11 +259,17 @@ async def test_subcommittee_verdicts_must_be_signed_by_their_seats(validators: V
         )
         for seat in sub
     ]
-    assert subcommittee.verdict(quorum, sub, item.receipt.request_id, rh, forged, CHAIN_ID) is None
-    wrong_seat = per_seat(registry, item, [next(s for s in range(256) if s not in sub)], qc.INVALID) * 5
-    assert subcommittee.verdict(quorum, sub, item.receipt.request_id, rh, wrong_seat, CHAIN_ID) is None
-    signed = per_seat(registry, item, sub[:3], qc.INVALID)
-    assert subcommittee.verdict(quorum, sub, item.receipt.request_id, rh, signed, CHAIN_ID) == qc.INVALID
+    assert subcommittee.verdict(quorum, seed, item.receipt.request_id, rh, forged, CHAIN_ID) is None
+    dispute = subcommittee.dispute_seats(seed, quorum.size)
+    outside = next(s for s in range(256) if s not in sub and s not in dispute)
+    wrong_seat = per_seat(registry, item, [outside], qc.VALID) * 5
+    assert subcommittee.verdict(quorum, seed, item.receipt.request_id, rh, wrong_seat, CHAIN_ID) is None
+    signed = per_seat(registry, item, sub, qc.VALID)
+    assert subcommittee.verdict(quorum, seed, item.receipt.request_id, rh, signed, CHAIN_ID) == qc.VALID
+    disputed = signed[1:] + per_seat(registry, item, sub[:1], qc.INVALID)  # one seat disputes: not VALID yet
+    assert subcommittee.verdict(quorum, seed, item.receipt.request_id, rh, disputed, CHAIN_ID) is None
+    ruled = disputed + per_seat(registry, item, dispute[: len(dispute) // 2 + 1], qc.INVALID)
+    assert subcommittee.verdict(quorum, seed, item.receipt.request_id, rh, ruled, CHAIN_ID) == qc.INVALID
 
 
 async def test_a_second_receipt_signed_for_a_request_is_equivocation_evidence(validators: Validators) -> None:
@@ -270,3 +296,42 @@ async def test_a_second_receipt_signed_for_a_request_is_equivocation_evidence(va
     other_key = next(k for nid, k in NODE_KEYS.items() if nid != first.receipt.route.node_id)
     other_node.receipt.CopyFrom(receipts.sign(second.receipt, other_key))
     assert agg.add_receipt(other_node) is None  # another key's receipt is not this node's equivocation
+
+
+def holding(registry: Registry, quorum, seats, member_checks: MemberChecks) -> ValidatorClient:
+    """One validator process holding the keys of `seats` of `quorum`."""
+    keys = Keystore([registry.secrets[quorum.members[s]] for s in seats])
+    return ValidatorClient(keys, Quorums(Validators(registry).sets), member_checks, receipt_hash, CHAIN_ID)
+
+
+async def _settle(honest: ValidatorClient, item, colluding: list[types_pb2.Attestation], agg: Aggregator):
+    """Run the honest process over the receipt and every attestation it sees; the aggregator's outcome."""
+    seen = await honest.on_proved(item)
+    queue = list(colluding) + list(seen)
+    i = 0
+    while i < len(queue):
+        queue += await honest.on_attestation(queue[i])
+        i += 1
+    return run_aggregator(agg, item, queue)
+
+
+@pytest.mark.parametrize("honest_output", [False, True])
+async def test_one_honest_reexecutor_suffices(validators: Validators, registry: Registry, honest_output: bool) -> None:
+    """k-1 of the k re-executing seats collude. On a swapped-model receipt they sign VALID unchecked; the one honest
+    seat's dispute sends it to the dispute seats, which re-execute, and it never finalizes VALID. On an honest
+    receipt the colluders dispute instead, and the dispute seats' re-execution overrules them."""
+    item = proved_receipt(rid(f"dispute {honest_output}"), tier=types_pb2.TIER_LLM)
+    if not honest_output:
+        item.output = "what another model wrote"
+    quorum, seed = draw_quorum(validators.sets, item.receipt, MAINNET)
+    sub = subcommittee.seats(seed, quorum.size)
+    colluders = sub[1:]
+    lie = qc.INVALID if honest_output else qc.VALID
+    c = checks()
+    honest_checks = MemberChecks(c.receipt_signature, c.route, c.answers, reexecute=output_reexecutor("out"))
+    honest = holding(registry, quorum, [s for s in range(quorum.size) if s not in colluders], honest_checks)
+    outcome = await _settle(honest, item, per_seat(registry, item, colluders, lie), aggregator(validators))
+    if honest_output:
+        assert isinstance(outcome, types_pb2.FinalizedReceipt) and outcome.certificate.verdict == qc.VALID
+    else:
+        assert isinstance(outcome, types_pb2.FaultRecord) and outcome.certificate.verdict == qc.INVALID

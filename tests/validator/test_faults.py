@@ -16,12 +16,15 @@ from ax0n_validator.keys import Keystore
 from ax0n_validator.registry import SnapshotDir
 from ax0n_validator.server import CommitteeSigner, ValidatorServicer, ValidatorSettings
 
+from ax0n.runtime.calls import signed
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec import receipt as receipts
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.spec.certificate import Committee
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
+from tests.clients import CALLER, CALLER_KEY, STRANGER_KEY
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK
 from .scenario import NODE_KEYS, checks, proved_receipt, write_snapshot
@@ -51,8 +54,8 @@ async def fault_for(snapshots: SnapshotDir, tag: bytes) -> types_pb2.FaultRecord
 async def stub(tmp_path: Path) -> AsyncIterator[validator_pb2_grpc.ValidatorStub]:
     write_snapshot(tmp_path, KEYS)
     snapshots = SnapshotDir(tmp_path)
-    signer = CommitteeSigner(KEYS, snapshots, Quorums(snapshots.validator_set, DEVNET), CHAIN_ID)
-    settings = ValidatorSettings(chain_id=CHAIN_ID, profile="devnet")
+    signer = CommitteeSigner(KEYS, snapshots, Quorums(snapshots.validator_set, DEVNET), DEVNET_DEPLOYMENT)
+    settings = ValidatorSettings(chain_id=CHAIN_ID, profile="devnet", allowed_callers=CALLER)
     server = grpc.aio.server()
     validator_pb2_grpc.add_ValidatorServicer_to_server(ValidatorServicer(settings, len(KEYS), None, signer), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -64,8 +67,24 @@ async def stub(tmp_path: Path) -> AsyncIterator[validator_pb2_grpc.ValidatorStub
 
 async def _refusal(stub: validator_pb2_grpc.ValidatorStub, fault: types_pb2.FaultRecord) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await stub.SignFault(validator_pb2.SignFaultRequest(fault=fault), timeout=10)
+        await sign_fault(stub, fault)
     return exc.value.code(), exc.value.details()
+
+
+async def sign_fault(
+    stub: validator_pb2_grpc.ValidatorStub, fault: types_pb2.FaultRecord, key: str | None = CALLER_KEY
+) -> validator_pb2.SignFaultResponse:
+    ask = validator_pb2.SignFaultRequest(fault=fault)
+    return await stub.SignFault(ask, timeout=10, metadata=signed(key, "SignFault", ask) if key else None)
+
+
+async def test_sign_fault_serves_only_allowed_callers(stub: validator_pb2_grpc.ValidatorStub, tmp_path: Path) -> None:
+    record = await fault_for(SnapshotDir(tmp_path), b"who asks")
+    for key, code in ((None, grpc.StatusCode.UNAUTHENTICATED), (STRANGER_KEY, grpc.StatusCode.PERMISSION_DENIED)):
+        with pytest.raises(grpc.aio.AioRpcError) as exc:
+            await sign_fault(stub, record, key)
+        assert exc.value.code() == code
+    assert (await sign_fault(stub, record)).signatures
 
 
 def _copy(record: types_pb2.FaultRecord) -> types_pb2.FaultRecord:
@@ -79,7 +98,7 @@ async def test_sign_fault_attests_a_checked_quorum_fault(
 ) -> None:
     snapshots = SnapshotDir(tmp_path)
     record = await fault_for(snapshots, b"fault")
-    reply = await stub.SignFault(validator_pb2.SignFaultRequest(fault=record), timeout=10)
+    reply = await sign_fault(stub, record)
     snap = snapshots.get(SNAPSHOT_BLOCK)
     quorum = Committee.live(snap.validators, SNAPSHOT_BLOCK)  # a stake certificate: every validator with stake
     assert list(reply.committee) == [snap.addresses[m] for m in quorum.members]  # the seats Settlement checks
@@ -154,7 +173,7 @@ async def test_sign_fault_refusals_are_precise(stub: validator_pb2_grpc.Validato
 
 async def test_sign_fault_needs_keys_and_a_registry() -> None:
     server = grpc.aio.server()
-    settings = ValidatorSettings(chain_id=CHAIN_ID)
+    settings = ValidatorSettings(chain_id=CHAIN_ID, allowed_callers=CALLER)
     validator_pb2_grpc.add_ValidatorServicer_to_server(ValidatorServicer(settings, 0, None, None), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -14,10 +14,12 @@ from ax0n_validator.client import Quorums, ValidatorClient
 from ax0n_validator.keys import Keystore
 from ax0n_validator.registry import SnapshotDir, parse
 
+from ax0n.runtime.calls import signed
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import Committee
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
+from tests.clients import CALLER, CALLER_KEY, STRANGER_KEY
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH
 from .scenario import checks, proved_receipt, receipt_hash, snapshot, write_snapshot
@@ -73,6 +75,7 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
         committee_snapshot_block=SNAPSHOT_BLOCK,
     )
     args = ["--snapshots-dir", str(tmp_path), "--keys-dir", str(tmp_path / "keys"), "--chain-id", str(CHAIN_ID)]
+    args += ["--allowed-callers", CALLER]
     service = ServiceProcess("validator", redis_url, *args, "--profile", "devnet").start()
     try:
         assert service.healthy()
@@ -84,7 +87,12 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
                 await stub.GetCertificate(validator_pb2.GetCertificateRequest(request_id=b"\x00" * 32), timeout=5)
             assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
-            reply = await stub.SignBatch(validator_pb2.SignBatchRequest(batch=batch, receipts=finalized), timeout=30)
+            ask = validator_pb2.SignBatchRequest(batch=batch, receipts=finalized)
+            for key, code in ((None, "UNAUTHENTICATED"), (STRANGER_KEY, "PERMISSION_DENIED")):
+                with pytest.raises(grpc.aio.AioRpcError) as unallowed:  # checking a batch is work: callers sign
+                    await stub.SignBatch(ask, timeout=30, metadata=signed(key, "SignBatch", ask) if key else None)
+                assert unallowed.value.code().name == code
+            reply = await stub.SignBatch(ask, timeout=30, metadata=signed(CALLER_KEY, "SignBatch", ask))
             validators = SnapshotDir(tmp_path).validator_set(SNAPSHOT_BLOCK)[1]
             board = Committee.live(validators, SNAPSHOT_BLOCK)  # every validator with stake
             signers, signature = qc.combine(list(reply.signatures), board.size)
@@ -98,15 +106,17 @@ async def test_the_service_runs_from_files_and_signs_batches(tmp_path: Path, red
             by_node_id.CopyFrom(batch)
             by_node_id.root = poseidon_root(DEVNET, lambda r: bytes(r.node_id))(finalized)  # the key, not the operator
             with pytest.raises(grpc.aio.AioRpcError) as wrong_operator:
-                await stub.SignBatch(validator_pb2.SignBatchRequest(batch=by_node_id, receipts=finalized), timeout=30)
+                ask = validator_pb2.SignBatchRequest(batch=by_node_id, receipts=finalized)
+                await stub.SignBatch(ask, timeout=30, metadata=signed(CALLER_KEY, "SignBatch", ask))
             assert "root" in wrong_operator.value.details()
 
             forged = types_pb2.Batch()
             forged.CopyFrom(batch)
             forged.root = b"\x01" * 32
             with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await stub.SignBatch(validator_pb2.SignBatchRequest(batch=forged, receipts=finalized), timeout=30)
-            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                ask = validator_pb2.SignBatchRequest(batch=forged, receipts=finalized)
+                await stub.SignBatch(ask, timeout=30, metadata=signed(CALLER_KEY, "SignBatch", ask))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # refused for good: the settler rebuilds it
             assert "root" in refused.value.details()
     finally:
         code = service.terminate()

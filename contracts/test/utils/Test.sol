@@ -9,6 +9,7 @@ interface Vm {
     function startPrank(address sender) external;
     function stopPrank() external;
     function deal(address account, uint256 amount) external;
+    function etch(address target, bytes calldata code) external;
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 selector) external;
     function expectRevert() external;

@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 
 import { Ax0nError, errorFrom } from "./errors.js";
-import { type ChatMessage, type RequestFields, sign } from "./signing.js";
+import { type ChatMessage, DEVNET_SETTLEMENT, type RequestFields, sign } from "./signing.js";
 
 export interface ClientOptions {
   /** The router's HTTP base URL, e.g. `http://127.0.0.1:8080` (the `/v1` paths are appended). */
@@ -12,6 +12,8 @@ export interface ClientOptions {
   /** Or: an API key the router binds to an escrow account (the router signs for it). */
   apiKey?: string;
   chainId?: number;
+  /** The deployment's Settlement address requests are signed for (default: the devnet's). */
+  settlement?: string;
   /** Longest the executor may take to produce the whole output (signed). */
   maxLatencyMs?: number;
   /** Seconds from now to the signed deadline for the quorum certificate. */
@@ -144,6 +146,7 @@ export class Ax0nStream implements AsyncIterable<Chunk> {
 export class Ax0nClient {
   readonly baseURL: string;
   readonly chainId: number;
+  readonly settlement: string;
   private readonly options: ClientOptions;
   private readonly fetch: typeof fetch;
   private modelCache = new Map<string, ModelInfo>();
@@ -153,6 +156,7 @@ export class Ax0nClient {
     this.options = options;
     this.baseURL = options.baseURL.replace(/\/+$/, "");
     this.chainId = options.chainId ?? 31337;
+    this.settlement = options.settlement ?? DEVNET_SETTLEMENT;
     this.fetch = options.fetch ?? globalThis.fetch;
   }
 
@@ -229,6 +233,7 @@ export class Ax0nClient {
         nonce: randomBytes(8).readBigUInt64BE() >> 1n,
         deadline: BigInt(Math.floor(Date.now() / 1000) + (this.options.deadlineS ?? 300)),
         chainId: BigInt(this.chainId),
+        settlement: this.settlement,
       };
       body.ax0n = sign(fields, this.options.privateKey);
     }

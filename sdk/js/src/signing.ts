@@ -2,7 +2,9 @@
  * EIP-712 request signing, byte-for-byte the scheme of ax0n/request.py (the router verifies it).
  *
  *   promptHash = keccak256(canonical input JSON)       (prompt or messages, and sampling)
- *   digest     = keccak256(0x19 0x01 ‖ domainSeparator(chainId) ‖ hashStruct(InferenceRequest))
+ *   digest     = keccak256(0x19 0x01 ‖ domainSeparator(chainId, settlement) ‖ hashStruct(InferenceRequest))
+ *
+ * The domain's verifyingContract is the deployment's Settlement address: a signature is good for one deployment.
  *   requestId  = keccak256(digest ‖ client address)
  */
 import { secp256k1 } from "@noble/curves/secp256k1.js";
@@ -35,6 +37,8 @@ export interface RequestFields {
   nonce: bigint;
   deadline: bigint;
   chainId: bigint;
+  /** 0x-hex Settlement address of the deployment the request is for (the EIP-712 verifyingContract). */
+  settlement: string;
 }
 
 /** The `ax0n` extension object of an OpenAI request body: what the router needs to check the signature. */
@@ -46,12 +50,15 @@ export interface SignedExtension {
   fee_cap: string;
   max_latency_ms: number;
   chain_id: number;
+  settlement: string;
   request_id: string;
 }
 
 const REQUEST_TYPE =
   "InferenceRequest(string modelId,bytes32 promptHash,uint32 maxTokens,uint32 maxLatencyMs,uint256 feeCap,uint64 nonce,uint64 deadline,uint64 chainId)";
-const DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId)";
+const DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)";
+/** The devnet's Settlement address (ax0n.spec.answers.DEVNET): where a fresh `ax0n devnet` deploys it. */
+export const DEVNET_SETTLEMENT = "0x5fc8d32690cc91d4c39d9d3abcbd16989f875707";
 
 const keccak = (...parts: Uint8Array[]): Uint8Array => keccak_256(concatBytes(...parts));
 
@@ -94,12 +101,16 @@ export function promptHash(req: RequestFields): Uint8Array {
   return keccak_256(canonicalInput(req));
 }
 
-export function domainSeparator(chainId: bigint): Uint8Array {
+export function domainSeparator(chainId: bigint, settlement: string): Uint8Array {
+  const contract = hexToBytes(strip0x(settlement));
+  if (contract.length !== 20) throw new RangeError(`settlement must be a 20-byte address, got ${settlement}`);
   return keccak(
     keccak_256(utf8ToBytes(DOMAIN_TYPE)),
     keccak_256(utf8ToBytes("ax0n")),
     keccak_256(utf8ToBytes("1")),
     u256(chainId),
+    new Uint8Array(12),
+    contract,
   );
 }
 
@@ -119,7 +130,7 @@ export function structHash(req: RequestFields): Uint8Array {
 
 /** The EIP-712 digest the client signs. */
 export function digest(req: RequestFields): Uint8Array {
-  return keccak(new Uint8Array([0x19, 0x01]), domainSeparator(req.chainId), structHash(req));
+  return keccak(new Uint8Array([0x19, 0x01]), domainSeparator(req.chainId, req.settlement), structHash(req));
 }
 
 function strip0x(hex: string): string {
@@ -147,6 +158,7 @@ export function sign(req: RequestFields, privateKey: string): SignedExtension {
     fee_cap: req.feeCap.toString(),
     max_latency_ms: req.maxLatencyMs,
     chain_id: Number(req.chainId),
+    settlement: req.settlement,
     request_id: `0x${bytesToHex(keccak(msg, client))}`,
   };
 }

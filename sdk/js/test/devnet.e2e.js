@@ -19,6 +19,7 @@ const client = () =>
     baseURL: env.AX0N_DEVNET_HTTP,
     privateKey: env.AX0N_DEVNET_KEY,
     chainId: Number(env.AX0N_DEVNET_CHAIN_ID),
+    settlement: env.AX0N_DEVNET_SETTLEMENT,
   });
 
 /** A protobuf-JSON bytes field (base64) as lowercase hex without 0x. */

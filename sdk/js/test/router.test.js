@@ -55,6 +55,7 @@ test("signing matches ax0n.spec.request byte for byte", () => {
     nonce: 2n ** 63n - 5n,
     deadline: 1_900_000_000n,
     chainId: 31337n,
+    settlement: "0x00000000000000000000000000000000000000a5",
   };
   const script = `
 import json, sys
@@ -62,7 +63,8 @@ from ax0n.spec import request
 from ax0n.v1 import types_pb2
 d = json.loads(sys.stdin.read())
 r = types_pb2.InferenceRequest(model_id=d["modelId"], max_tokens=d["maxTokens"], max_latency_ms=d["maxLatencyMs"],
-    fee_cap=d["feeCap"], nonce=int(d["nonce"]), deadline=int(d["deadline"]), chain_id=int(d["chainId"]))
+    fee_cap=d["feeCap"], nonce=int(d["nonce"]), deadline=int(d["deadline"]), chain_id=int(d["chainId"]),
+    settlement=bytes.fromhex(d["settlement"][2:]))
 for m in d["messages"]:
     r.messages.add(role=m["role"], content=m["content"])
 s = d["sampling"]
@@ -149,4 +151,7 @@ test("router rejections are typed errors with the router's message", async () =>
   await assert.rejects(wrong.infer({ model: info.llmModel, prompt: "x" }), AuthenticationError);
   const otherChain = new Ax0nClient({ baseURL: info.http, privateKey: info.privateKey, chainId: 1 });
   await assert.rejects(otherChain.infer({ model: info.llmModel, prompt: "x", maxTokens: 4 }), /chain/);
+  const settlement = "0x" + "99".repeat(20); // signed for another deployment on this chain: replays nowhere
+  const otherDeployment = new Ax0nClient({ baseURL: info.http, privateKey: info.privateKey, settlement });
+  await assert.rejects(otherDeployment.infer({ model: info.llmModel, prompt: "x", maxTokens: 4 }), /Settlement/);
 });

@@ -94,9 +94,7 @@ class Executor:
             input_hash=requests.prompt_hash(req),
             output_hash=receipts.output_hash(gen.text),
             route=req.route,
-            fingerprint=types_pb2.Fingerprint(
-                chunk_tokens=fp.CHUNK_TOKENS, top_k=fp.TOP_K, chunks=fp.fingerprint(gen.hidden), encoding=fp.ENCODING
-            ),
+            fingerprint=fp.fingerprint(gen.hidden, fp.profile_for(engine.dtype)),
             reference=engine.reference(batch_size),
             timings=types_pb2.Timings(
                 queued_ms=round(queued_s * 1000),
@@ -109,6 +107,7 @@ class Executor:
             fee_cap=req.fee_cap,
             output_token_ids=gen.token_ids,
             chain_id=req.chain_id,
+            settlement=req.settlement,
         )
         cap = fees.amount(req.fee_cap, "fee_cap")
         r.fee = str(fees.charge(self.prices.get(req.model_id, 0), answers.billed_tokens(r), cap, self.params))

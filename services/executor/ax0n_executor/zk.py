@@ -57,5 +57,6 @@ def execute(
         client=req.client,
         fee_cap=req.fee_cap,
         chain_id=req.chain_id,
+        settlement=req.settlement,
     )
     return receipts.sign(r, node_key), output

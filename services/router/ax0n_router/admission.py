@@ -27,7 +27,8 @@ from redis.exceptions import ResponseError
 from ax0n.mempool import Mempool
 from ax0n.mempool.streams import EXECUTOR_GROUP, requests_stream
 from ax0n.runtime import telemetry
-from ax0n.spec import fees, request, routing
+from ax0n.spec import answers, fees, request, routing
+from ax0n.spec.answers import DEVNET, Deployment
 from ax0n.v1 import types_pb2
 from ax0n_router import errors
 from ax0n_router.registry import Registry
@@ -107,7 +108,7 @@ class Limits:
     max_deadline_horizon_s: int = 3_600  # a deadline further ahead is refused (bounds nonce storage)
     max_backlog: int = 1_000  # per cluster stream: lag + pending of the executor group
     retry_after_s: int = 1
-    chain_id: int = 31337  # the chain requests must be signed for
+    deployment: Deployment = DEVNET  # the chain and Settlement requests must be signed for
 
 
 def check_static(req: types_pb2.InferenceRequest, limits: Limits) -> None:
@@ -121,8 +122,8 @@ def check_static(req: types_pb2.InferenceRequest, limits: Limits) -> None:
         raise errors.invalid(f"prompt is {size} bytes; the limit is {limits.max_prompt_bytes}")
     if not 1 <= req.max_tokens <= limits.max_tokens:
         raise errors.invalid(f"max_tokens must be in [1, {limits.max_tokens}], got {req.max_tokens}")
-    if req.chain_id != limits.chain_id:
-        raise errors.invalid(f"request is signed for chain {req.chain_id}; this router serves chain {limits.chain_id}")
+    if why := answers.deployment_fault(req, limits.deployment):
+        raise errors.invalid(why)
     if req.max_latency_ms == 0:
         raise errors.invalid("max_latency_ms must be positive")
     try:

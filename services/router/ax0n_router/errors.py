@@ -5,6 +5,7 @@
 | signature, prompt hash or request id do not verify | UNAUTHENTICATED | 401 |
 | unknown API key | UNAUTHENTICATED | 401 |
 | malformed request, prompt too large, max_tokens out of range, deadline too far ahead | INVALID_ARGUMENT | 400 |
+| HTTP body larger than `--max-body-bytes` | INVALID_ARGUMENT | 413 |
 | signed deadline already passed | FAILED_PRECONDITION | 400 |
 | model unknown or inactive | NOT_FOUND | 404 |
 | nonce already used (replay) | ALREADY_EXISTS | 409 |
@@ -34,6 +35,10 @@ def unauthenticated(message: str) -> Rejection:
 
 def invalid(message: str) -> Rejection:
     return Rejection(grpc.StatusCode.INVALID_ARGUMENT, 400, message)
+
+
+def too_large(message: str) -> Rejection:
+    return Rejection(grpc.StatusCode.INVALID_ARGUMENT, 413, message)
 
 
 def expired(message: str) -> Rejection:

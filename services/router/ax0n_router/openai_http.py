@@ -2,7 +2,7 @@
 
 Two ways to authorise a request:
 - signed: the body carries `"ax0n": {"client", "signature", "nonce", "deadline", "fee_cap",
-  "max_latency_ms", "chain_id"}` (hex for bytes; `extra_body` in the openai client) and the client
+  "max_latency_ms", "chain_id", "settlement"}` (hex for bytes; `extra_body` in the openai client) and the client
   signed the request `ax0n.spec.request.from_openai(body)` describes, completed with those fields;
 - API key: `Authorization: Bearer KEY` where sha256(KEY) is bound, in the router's key file, to the
   key of an escrow account; the router fills fee cap (the base fee), nonce, deadline and signs with it.
@@ -25,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ax0n.spec import fees
+from ax0n.spec import fees, openai
 from ax0n.spec import request as signing
+from ax0n.spec.answers import DEVNET, Deployment
 from ax0n.v1 import router_pb2, types_pb2
 from ax0n_router import errors
 from ax0n_router.core import RouterCore
@@ -35,10 +36,11 @@ from ax0n_router.errors import Rejection
 
 @dataclass(frozen=True, slots=True)
 class ApiDefaults:
-    chain_id: int = 31337
+    deployment: Deployment = DEVNET  # the chain and Settlement API-key requests are signed for
     deadline_s: int = 300
     max_latency_ms: int = 60_000
     max_tokens: int = 256
+    max_body_bytes: int = 1 << 20  # larger bodies get 413 unread
 
 
 def error_response(rej: Rejection) -> JSONResponse:
@@ -70,7 +72,10 @@ class OpenAIApi:
         )
 
     def build_request(self, body: dict[str, Any], authorization: str, chat: bool) -> types_pb2.InferenceRequest:
-        req = signing.from_openai(body, chat=chat)
+        try:
+            req = openai.from_openai(body, chat=chat)
+        except openai.InvalidBody as exc:
+            raise errors.invalid(str(exc)) from None
         ext = body.get("ax0n")
         try:
             if isinstance(ext, dict) and ext.get("signature"):
@@ -78,7 +83,13 @@ class OpenAIApi:
                 req.signature = bytes.fromhex(str(ext["signature"]).removeprefix("0x"))
                 req.nonce, req.deadline = int(ext["nonce"]), int(ext["deadline"])
                 req.fee_cap, req.max_latency_ms = str(int(ext["fee_cap"])), int(ext["max_latency_ms"])
-                req.chain_id = int(ext.get("chain_id", self.defaults.chain_id))
+                req.chain_id = int(ext.get("chain_id", self.defaults.deployment.chain_id))
+                settlement = ext.get("settlement")
+                req.settlement = (
+                    bytes.fromhex(str(settlement).removeprefix("0x"))
+                    if settlement
+                    else self.defaults.deployment.settlement
+                )
                 req.prompt_hash = signing.prompt_hash(req)
                 return req
         except (KeyError, ValueError, TypeError) as exc:
@@ -94,16 +105,30 @@ class OpenAIApi:
         req.nonce = secrets.randbits(63)
         req.deadline = int(time.time()) + self.defaults.deadline_s
         req.max_latency_ms = self.defaults.max_latency_ms
-        req.chain_id = self.defaults.chain_id
+        req.chain_id, req.settlement = self.defaults.deployment.chain_id, self.defaults.deployment.settlement
         return signing.sign(req, key)
+
+    async def _body(self, http: Request) -> Any:
+        """The JSON body, read no further than `max_body_bytes` (413 past it, declared or streamed)."""
+        limit = self.defaults.max_body_bytes
+        declared = http.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise errors.too_large(f"request body is {declared} bytes; the limit is {limit}")
+        raw = bytearray()
+        async for chunk in http.stream():
+            raw += chunk
+            if len(raw) > limit:
+                raise errors.too_large(f"request body exceeds the limit of {limit} bytes")
+        try:
+            return json.loads(raw)
+        except ValueError as exc:  # includes UnicodeDecodeError
+            raise errors.invalid(f"invalid JSON body: {exc}") from None
 
     async def _serve(self, http: Request, chat: bool) -> Response:
         try:
-            body = await http.json()
-            if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
-        except ValueError as exc:
-            return error_response(errors.invalid(f"invalid JSON body: {exc}"))
+            body = await self._body(http)
+        except Rejection as rej:
+            return error_response(rej)
         try:
             req = self.build_request(body, http.headers.get("authorization", ""), chat)
             sub = await self.core.submit(req)

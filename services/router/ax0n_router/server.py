@@ -20,6 +20,7 @@ from ax0n.runtime import service, telemetry
 from ax0n.runtime.snapshots import SnapshotBuilder
 from ax0n.runtime.stats import PROFILES as STATS
 from ax0n.spec import finality
+from ax0n.spec.answers import Deployment
 from ax0n.spec.params import PROFILES as PARAMS
 from ax0n.spec.params import Params
 from ax0n.v1 import router_pb2, router_pb2_grpc, settler_pb2, settler_pb2_grpc, types_pb2
@@ -156,9 +157,9 @@ def load_api_keys(path: str) -> dict[bytes, str]:
     return {bytes.fromhex(k): v for k, v in json.loads(Path(path).read_text()).items()}
 
 
-def final_check(registry: Registry, chain_id: int, params: Params) -> mesh.FinalCheck:
+def final_check(registry: Registry, deployment: Deployment, params: Params) -> mesh.FinalCheck:
     """What makes a final deliverable: ax0n.spec.finality against the validator set at the receipt's snapshot."""
-    return lambda final: finality.final_fault(final, registry.validator_set, chain_id, params)
+    return lambda final: finality.final_fault(final, registry.validator_set, deployment, params)
 
 
 def build(settings: RouterSettings) -> service.ServiceSpec:
@@ -175,16 +176,18 @@ def build(settings: RouterSettings) -> service.ServiceSpec:
             components.append(refresher)
             snapshots = refresher.snapshot
         registry = ChainRegistry(w3, manifest, snapshots)
-    finals = mesh.FinalWatcher(pool, final_check(registry, settings.chain_id, PARAMS[settings.profile]))
-    core = RouterCore(Admission(registry, pool, settings.limits()), pool, finals)
+    limits = settings.limits()
+    finals = mesh.FinalWatcher(pool, final_check(registry, limits.deployment, PARAMS[settings.profile]))
+    core = RouterCore(Admission(registry, pool, limits), pool, finals)
     servicer = RouterServicer(core, settings)
     components.append(FinalComponent(finals, pool))
     if settings.http_port >= 0:
         defaults = ApiDefaults(
-            chain_id=settings.chain_id,
+            deployment=limits.deployment,
             deadline_s=settings.default_deadline_s,
             max_latency_ms=settings.default_max_latency_ms,
             max_tokens=settings.default_max_tokens,
+            max_body_bytes=settings.max_body_bytes,
         )
         api = OpenAIApi(core, load_api_keys(settings.api_keys_file), defaults)
         components.append(HttpComponent(api.app, settings.host, settings.http_port))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ax0n.chain.deploy import deployment_of
 from ax0n.runtime.config import DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 from ax0n_router.admission import Limits
 
@@ -27,6 +28,11 @@ class RouterSettings(ServiceSettings):
         "", description='JSON {"sha256(api key) hex": "escrow account private key hex"} for unsigned HTTP clients'
     )
     chain_id: int = Field(31337, description="chain id requests must be signed for")
+    settlement_address: str = Field(
+        "",
+        description="Settlement address requests must be signed for (default: the --deployment manifest's, else the "
+        "devnet's)",
+    )
     settler_target: str = Field(
         "", description="Settler gRPC address: GetResult then carries the settlement once the request is batched"
     )
@@ -37,6 +43,7 @@ class RouterSettings(ServiceSettings):
     default_deadline_s: int = Field(300, description="API-key requests: deadline from now")
     default_max_latency_ms: int = Field(60_000, description="API-key requests: max latency")
     default_max_tokens: int = Field(256, description="API-key requests without max_tokens")
+    max_body_bytes: int = Field(1 << 20, description="largest HTTP request body; larger ones get 413 unread")
 
     def limits(self) -> Limits:
         return Limits(
@@ -44,5 +51,5 @@ class RouterSettings(ServiceSettings):
             max_tokens=self.max_tokens,
             max_deadline_horizon_s=self.max_deadline_horizon_s,
             max_backlog=self.max_backlog,
-            chain_id=self.chain_id,
+            deployment=deployment_of(self.chain_id, self.settlement_address, self.deployment),
         )

@@ -21,6 +21,7 @@ import grpc
 from eth_utils import to_checksum_address
 
 from ax0n.chain.batch import certificate_args
+from ax0n.runtime.calls import signed
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.certificate import batch_signing_root
@@ -62,13 +63,16 @@ class ValidatorCommittee:
     def __init__(
         self,
         targets: Sequence[str],
+        caller_key: str,
         timeout_s: float = 60.0,
         head: Callable[[], int] | None = None,
         interval: int = MAINNET.routing_rebuild_interval,
     ) -> None:
+        """`caller_key` signs every call (ax0n.spec.calls): validators serve only the settlers they allow."""
         if not targets:
             raise ValueError("a validator committee needs at least one validator address")
-        self.targets, self.timeout_s, self.head, self.interval = list(targets), timeout_s, head, interval
+        self.targets, self.caller_key, self.timeout_s = list(targets), caller_key, timeout_s
+        self.head, self.interval = head, interval
 
     def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
         snapshots = [f.receipt.route.snapshot_block for f in finals]
@@ -78,7 +82,10 @@ class ValidatorCommittee:
             batch_id=batch_id(seq), root=root.to_bytes(32, "big"), count=len(finals), committee_snapshot_block=snapshot
         )
         request = validator_pb2.SignBatchRequest(batch=batch, receipts=list(finals))
-        return self._collect(f"batch {seq}", snapshot, lambda stub: stub.SignBatch(request, timeout=self.timeout_s))
+        metadata = signed(self.caller_key, "SignBatch", request)
+        return self._collect(
+            f"batch {seq}", snapshot, lambda stub: stub.SignBatch(request, timeout=self.timeout_s, metadata=metadata)
+        )
 
     def certify_fault(self, fault: types_pb2.FaultRecord) -> Certificate:
         """The validators' stake certificate over the receipt's fault signing root, referring to the receipt's
@@ -86,7 +93,10 @@ class ValidatorCommittee:
         request = validator_pb2.SignFaultRequest(fault=fault)
         what = f"fault of request 0x{bytes(fault.receipt.request_id).hex()}"
         block = fault.receipt.route.snapshot_block
-        return self._collect(what, block, lambda stub: stub.SignFault(request, timeout=self.timeout_s))
+        metadata = signed(self.caller_key, "SignFault", request)
+        return self._collect(
+            what, block, lambda stub: stub.SignFault(request, timeout=self.timeout_s, metadata=metadata)
+        )
 
     def _collect(
         self, what: str, block: int, ask: Callable[[validator_pb2_grpc.ValidatorStub], _Signed]

@@ -16,7 +16,7 @@ from web3 import HTTPProvider, Web3
 from ax0n.chain.snapshot import ValidatorSetReader
 from ax0n.mempool import Consumer, Mempool, connect, streams
 from ax0n.runtime import service
-from ax0n.spec import finality
+from ax0n.spec import answers, finality
 from ax0n.spec.params import PROFILES
 from ax0n.spec.settlement import tree_size
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
@@ -70,11 +70,15 @@ class IntakeComponent:
 
 
 def validator_committee(s: SettlerSettings, head: Callable[[], int] | None = None) -> ValidatorCommittee | None:
-    """The validators named by `validator_targets` (None when none are): batch and fault committees; `head` (the
-    chain head) picks recent batch reference blocks."""
+    """The validators named by `validator_targets` (None when none are): batch and fault committees, asked with
+    calls the settler's account signs; `head` (the chain head) picks recent batch reference blocks."""
     targets = [t.strip() for t in s.validator_targets.split(",") if t.strip()]
+    if not targets:
+        return None
+    if not s.settler_key_file:
+        raise ValueError("--validator-targets needs --settler-key-file: validators serve only signed calls")
     interval = PROFILES[s.profile].routing_rebuild_interval
-    return ValidatorCommittee(targets, head=head, interval=interval) if targets else None
+    return ValidatorCommittee(targets, Path(s.settler_key_file).read_text().strip(), head=head, interval=interval)
 
 
 def settlement_chain(s: SettlerSettings) -> SettlementChain:
@@ -136,8 +140,8 @@ def final_check(s: SettlerSettings) -> intake.FinalCheck:
     w3 = Web3(Web3.HTTPProvider(s.rpc_url))
     settlement = w3.eth.contract(Web3.to_checksum_address(s.settlement_address), abi=abi("Settlement"))
     sets = ValidatorSetReader(w3, w3.eth.contract(settlement.functions.nodes().call(), abi=abi("NodeRegistry")))
-    chain_id, params = w3.eth.chain_id, PROFILES[s.profile]
-    return lambda final: finality.final_fault(final, sets, chain_id, params)
+    deployment, params = answers.Deployment.of(w3.eth.chain_id, s.settlement_address), PROFILES[s.profile]
+    return lambda final: finality.final_fault(final, sets, deployment, params)
 
 
 def build(settings: service.ServiceSettings) -> service.ServiceSpec:

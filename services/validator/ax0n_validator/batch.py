@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ax0n.spec import bls, finality, settlement
 from ax0n.spec import certificate as qc
-from ax0n.spec.answers import ModelSource
+from ax0n.spec.answers import Deployment, ModelSource
 from ax0n.spec.certificate import VALID, Committee
 from ax0n.spec.params import Params
 from ax0n.spec.settlement import OperatorOf
@@ -41,7 +41,7 @@ def check_batch(
     quorums: Quorums,
     models: ModelSource,
     batch_root: BatchRoot,
-    chain_id: int,
+    deployment: Deployment,
 ) -> BatchRefusal | None:
     """None when every receipt is final (a VALID certificate of its own quorum, answering its client-signed request
     at the registered model and price: ax0n.spec.finality), appears once, and the root commits to them; otherwise
@@ -57,7 +57,7 @@ def check_batch(
             continue
         seen.add(rid)
         try:
-            why = finality.final_fault(final, quorums.sets, chain_id, quorums.params, models)
+            why = finality.final_fault(final, quorums.sets, deployment, quorums.params, models)
         except finality.Undecided as exc:
             return BatchRefusal(f"receipt {i}: {exc}", retry=True)
         if why:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ax0n.runtime import telemetry
+from ax0n.runtime.calls import signed
 from ax0n.spec import answers, binding, routing
 from ax0n.spec import receipt as receipts
-from ax0n.spec.answers import ModelSource
+from ax0n.spec.answers import Deployment, ModelSource
 from ax0n.spec.params import Params
 from ax0n.spec.request import InvalidSignature
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
@@ -87,15 +88,15 @@ def route_check(indexes: RoutingIndexSource, node_signer: NodeSigner, max_attemp
     return check
 
 
-def answers_check(models: ModelSource, params: Params) -> ProofCheck:
-    """The receipt answers the request it travels with: signed by its client, naming its request, client, chain,
-    fee cap and model, with the model's registration at the route's snapshot and the fee rule's charge
-    (ax0n.spec.answers)."""
+def answers_check(models: ModelSource, params: Params, deployment: Deployment) -> ProofCheck:
+    """The receipt answers the request it travels with: signed by its client for this deployment, naming its
+    request, client, chain, fee cap and model, with the model's registration at the route's snapshot and the fee
+    rule's charge (ax0n.spec.answers)."""
 
     def check(item: types_pb2.ProvedReceipt) -> Finding:
         receipt = item.receipt
         model = models(receipt.route.snapshot_block, receipt.model_id)
-        why = answers.receipt_fault(receipt, item.request, model, params)
+        why = answers.receipt_fault(receipt, item.request, model, deployment, params)
         return Finding(False, why) if why else OK
 
     return check
@@ -137,15 +138,16 @@ def local_reexecutor(engines: Mapping[str, Engine]) -> Reexecutor:
     return reexecute
 
 
-def grpc_reexecutor(target: str, timeout_s: float = 60.0) -> Reexecutor:
-    """Re-run the prefill on the re-executor at `target` that this validator's operator runs (never an executor)."""
+def grpc_reexecutor(target: str, caller_key: str, timeout_s: float = 60.0) -> Reexecutor:
+    """Re-run the prefill on the re-executor at `target` that this validator's operator runs (never an executor),
+    each call signed with `caller_key` (ax0n.spec.calls)."""
     stubs: list[validator_pb2_grpc.ReexecutorStub] = []  # the channel opens on first use, inside the event loop
 
     async def reexecute(item: types_pb2.ProvedReceipt) -> Finding:
         if not stubs:
             stubs.append(validator_pb2_grpc.ReexecutorStub(telemetry.channel(target)))
         request = validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
-        reply = await stubs[0].Reexecute(request, timeout=timeout_s)
+        reply = await stubs[0].Reexecute(request, timeout=timeout_s, metadata=signed(caller_key, "Reexecute", request))
         return OK if reply.valid else Finding(False, f"fingerprint re-execution failed: {reply.reason}")
 
     return reexecute

@@ -53,11 +53,14 @@ class Quorums:
 
 @dataclass
 class _Pending:
+    item: types_pb2.ProvedReceipt
     quorum: Committee
     receipt_hash: bytes
     sub_seats: list[int]
-    own_seats: list[int]
-    votes: dict[int, int] = field(default_factory=dict)  # sub-committee seat -> its signed verdict
+    dispute_seats: list[int]
+    own_seats: list[int]  # this process's seats still to sign
+    sub_votes: dict[int, int] = field(default_factory=dict)  # re-executing seat -> its signed verdict
+    dispute_votes: dict[int, int] = field(default_factory=dict)  # dispute seat -> its signed verdict
 
 
 class ValidatorClient:
@@ -107,41 +110,65 @@ class ValidatorClient:
         self, item: types_pb2.ProvedReceipt, quorum: Committee, seed: bytes, own: list[int], receipt_hash: bytes
     ) -> list[types_pb2.Attestation]:
         receipt = item.receipt
-        sub_seats = subcommittee.seats(seed, receipt_hash, quorum.size)
+        params = self.quorums.params
+        sub_seats = subcommittee.seats(seed, quorum.size, params)
         common = member.check_common(item, self.checks, self.chain_id)
         if not common.ok:  # no re-execution needed to reject it
             return self._sign(quorum, own, receipt.request_id, receipt_hash, common)
-        reexecuting = [s for s in own if s in sub_seats]
-        out: list[types_pb2.Attestation] = []
-        if reexecuting and self.checks.reexecute is not None:
-            finding = await self.checks.reexecute(item)
-            out = self._sign(quorum, reexecuting, receipt.request_id, receipt_hash, finding)
+        out = await self._reexecute(item, quorum, [s for s in own if s in sub_seats], receipt_hash)
         rest = [s for s in own if s not in sub_seats]
-        if rest:
-            pending = self._pending[receipt.request_id] = _Pending(quorum, receipt_hash, sub_seats, rest)
-            while len(self._pending) > MAX_PENDING:
-                self._pending.popitem(last=False)
-            return out + self._observe(pending, receipt.request_id, out)
-        return out
+        if not rest:
+            return out
+        dispute = subcommittee.dispute_seats(seed, quorum.size, params)
+        pending = self._pending[receipt.request_id] = _Pending(item, quorum, receipt_hash, sub_seats, dispute, rest)
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)
+        return out + await self._observe(pending, receipt.request_id, out)
 
-    def on_attestation(self, att: types_pb2.Attestation) -> list[types_pb2.Attestation]:
-        """Feed an attestation seen on the stream; returns this process's LLM-tier attestations it unblocks."""
+    async def _reexecute(
+        self, item: types_pb2.ProvedReceipt, quorum: Committee, seats: list[int], receipt_hash: bytes
+    ) -> list[types_pb2.Attestation]:
+        """Re-execute and sign for `seats` (none when it holds none there or has no re-executor: it abstains)."""
+        if not seats or self.checks.reexecute is None:
+            return []
+        finding = await self.checks.reexecute(item)
+        return self._sign(quorum, seats, item.receipt.request_id, receipt_hash, finding)
+
+    async def on_attestation(self, att: types_pb2.Attestation) -> list[types_pb2.Attestation]:
+        """Feed an attestation seen on the stream; returns this process's LLM-tier attestations it unblocks (a
+        dispute it sits on makes it re-execute first)."""
         pending = self._pending.get(att.request_id)
-        return [] if pending is None else self._observe(pending, att.request_id, [att])
+        return [] if pending is None else await self._observe(pending, att.request_id, [att])
 
-    def _observe(
+    async def _observe(
         self, p: _Pending, request_id: bytes, atts: Sequence[types_pb2.Attestation]
     ) -> list[types_pb2.Attestation]:
-        for att in atts:
-            found = subcommittee.votes_in(p.quorum, p.sub_seats, request_id, p.receipt_hash, att, self.chain_id)
-            for seat, vote in found.items():
-                p.votes.setdefault(seat, vote)
-        outcome = subcommittee.majority(p.votes, len(p.sub_seats))
-        if outcome is None:
-            return []
+        out: list[types_pb2.Attestation] = []
+        self._count(p, request_id, atts)
+        on_dispute = [s for s in p.own_seats if s in p.dispute_seats]
+        if subcommittee.disputed(p.sub_votes) and on_dispute:
+            p.own_seats = [s for s in p.own_seats if s not in on_dispute]
+            out = await self._reexecute(p.item, p.quorum, on_dispute, p.receipt_hash)
+            self._count(p, request_id, out)
+        outcome = subcommittee.outcome(p.sub_votes, len(p.sub_seats), p.dispute_votes, len(p.dispute_seats))
+        if outcome is None or request_id not in self._pending:
+            return out
         del self._pending[request_id]
+        if not p.own_seats:
+            return out
         if outcome == VALID:
             finding = member.OK
         else:
-            finding = member.Finding(False, "re-execution sub-committee majority found the fingerprint invalid")
-        return self._sign(p.quorum, p.own_seats, request_id, p.receipt_hash, finding)
+            finding = member.Finding(False, "re-execution found the fingerprint invalid (dispute upheld)")
+        return out + self._sign(p.quorum, p.own_seats, request_id, p.receipt_hash, finding)
+
+    def _count(self, p: _Pending, request_id: bytes, atts: Sequence[types_pb2.Attestation]) -> None:
+        for att in atts:
+            for seat, vote in subcommittee.votes_in(
+                p.quorum, p.sub_seats, request_id, p.receipt_hash, att, self.chain_id
+            ).items():
+                p.sub_votes.setdefault(seat, vote)
+            for seat, vote in subcommittee.votes_in(
+                p.quorum, p.dispute_seats, request_id, p.receipt_hash, att, self.chain_id
+            ).items():
+                p.dispute_votes.setdefault(seat, vote)

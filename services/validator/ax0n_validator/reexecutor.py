@@ -14,7 +14,9 @@ from pydantic import Field
 from ax0n.llm import verify
 from ax0n.llm.engine import Engine, load_engines
 from ax0n.runtime import service
+from ax0n.runtime.calls import require_caller
 from ax0n.runtime.config import ServiceSettings
+from ax0n.spec import calls
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
 
 DEFAULT_PORT = 50056
@@ -27,11 +29,15 @@ class ReexecutorSettings(ServiceSettings):
     )
     dtype: str = Field("float32", description="registered dtype the models run in")
     threads: int = Field(2, description="CPU threads of one prefill")
+    allowed_callers: str = Field(
+        "", description="comma-separated addresses whose signed calls may Reexecute (the operator's validators)"
+    )
 
 
 class ReexecutorServicer(validator_pb2_grpc.ReexecutorServicer):
-    def __init__(self, settings: ServiceSettings, engines: dict[str, Engine]) -> None:
+    def __init__(self, settings: ReexecutorSettings, engines: dict[str, Engine]) -> None:
         self.settings, self.engines = settings, engines
+        self.allowed = calls.addresses(settings.allowed_callers)
 
     async def Status(
         self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
@@ -41,6 +47,8 @@ class ReexecutorServicer(validator_pb2_grpc.ReexecutorServicer):
     async def Reexecute(
         self, request: validator_pb2.ReexecuteRequest, context: grpc.aio.ServicerContext
     ) -> validator_pb2.ReexecuteResponse:
+        """One prefill, for a caller the operator allows (a prefill costs as much as the generation it checks)."""
+        await require_caller(context, "Reexecute", request, self.allowed)
         engine = self.engines.get(request.receipt.model_id)
         if engine is None:
             await context.abort(

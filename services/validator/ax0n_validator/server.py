@@ -11,11 +11,14 @@ from pathlib import Path
 import grpc
 from pydantic import Field
 
-from ax0n.chain.deploy import Manifest
+from ax0n.chain.deploy import Manifest, deployment_of
 from ax0n.mempool import Mempool
 from ax0n.runtime import service
+from ax0n.runtime.calls import require_caller
 from ax0n.runtime.config import ServiceSettings
 from ax0n.runtime.stats import PROFILES as STATS
+from ax0n.spec import calls
+from ax0n.spec.answers import Deployment
 from ax0n.spec.certificate import Committee
 from ax0n.spec.params import PROFILES
 from ax0n.spec.receipt import receipt_hash
@@ -53,6 +56,11 @@ class ValidatorSettings(ServiceSettings):
         "", description="Ethereum JSON-RPC URL: with --deployment, snapshots are rebuilt from NodeRegistry + node stats"
     )
     deployment: str = Field("", description="deployment manifest JSON written by ax0n.chain.deploy")
+    settlement_address: str = Field(
+        "",
+        description="Settlement address requests must be signed for (default: the --deployment manifest's, else the "
+        "devnet's)",
+    )
     keys_dir: str = Field("", description="BLS secret keys, one hex *.key file each (empty: aggregator only)")
     aggregate: bool = Field(True, description="also run the aggregator (forms certificates, publishes ax0n:final)")
     models: str = Field(
@@ -62,6 +70,12 @@ class ValidatorSettings(ServiceSettings):
     )
     dtype: str = Field("float32", description="registered dtype the --models re-execute in")
     reexecute_threads: int = Field(2, description="CPU threads of an in-process prefill")
+    allowed_callers: str = Field(
+        "", description="comma-separated addresses whose signed calls may SignBatch/SignFault (the settlers served)"
+    )
+    caller_key_file: str = Field(
+        "", description="file holding the secp256k1 key this validator signs its Reexecute calls with (hex)"
+    )
     reexecutor_target: str = Field(
         "",
         description="gRPC address of a re-executor this validator's operator runs (ax0n-reexecutor), instead of "
@@ -77,7 +91,7 @@ class CommitteeSigner:
     keys: Keystore
     snapshots: SnapshotSource
     quorums: Quorums
-    chain_id: int
+    deployment: Deployment
 
     def sign(
         self, batch: types_pb2.Batch, receipts: Sequence[types_pb2.FinalizedReceipt]
@@ -90,7 +104,7 @@ class CommitteeSigner:
             return None, None, [], BatchRefusal(f"no registry snapshot at block {block}", retry=True)
         params = self.quorums.params
         root = poseidon_root(params, self._operator)
-        refusal = check_batch(batch, receipts, self.quorums, self.snapshots.model, root, self.chain_id)
+        refusal = check_batch(batch, receipts, self.quorums, self.snapshots.model, root, self.deployment)
         if refusal is not None:
             return None, None, [], refusal
         board = Committee.live(snap.validators, batch.committee_snapshot_block)
@@ -98,14 +112,15 @@ class CommitteeSigner:
         if not all(addresses):
             reason = f"snapshot {snap.block} lacks validator addresses: Settlement cannot check this committee"
             return None, None, [], BatchRefusal(reason, retry=True)
-        return sign_batch(self.keys, board, batch, self.chain_id), board, addresses, None
+        return sign_batch(self.keys, board, batch, self.deployment.chain_id), board, addresses, None
 
     def sign_fault(self, fault: types_pb2.FaultRecord) -> tuple[types_pb2.Attestation | None, Committee, list[str]]:
         """(this process's signature over the receipt's fault signing root for its seats in the fault committee
         (every validator with stake at the receipt's snapshot), or None when it holds none; that committee; its
         addresses by seat), after checking the record (raises Refusal)."""
-        board, addresses, digest = check_fault(fault, self.snapshots.get, self.quorums, self.chain_id)
-        return sign_fault(self.keys, board, fault.receipt, digest, self.chain_id), board, addresses
+        chain_id = self.deployment.chain_id
+        board, addresses, digest = check_fault(fault, self.snapshots.get, self.quorums, chain_id)
+        return sign_fault(self.keys, board, fault.receipt, digest, chain_id), board, addresses
 
     def _operator(self, receipt: types_pb2.Receipt) -> bytes | None:
         """The operator the settler credits: the routed node's registered operator, from its snapshot."""
@@ -122,6 +137,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         signer: CommitteeSigner | None,
     ) -> None:
         self.settings, self.keys, self.aggregator, self.signer = settings, keys, aggregator, signer
+        self.allowed = calls.addresses(settings.allowed_callers)
 
     async def Status(
         self, request: types_pb2.StatusRequest, context: grpc.aio.ServicerContext
@@ -140,7 +156,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
     async def SignBatch(
         self, request: validator_pb2.SignBatchRequest, context: grpc.aio.ServicerContext
     ) -> validator_pb2.SignBatchResponse:
-        """This process's batch-committee signature over the batch root, after checking every receipt."""
+        """This process's batch-committee signature over the batch root, after checking every receipt (for an
+        allowed caller: checking a batch costs one pairing check per receipt)."""
+        await require_caller(context, "SignBatch", request, self.allowed)
         if self.signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
         attestation, board, members, refusal = self.signer.sign(request.batch, list(request.receipts))
@@ -161,6 +179,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
     ) -> validator_pb2.SignFaultResponse:
         """This process's fault-committee signature for Settlement.challengeQuorumFault, after checking the record:
         INVALID_ARGUMENT for evidence that proves no fault, FAILED_PRECONDITION when this validator cannot check it."""
+        await require_caller(context, "SignFault", request, self.allowed)
         if self.signer is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this validator holds no keys or registry")
         try:
@@ -192,12 +211,17 @@ def reexecutor(settings: ValidatorSettings) -> Reexecutor | None:
         from ax0n.llm.engine import load_engines
 
         return local_reexecutor(load_engines(settings.models, settings.dtype, settings.reexecute_threads))
-    return grpc_reexecutor(settings.reexecutor_target) if settings.reexecutor_target else None
+    if not settings.reexecutor_target:
+        return None
+    if not settings.caller_key_file:
+        raise ValueError("--reexecutor-target needs --caller-key-file: the re-executor serves only signed calls")
+    return grpc_reexecutor(settings.reexecutor_target, Path(settings.caller_key_file).read_text().strip())
 
 
 def build(settings: ValidatorSettings) -> service.ServiceSpec:
     components: list = []
     aggregator = signer = None
+    deployment = deployment_of(settings.chain_id, settings.settlement_address, settings.deployment)
     keys = Keystore.from_dir(Path(settings.keys_dir)) if settings.keys_dir else Keystore([])
     snapshots: SnapshotSource | None = None
     if settings.snapshots_dir:
@@ -221,13 +245,13 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
             checks = MemberChecks(
                 receipt_signature=receipt_signature,
                 route=route_check(snapshots.routing_index, snapshots.node_signer),
-                answers=answers_check(snapshots.model, PROFILES[settings.profile]),
+                answers=answers_check(snapshots.model, PROFILES[settings.profile], deployment),
                 proof=zk_proof_check(_mlp_artifacts()) if settings.zk_tier else None,
                 reexecute=reexecutor(settings),
             )
             client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)
             components.append(Attester(pool, client, instance))
-            signer = CommitteeSigner(keys, snapshots, quorums, settings.chain_id)
+            signer = CommitteeSigner(keys, snapshots, quorums, deployment)
         if settings.aggregate:
             aggregator = AggregatorWorker(
                 pool,

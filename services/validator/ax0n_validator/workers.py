@@ -82,7 +82,7 @@ class Attester(_Worker):
         return self._out(await self.client.on_proved(entry.message))
 
     async def _on_att(self, entry: Entry[types_pb2.Attestation]) -> list[Outbound]:
-        return self._out(self.client.on_attestation(entry.message))
+        return self._out(await self.client.on_attestation(entry.message))
 
 
 class AggregatorWorker(_Worker):

@@ -32,6 +32,7 @@ def client_options(state: DevnetState) -> dict[str, Any]:
     return {
         "private_key": Path(state.client_key_file).read_text().strip(),
         "chain_id": state.chain_id,
+        "settlement": state.settlement,
         "verify": True,
         "verifier": verifier,
         "deadline_s": DEADLINE_S,

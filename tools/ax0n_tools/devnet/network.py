@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
+from eth_account import Account
 from tqdm import tqdm
 
 from ax0n.v1 import router_pb2, router_pb2_grpc
@@ -173,8 +174,13 @@ class Devnet:
         chain_id = ["--chain-id", str(prov.manifest.chain_id)]
         chain = ["--rpc-url", rpc_url, "--deployment", str(prov.deployment_file)]
         llm = f"{prov.llm.model_id}={prov.llm.path}@0x{prov.llm.commitment.hex()}"
+        # who may make the costly calls: the validator process (signing as validator 0's account) its
+        # re-executor's Reexecute, the settler the validator's SignBatch/SignFault (ax0n.spec.calls)
+        caller_key = prov.bls_dir.parent / "validator-0.key"
+        caller = Account.from_key(caller_key.read_text().strip()).address
+        settler = Account.from_key(prov.settler_key_file.read_text().strip()).address
         if name == REEXECUTOR:
-            return ["--models", llm], None
+            return ["--models", llm, "--allowed-callers", caller], None
         if name == "router":
             return [
                 *chain,
@@ -203,7 +209,8 @@ class Devnet:
         if name == "prover":
             return ["--prove-concurrency", "1"], None
         if name == "validator":
-            args = [*chain, "--keys-dir", str(prov.bls_dir), *chain_id]
+            args = [*chain, "--keys-dir", str(prov.bls_dir), *chain_id, "--allowed-callers", settler]
+            args += ["--caller-key-file", str(caller_key)]
             own = self.services.get(REEXECUTOR)
             return [*args, *(["--reexecutor-target", own.target] if own else ["--models", llm])], None
         if name == "settler":

@@ -107,6 +107,8 @@ app.kubernetes.io/part-of: ax0n
 {{- $root := .root -}}
 {{- $secret := include "ax0n.redis.secretName" $root -}}
 {{- $scheme := ternary "rediss" "redis" (eq (include "ax0n.redis.tls" $root) "true") -}}
+- name: AX0N_HOST
+  value: "0.0.0.0"
 - name: AX0N_GRPC_PORT
   value: {{ .port | quote }}
 - name: AX0N_METRICS_PORT
