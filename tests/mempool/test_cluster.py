@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from ax0n_tools.devnet.cluster import RedisClusterServers
 
 from ax0n.mempool import Mempool, Outbound
-from tests.mempool.cluster import RedisClusterServers
 from tests.mempool.helpers import chunk, consumer, output_keys, wait_for
 from tests.mempool.test_crashes import _kill_worker_mid_batch
 
