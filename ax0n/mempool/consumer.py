@@ -12,11 +12,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic
 
 import msgpack
 from opentelemetry.trace import Span
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from ax0n.mempool import entry as wire
@@ -54,6 +57,22 @@ end
 redis.call('XACK', KEYS[1], group, unpack(ids))
 redis.call('HDEL', KEYS[2], unpack(ids))
 return fresh
+"""
+# On Redis Cluster, the outputs of a batch that live in other hash slots than the input stream go first, one call
+# per slot: per entry, an idempotency marker of its own in that slot (`ax0n:sent:{output stream}:...`), and only
+# if it was not set yet, the entry's outputs to that slot. COMMIT then runs in the input's slot without them.
+# KEYS: the sent markers and output streams of one slot
+# ARGV: marker ttl, msgpack [[marker's KEYS index, [[stream's KEYS index, ttl, fields], ...]], ...]
+SEND = """
+for _, e in ipairs(cmsgpack.unpack(ARGV[2])) do
+  if redis.call('SET', KEYS[e[1]], '1', 'NX', 'EX', ARGV[1]) then
+    for _, out in ipairs(e[2]) do
+      redis.call('XADD', KEYS[out[1]], '*', unpack(out[3]))
+      if out[2] > 0 then redis.call('EXPIRE', KEYS[out[1]], out[2], 'NX') end
+    end
+  end
+end
+return 1
 """
 COMMIT_CHUNK = 500  # entries per script call (bounds Lua's unpack and one script's run time)
 
@@ -94,6 +113,14 @@ def _commit_call(stream: str, errors_key: str, chunk: list[_Commit]) -> tuple[li
     return keys, msgpack.packb(batch, use_bin_type=False)
 
 
+def _hash_tag(key: str) -> str:
+    """What Redis Cluster hashes `key` on: the text between its first `{` and the next `}` if not empty, else
+    the whole key."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start + 1 : end] if end > start + 1 else key
+
+
 class Consumer(Generic[M]):
     """One member of a consumer group, handling `message_type` entries of `stream` with `handler`."""
 
@@ -123,6 +150,9 @@ class Consumer(Generic[M]):
         self.errors_key = f"ax0n:err:{stream}:{group}"
         self._limit = asyncio.Semaphore(concurrency)
         self._commit = self.redis.register_script(COMMIT)
+        self._send = self.redis.register_script(SEND)
+        self._cluster = isinstance(self.redis, RedisCluster)
+        self._slot = key_slot(stream.encode())
         self._keep = self.redis.register_script(KEEP)
         self._commits: list[_Commit] = []  # queued this tick, flushed together
         self._committed: asyncio.Future[None] | None = None  # resolved when this tick's queue is committed
@@ -355,8 +385,50 @@ class Consumer(Generic[M]):
             committed.set_result(None)
 
     async def _send_commit(self, chunk: list[_Commit]) -> None:
+        if self._cluster:
+            chunk = await self._send_other_slots(chunk)
         keys, batch = _commit_call(self.stream, self.errors_key, chunk)
         await self._commit(keys=keys, args=[self.group, self.done_ttl_s, batch])
+
+    async def _send_other_slots(self, chunk: list[_Commit]) -> list[_Commit]:
+        """Redis Cluster: append the outputs bound for other slots (SEND, one call per slot, each idempotent by
+        its own markers) and return the chunk with only the outputs in the input's slot, for COMMIT.
+
+        Exactly once in effect per output slot: a crash between SEND and COMMIT leaves the entry pending, and
+        its re-run appends nothing where the first run's markers are set. Unlike the single-slot COMMIT, a
+        re-run's outputs to slots not yet sent are its own (the same when the handler is deterministic)."""
+        per_slot: dict[int, list[tuple[str, list[tuple[str, int, list[bytes]]]]]] = defaultdict(list)
+        local: list[_Commit] = []
+        for entry_id, done_key, outputs in chunk:
+            mine, others = [], defaultdict(list)
+            for out in outputs:
+                slot = key_slot(out[0].encode())
+                (mine if slot == self._slot else others[slot]).append(out)
+            for slot, outs in others.items():
+                per_slot[slot].append((done_key, outs))
+            local.append((entry_id, done_key, mine))
+        await asyncio.gather(*(self._send_slot(entries) for entries in per_slot.values()))
+        return local
+
+    async def _send_slot(self, entries: list[tuple[str, list[tuple[str, int, list[bytes]]]]]) -> None:
+        keys: list[str] = []
+        index: dict[str, int] = {}
+
+        def at(key: str) -> int:
+            if key not in index:
+                keys.append(key)
+                index[key] = len(keys)  # Lua counts from 1
+            return index[key]
+
+        batch = []
+        for done_key, outs in entries:
+            # in the outputs' slot: hashed on the (lowest) output stream's tag, or on its whole name
+            first = min(o[0] for o in outs)
+            marker = f"ax0n:sent:{{{_hash_tag(first)}}}:{done_key}"
+            if key_slot(marker.encode()) != key_slot(first.encode()):  # e.g. a name holding an empty "{}"
+                raise ValueError(f"stream name {first!r} cannot be used on Redis Cluster")
+            batch.append([at(marker), [[at(stream), ttl, flat] for stream, ttl, flat in outs]])
+        await self._send(keys=keys, args=[self.done_ttl_s, msgpack.packb(batch, use_bin_type=False)])
 
     async def _dead_letter(
         self,

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from ax0n_tools.devnet.cluster import RedisClusterServers
 
 from ax0n.mempool import Mempool, Outbound
-from tests.mempool.cluster import RedisClusterServers
 from tests.mempool.helpers import chunk, consumer, output_keys, wait_for
 from tests.mempool.test_crashes import _kill_worker_mid_batch
 
@@ -76,6 +76,43 @@ async def test_sigkilled_consumer_on_the_cluster_handled_once(pool: Mempool, clu
     survivor.stop()
     await task
     assert sorted(await output_keys(pool, out), key=int) == [str(i) for i in range(40)]
+
+
+async def test_outputs_in_other_slots_are_sent_once_then_committed(pool: Mempool, cluster: RedisClusterServers) -> None:
+    """Input and output on different masters: SEND (output slot) then COMMIT (input slot), each key once,
+    through duplicates and through a SIGKILLed consumer whose entries are re-run by a survivor."""
+    await pool.redis.initialize()  # type: ignore[attr-defined]
+    stream, _ = tagged("in")
+    out = _elsewhere(pool, stream)
+    await pool.ensure_group(stream, "g")
+    await pool.publish_many([Outbound(stream, chunk(i), str(i)) for i in range(500)])
+    await pool.publish_many([Outbound(stream, chunk(i), str(i)) for i in range(0, 500, 7)])
+    members = [consumer(pool, stream, out, f"c{k}", batch=50) for k in range(2)]
+    tasks = [asyncio.create_task(m.run()) for m in members]
+    await wait_for(lambda: _backlog_zero(pool, stream), timeout=120)
+    for m in members:
+        m.stop()
+    await asyncio.gather(*tasks)
+    assert sorted(await output_keys(pool, out), key=int) == [str(i) for i in range(500)]
+
+    stream, _ = tagged("kill-in")
+    out = _elsewhere(pool, stream)
+    await _kill_worker_mid_batch(pool, cluster.url, stream, out, 40)
+    survivor = consumer(pool, stream, out, "survivor", min_idle_ms=200)
+    task = asyncio.create_task(survivor.run())
+    await wait_for(lambda: _backlog_zero(pool, stream))
+    survivor.stop()
+    await task
+    assert sorted(await output_keys(pool, out), key=int) == [str(i) for i in range(40)]
+
+
+def _elsewhere(pool: Mempool, stream: str) -> str:
+    """An output stream on another master than `stream`."""
+    node = pool.redis.get_node_from_key(stream)  # type: ignore[attr-defined]
+    while True:
+        _, out = tagged("out")
+        if pool.redis.get_node_from_key(out) != node:  # type: ignore[attr-defined]
+            return out
 
 
 async def _count(pool: Mempool, stream: str, n: int) -> bool:

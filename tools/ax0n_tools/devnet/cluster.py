@@ -1,4 +1,4 @@
-"""A real Redis Cluster for tests: three masters on free ports, slots assigned by `redis-cli --cluster create`."""
+"""A private Redis Cluster for tests and benches: three masters on free ports, slots assigned by `redis-cli --cluster create`."""
 
 from __future__ import annotations
 
