@@ -7,8 +7,11 @@ FINAL = "ax0n:final"  # aggregator -> settler, router
 FAULTS = "ax0n:fault"  # prover (wrong zk outputs, with a counter-proof), aggregators (quorum INVALID) -> settler
 HEARTBEAT = "ax0n:heartbeat"  # executors -> stats readers (ax0n/stats.py): signed liveness signals
 LATENCY = "ax0n:latency"  # aggregators -> stats readers: latency samples of receipts certified VALID
+ATTESTATIONS = "ax0n:att"  # validators -> aggregators (and LLM-tier members waiting on their sub-committee)
 TOKENS_PREFIX = "ax0n:tok:"  # executor -> router, per request: ax0n:tok:{request_id hex}
 TOKENS_TTL_S = 3_600  # a token stream expires this long after its first chunk (abandoned requests included)
+ROUTER_KEYS = "ax0n:router:"  # the router's nonces and escrow reservations
+SETTLER_JOURNAL = "ax0n:settler"  # the settler journal's key prefix
 DEAD_LETTER_SUFFIX = ":dead"  # {stream}:dead holds entries that could not be handled, with the reason
 
 EXECUTOR_GROUP = "executors"

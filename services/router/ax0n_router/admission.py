@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 from redis.exceptions import ResponseError
 
 from ax0n.mempool import Mempool
-from ax0n.mempool.streams import EXECUTOR_GROUP, requests_stream
+from ax0n.mempool.streams import EXECUTOR_GROUP, ROUTER_KEYS, requests_stream
 from ax0n.runtime import telemetry
 from ax0n.spec import answers, fees, request, routing
 from ax0n.spec.answers import DEVNET, Deployment
@@ -335,8 +335,8 @@ def _stream_id(entry_id: str) -> tuple[int, int]:
 
 
 def reservations_key(client: bytes) -> str:
-    return f"ax0n:router:escrow:{client.hex()}"
+    return f"{ROUTER_KEYS}escrow:{client.hex()}"
 
 
 def nonce_key(client: bytes, nonce: int) -> str:
-    return f"ax0n:router:nonce:{client.hex()}:{nonce}"
+    return f"{ROUTER_KEYS}nonce:{client.hex()}:{nonce}"

@@ -30,10 +30,11 @@ from typing import NamedTuple
 
 import redis
 
+from ax0n.mempool.streams import SETTLER_JOURNAL
 from ax0n.spec.settlement import Leaf
 from ax0n.v1 import types_pb2
 
-DEFAULT_PREFIX = "ax0n:settler"
+DEFAULT_PREFIX = SETTLER_JOURNAL
 
 
 class State(StrEnum):

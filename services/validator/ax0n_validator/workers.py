@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool import streams as names
 from ax0n.mempool.pool import RETRYABLE
-from ax0n.mempool.streams import FAULTS
+from ax0n.mempool.streams import ATTESTATIONS, FAULTS
 from ax0n.runtime import stats
 from ax0n.v1 import types_pb2
 from ax0n_validator.aggregator import MAX_OPEN, Aggregator
@@ -28,7 +28,6 @@ from ax0n_validator.client import ValidatorClient
 
 log = logging.getLogger(__name__)
 
-ATTESTATIONS = "ax0n:att"  # validators -> aggregators (and LLM-tier members waiting on their sub-committee)
 _READ = {"batch": 256, "block_ms": 200, "concurrency": 64}  # a quorum's attestations arrive in bursts
 
 

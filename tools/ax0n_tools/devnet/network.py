@@ -13,6 +13,7 @@ import grpc
 from eth_account import Account
 from tqdm import tqdm
 
+from ax0n.mempool import acl
 from ax0n.v1 import router_pb2, router_pb2_grpc
 from ax0n_tools.devnet.ports import free_port
 from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
@@ -23,6 +24,7 @@ STATE_DIR = Path(os.environ.get("AX0N_DEVNET_DIR", Path.home() / ".cache" / "ax0
 BLOCK_TIME_S = 1  # devnet block period after provisioning: settlement_frequency (5 blocks) is then ~5 s
 ROUTABLE_TIMEOUT_S = 120.0
 REEXECUTOR = "reexecutor"  # the validators' own re-executor process (Devnet(reexecutor=True))
+ROLE = {name: name for name in acl.ROLES}  # service -> its Redis user; the re-executor reads nothing: "stats"
 
 
 @dataclass
@@ -116,7 +118,8 @@ class Devnet:
         with tqdm(total=len(steps), desc="devnet", unit="step", disable=not self.progress) as bar:
             try:
                 bar.set_postfix_str("redis-server")
-                self.redis = self.stack.enter_context(RedisServer(aof=True))
+                # each service connects as its own least-privilege user (ax0n.mempool.acl)
+                self.redis = self.stack.enter_context(RedisServer(aof=True, roles=acl.ROLES))
                 bar.update()
                 bar.set_postfix_str("anvil")
                 chain = self.stack.enter_context(Anvil())  # automine while provisioning
@@ -134,7 +137,8 @@ class Devnet:
                     log.unlink(missing_ok=True)
                     if self.otlp_endpoint:
                         args += ["--otlp-endpoint", self.otlp_endpoint]
-                    svc = ServiceProcess(name, self.redis.url, "--profile", "devnet", *args, env=env, log=log)
+                    url = self.redis.url_for(ROLE.get(name, "stats"))
+                    svc = ServiceProcess(name, url, "--profile", "devnet", *args, env=env, log=log)
                     self.stack.callback(svc.terminate)
                     self.services[label] = svc.start()
                     bar.update()

@@ -1,0 +1,99 @@
+"""Per-role Redis users against a real redis-server: each role reaches only its own keys (NOPERM elsewhere), and a
+role's real consumer and publisher still work through the mempool's scripts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis.asyncio as aioredis
+from ax0n_tools.devnet.redis import RedisServer
+from redis.exceptions import NoPermissionError, ResponseError
+
+from ax0n.mempool import Consumer, Entry, Mempool, Outbound, acl, streams
+from ax0n.v1 import types_pb2
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    with RedisServer(roles=acl.ROLES) as s:
+        yield s
+
+
+@pytest.fixture
+async def as_role(server: RedisServer) -> AsyncIterator:
+    clients: list[aioredis.Redis] = []
+
+    def connect(role: str) -> aioredis.Redis:
+        clients.append(aioredis.Redis.from_url(server.url_for(role)))
+        return clients[-1]
+
+    yield connect
+    for c in clients:
+        await c.aclose()
+
+
+def _denied(exc: BaseException) -> bool:
+    return isinstance(exc, NoPermissionError) or "NOPERM" in str(exc) or "can't access" in str(exc)
+
+
+async def _refused(call) -> None:
+    with pytest.raises((NoPermissionError, ResponseError)) as caught:
+        await call
+    assert _denied(caught.value), caught.value
+
+
+async def test_an_executor_cannot_forge_finals_or_touch_nonces_and_the_journal(as_role, server: RedisServer) -> None:
+    admin = aioredis.Redis.from_url(server.url)
+    await admin.set(f"{streams.ROUTER_KEYS}nonce:c1:7", "used")
+    executor = as_role("executor")
+    await _refused(executor.xadd(streams.FINAL, {"forged": "final"}))  # a forged final: NOPERM
+    await _refused(executor.delete(f"{streams.ROUTER_KEYS}nonce:c1:7"))  # replay by deleting a used nonce
+    await _refused(executor.hset(f"{streams.ROUTER_KEYS}escrow:c1", "r", "0"))  # the router's reservations
+    await _refused(executor.set(f"{streams.SETTLER_JOURNAL}:queue", "x"))  # the settler's journal
+    await _refused(executor.xadd(streams.LATENCY, {"sample": "unsigned"}))  # steering routing
+    await _refused(executor.flushall())
+    assert await admin.get(f"{streams.ROUTER_KEYS}nonce:c1:7") == b"used"
+    # a script runs with its caller's rights: no detour through EVAL
+    await _refused(executor.eval("return redis.call('XADD', KEYS[1], '*', 'a', 1)", 1, streams.FINAL))
+    # what the role is for still works
+    assert await executor.xadd(streams.EXECUTED, {"a": "1"})
+    assert await executor.xadd(streams.HEARTBEAT, {"a": "1"})
+    await admin.aclose()
+
+
+async def test_roles_reach_what_they_consume_and_produce(as_role) -> None:
+    await _refused(as_role("prover").xadd(streams.FINAL, {"a": "1"}))
+    await _refused(as_role("router").xadd(streams.PROVED, {"a": "1"}))
+    assert await as_role("validator").xadd(streams.FINAL, {"a": "1"})  # a privileged writer: consumers verify it
+    await _refused(as_role("stats").xadd(streams.HEARTBEAT, {"a": "1"}))
+    assert await as_role("stats").xrange(streams.HEARTBEAT) is not None
+    await _refused(as_role("settler").xadd(streams.requests_stream("c"), {"a": "1"}))
+
+
+async def test_a_role_runs_its_consumer_and_publisher_through_the_scripts(server: RedisServer) -> None:
+    """The prover's own user consumes ax0n:exec and publishes ax0n:proved exactly as the service does."""
+    admin, prover = Mempool.from_url(server.url), Mempool.from_url(server.url_for("prover"))
+    try:
+        await prover.ensure_group(streams.EXECUTED, streams.PROVER_GROUP)
+        item = types_pb2.ExecutedReceipt(output="hello")
+        await Mempool.from_url(server.url_for("executor")).publish(streams.EXECUTED, item, key="k1")
+
+        async def handle(entry: Entry[types_pb2.ExecutedReceipt]) -> list[Outbound]:
+            return [Outbound(streams.PROVED, types_pb2.ProvedReceipt(output=entry.message.output), entry.key)]
+
+        consumer = Consumer(
+            prover, streams.EXECUTED, streams.PROVER_GROUP, "p1", types_pb2.ExecutedReceipt, handle, block_ms=50
+        )
+        task = asyncio.create_task(consumer.run())
+        async with asyncio.timeout(20):
+            while not await admin.redis.xlen(streams.PROVED):
+                await asyncio.sleep(0.05)
+        consumer.stop()
+        await task
+        [(_, fields)] = await admin.redis.xrange(streams.PROVED)
+        assert fields[b"key"] == b"k1"
+    finally:
+        await admin.close()
+        await prover.close()
