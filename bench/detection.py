@@ -38,6 +38,7 @@ from ax0n.llm.engine import Engine
 from ax0n.llm.inputs import decoding, prompt_ids
 from ax0n.llm.verify import verify
 from ax0n.spec import request as requests
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.v1 import types_pb2
 
 SMOLLM2 = Path(__file__).resolve().parents[1] / ".cache" / "models" / "smollm2-135m-instruct"
@@ -70,7 +71,8 @@ def request(prompt: str, nonce: int, max_tokens: int, chat: bool) -> types_pb2.I
         fee_cap="1000000000000000000",
         nonce=nonce,
         deadline=2_000_000_000,
-        chain_id=31337,
+        chain_id=DEVNET_DEPLOYMENT.chain_id,
+        settlement=DEVNET_DEPLOYMENT.settlement,
         sampling=types_pb2.SamplingParams(greedy=True),
     )
     return requests.sign(req, CLIENT_KEY)

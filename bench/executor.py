@@ -25,6 +25,7 @@ from ax0n_executor.models import build_tiny
 from ax0n.llm.engine import Engine
 from ax0n.llm.verify import verify
 from ax0n.spec import request as requests
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.v1 import types_pb2
 
 SMOLLM2 = Path(__file__).resolve().parents[1] / ".cache" / "models" / "smollm2-135m-instruct"
@@ -40,7 +41,8 @@ def _request(model_id: str, max_tokens: int, nonce: int, chat: str = "") -> type
         messages=[types_pb2.ChatMessage(role="user", content=chat)] if chat else [],
         max_tokens=max_tokens,
         nonce=nonce,
-        chain_id=31337,
+        chain_id=DEVNET_DEPLOYMENT.chain_id,
+        settlement=DEVNET_DEPLOYMENT.settlement,
         sampling=types_pb2.SamplingParams(greedy=True),
     )
     return requests.sign(req, "0x" + "17" * 32)

@@ -40,6 +40,7 @@ from ax0n.mempool import Mempool
 from ax0n.mempool.streams import requests_stream
 from ax0n.spec import request as signing
 from ax0n.spec import routing
+from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.v1 import types_pb2
 
 NODES = 127_493
@@ -117,7 +118,8 @@ def signed_requests(n: int, keys: list[str]) -> list[types_pb2.InferenceRequest]
             fee_cap=str(PRICE),
             nonce=i,
             deadline=deadline,
-            chain_id=31337,
+            chain_id=DEVNET_DEPLOYMENT.chain_id,
+            settlement=DEVNET_DEPLOYMENT.settlement,
         )
         req.sampling.greedy = True
         out.append(signing.sign(req, keys[i % len(keys)]))
