@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -43,6 +44,12 @@ from ax0n.spec.settlement import BatchPlan, Leaf
 from ax0n.zk.batch import CircuitBatchProver
 
 PARAMS = MAINNET.replace(settlement_frequency=1)
+
+# Run from the checkout as `make` runs it: the Groth16 setup the deployed Batch16Verifier was generated from, and
+# forge's build output (GasProbe and the test contracts are not package data).
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("AX0N_ARTIFACTS_DIR", str(REPO / ".cache" / "artifacts"))
+os.environ.setdefault("AX0N_CONTRACTS_OUT", str(REPO / "contracts" / "out"))
 
 
 class Bench:
