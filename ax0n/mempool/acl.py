@@ -40,10 +40,11 @@ GRANTS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def rules(role: str, password: str) -> list[str]:
-    """The ACL SETUSER rules of `role`'s user with `password`."""
+def rules(role: str) -> list[str]:
+    """The ACL rules of `role`'s user, its password aside (`ACL SETUSER name reset >password …`, or an ACL file's
+    `user name #sha256 …`)."""
     if role not in GRANTS:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     read_write, read_only = GRANTS[role]
     keys = [f"~{p}" for p in read_write] + [f"%R~{p}" for p in read_only]
-    return ["reset", "on", f">{password}", "+@all", "-@dangerous", "resetchannels", *keys]
+    return ["on", "+@all", "-@dangerous", "resetchannels", *keys]

@@ -63,9 +63,7 @@ class RedisServer:
         lines = [f"user default on {hashed(self.passwords['default'])} ~* &* +@all"]
         for role, pw in self.passwords.items():
             if role != "default":
-                rules = [r for r in acl.rules(role, pw) if r != "reset"]
-                rules = [hashed(pw) if r == f">{pw}" else r for r in rules]
-                lines.append(f"user {role} " + " ".join(rules))
+                lines.append(" ".join(["user", role, hashed(pw), *acl.rules(role)]))
         return lines
 
     def start(self, timeout: float = 10.0) -> RedisServer:
