@@ -704,3 +704,14 @@ def test_executor_heartbeats_name_the_operator_routing_id(render, monkeypatch) -
     environ = {**pod_env(rendered, executor, "mesh-ax0n-executor-0"), "AX0N_NODE_KEY": SIGNING_KEY}
     fallback = settings_from(cls, environ, monkeypatch).routing_node_id()
     assert fallback == keccak(to_bytes(hexstr=Account.from_key(SIGNING_KEY).address)) != operator_id
+
+
+def test_validators_serve_signed_calls_only_from_the_allowed_settler(render) -> None:
+    """validator.allowedCallers reaches AX0N_ALLOWED_CALLERS; left empty, NOTES say no batch will settle."""
+    settler = "0x" + "5e" * 20
+    rendered = render({"validator": {"allowedCallers": [settler, "0x" + "5f" * 20]}})
+    allowed = env(rendered.component("StatefulSet", "validator"))["AX0N_ALLOWED_CALLERS"]
+    assert allowed == f"{settler},0x{'5f' * 20}"
+    assert "validator.allowedCallers is empty" not in rendered.notes
+    assert "validator.allowedCallers is empty" in render({}).notes
+    assert env(render({}).component("StatefulSet", "validator"))["AX0N_ALLOWED_CALLERS"] == ""
