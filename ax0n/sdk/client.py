@@ -87,7 +87,7 @@ class AsyncAx0nClient:
         self.target = target
         self._account = Account.from_key(private_key)
         self._key = private_key
-        self.chain_id, self.max_latency_ms, self.deadline_s = chain_id, max_latency_ms, deadline_s
+        self.max_latency_ms, self.deadline_s = max_latency_ms, deadline_s
         self.deployment = Deployment.of(chain_id, settlement) if settlement else Deployment(chain_id, DEVNET.settlement)
         self.verify, self._verifier = verify, verifier
         self._channel = telemetry.channel(target)
@@ -95,6 +95,11 @@ class AsyncAx0nClient:
         self._models: dict[str, types_pb2.ModelInfo] = {}
         self._settler_channel = telemetry.channel(settler) if settler else None
         self._settler = settler_pb2_grpc.SettlerStub(self._settler_channel) if self._settler_channel else None
+
+    @property
+    def chain_id(self) -> int:
+        """The chain requests are signed for (the deployment's)."""
+        return self.deployment.chain_id
 
     @property
     def verifier(self) -> Verifier:
@@ -160,7 +165,7 @@ class AsyncAx0nClient:
             max_latency_ms=max_latency_ms or self.max_latency_ms,
             nonce=secrets.randbits(63) if nonce is None else nonce,
             deadline=int(time.time()) + (deadline_s or self.deadline_s),
-            chain_id=self.chain_id,
+            chain_id=self.deployment.chain_id,
             settlement=self.deployment.settlement,
         )
         req.sampling.greedy = temperature == 0.0

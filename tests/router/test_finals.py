@@ -1,6 +1,6 @@
 """The router delivers only finals that are final (ax0n.spec.finality): a forged entry on ax0n:final — another
-output under a genuine certificate, a certificate by keys that are not the request's quorum, an unsigned request —
-never reaches the client, and the genuine final that follows for the same request id still does."""
+output under a genuine certificate, a certificate by keys that are not the request's quorum, an unsigned request, a
+snapshot the router cannot read (the watcher keeps running) — never reaches the client, and the genuine final that follows for the same request id still does."""
 
 from __future__ import annotations
 
@@ -63,7 +63,13 @@ async def test_forged_finals_are_never_delivered_and_the_genuine_one_is(redis_ur
         unsigned = finalized(req, "FORGED")
         unsigned.request.signature = routed(make_request(POOR_KEY)).signature  # not the client's signature
 
-        for i, forged in enumerate((other_output, self_certified, unsigned)):
+        unknown_snapshot = types_pb2.FinalizedReceipt()  # names a block whose validator set the router cannot read
+        unknown_snapshot.CopyFrom(genuine)
+        unknown_snapshot.receipt.route.snapshot_block = SNAPSHOT_BLOCK + 999
+        unknown_snapshot.receipt.CopyFrom(receipts.sign(unknown_snapshot.receipt, NODE_KEY))
+        unknown_snapshot.certificate.receipt_hash = receipts.receipt_hash(unknown_snapshot.receipt)
+
+        for i, forged in enumerate((other_output, self_certified, unsigned, unknown_snapshot)):
             await pool.publish(FINAL, forged, key=f"forged-{i}")
         await asyncio.sleep(0.5)
         assert not waiter.done()  # none of them was delivered

@@ -19,6 +19,7 @@ from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import MalformedEntry
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import FINAL, tokens_stream
+from ax0n.spec import finality
 from ax0n.v1 import types_pb2
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,13 @@ class FinalWatcher:
             REFUSED_FINALS.labels("malformed").inc()
             log.warning("%s: skipping malformed entry %s: %s", FINAL, entry_id, exc)
             return
-        if why := await asyncio.to_thread(self.check, final):
+        try:
+            why = await asyncio.to_thread(self.check, final)
+        except finality.Undecided as exc:  # e.g. a snapshot whose validator set this router cannot read
+            REFUSED_FINALS.labels("undecided").inc()
+            log.warning("%s: entry %s cannot be checked here, not delivered: %s", FINAL, entry_id, exc)
+            return
+        if why:
             REFUSED_FINALS.labels("not_final").inc()
             log.warning("%s: entry %s is not final, not delivered: %s", FINAL, entry_id, why)
             return
