@@ -218,26 +218,24 @@ class Settler:
         """Rebuild `rec` without the receipts of an operator Settlement will not credit (inactive) or a client
         it cannot debit (escrow short); they go to the rejected stream."""
         reason = f"Settlement refused {kind} {account.hex()}: " + ("inactive" if kind == "operator" else "escrow short")
-        dropped = [x for x in rec.leaves if (x.operator if kind == "operator" else x.client) == account]
+        self._rebuild(
+            rec, [x for x in rec.leaves if (x.operator if kind == "operator" else x.client) == account], reason
+        )
+
+    def _evict(self, rec: BatchRecord, request_ids: frozenset[bytes], reason: str) -> None:
+        """Rebuild `rec` without the receipts the batch committee refused as not final (all of them when it named
+        none): they go to the rejected stream and are never asked for again."""
+        dropped = [x for x in rec.leaves if x.request_id in request_ids] or list(rec.leaves)
+        self._rebuild(rec, dropped, f"batch committee refused it: {reason}")
+
+    def _rebuild(self, rec: BatchRecord, dropped: list[Leaf], reason: str) -> None:
+        """Rebuild `rec` without `dropped`, which go to the rejected stream with `reason`."""
         kept = [x for x in rec.leaves if x not in dropped]
         root = self.plan(rec.seq, kept).root if kept else 0
         self.journal.rebuild(rec.seq, kept, root, [(x, reason) for x in dropped])
         BATCH_EVENTS.labels("rebuilt").inc()
         RECEIPTS.labels("rejected").inc(len(dropped))
         log.warning("batch %d: %s; rebuilt without its %d receipts", rec.seq, reason, len(dropped))
-
-    def _evict(self, rec: BatchRecord, request_ids: frozenset[bytes], reason: str) -> None:
-        """Rebuild `rec` without the receipts the batch committee refused as not final (all of them when it named
-        none): they go to the rejected stream and are never asked for again."""
-        dropped = [x for x in rec.leaves if x.request_id in request_ids] or list(rec.leaves)
-        kept = [x for x in rec.leaves if x not in dropped]
-        root = self.plan(rec.seq, kept).root if kept else 0
-        self.journal.rebuild(rec.seq, kept, root, [(x, f"batch committee refused it: {reason}") for x in dropped])
-        BATCH_EVENTS.labels("rebuilt").inc()
-        RECEIPTS.labels("rejected").inc(len(dropped))
-        log.warning(
-            "batch %d: the committee refused %d receipts; rebuilt without them: %s", rec.seq, len(dropped), reason
-        )
 
     def _sendable(self, seq: int) -> bool:
         """Whether Settlement would take batch `seq` in the next block (its turn, and the interval passed)."""
