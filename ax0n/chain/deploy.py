@@ -61,6 +61,10 @@ class ModelSpec:
     param_count: int
     vk_hash: bytes
     price_per_1k: int
+    # zk tier: "private" (weights as witness, the shared MlpVerifier) or "public" (weights as circuit constants:
+    # `verifier` names the model's own generated verifier contract)
+    zk_mode: str = "private"
+    verifier: str = ""
 
 
 @dataclass
@@ -135,7 +139,8 @@ def deploy(
     batch_verifier = signer.deploy(verifier, source=verifier)
     settlement = signer.deploy("Settlement", token.address, nodes.address, pp.address, batch_verifier.address, treasury)
     zk = signer.deploy(zk_verifier, source=zk_verifier)
-    signer.transact(settlement.functions.setZkVerifier(zk.address))
+    router = signer.deploy("ZkVerifierRouter", model_registry.address, zk.address)
+    signer.transact(settlement.functions.setZkVerifier(router.address))
     signer.transact(nodes.functions.setSettlement(settlement.address))
     if reward_pool:
         if ops != me:
@@ -145,11 +150,16 @@ def deploy(
         signer.transact(token.functions.approve(nodes.address, reward_pool))
         signer.transact(nodes.functions.fundRewards(reward_pool))
     for m in models:
-        signer.transact(
-            model_registry.functions.register(
+        if m.zk_mode == "public":
+            own = signer.deploy(m.verifier, source=m.verifier)
+            call = model_registry.functions.registerPublicWeights(
+                m.model_id, m.commitment, m.param_count, m.vk_hash, own.address, m.price_per_1k
+            )
+        else:
+            call = model_registry.functions.register(
                 m.model_id, m.commitment, TIER[m.tier], m.param_count, m.vk_hash, m.price_per_1k
             )
-        )
+        signer.transact(call)
 
     timelock = signer.deploy("Ax0nTimelock", [], me)
     governor = signer.deploy("Ax0nGovernor", token.address, timelock.address)
@@ -167,6 +177,7 @@ def deploy(
         "NodeRegistry": nodes,
         "Verifier": batch_verifier,
         "ZkVerifier": zk,
+        "ZkVerifierRouter": router,
         "Settlement": settlement,
         "Ax0nTimelock": timelock,
         "Ax0nGovernor": governor,

@@ -80,9 +80,12 @@ PROTO_TIER = {0: types_pb2.TIER_ZK, 1: types_pb2.TIER_LLM}  # ModelRegistry.Tier
 
 
 def registered(record: Sequence[Any]) -> RegisteredModel:
-    """ModelRegistry.model's (commitment, tier, paramCount, vkHash, pricePer1k, exists) as a RegisteredModel."""
-    commitment, tier, _params, _vk, price = record[:5]
-    return RegisteredModel(bytes(commitment), PROTO_TIER[tier], int(price))
+    """ModelRegistry.model's (commitment, tier, paramCount, vkHash, pricePer1k, exists, zkMode) as a
+    RegisteredModel (the zk mode and verifying-key hash for the zk tier only)."""
+    commitment, tier, _params, vk, price = record[:5]
+    if PROTO_TIER[tier] != types_pb2.TIER_ZK:
+        return RegisteredModel(bytes(commitment), PROTO_TIER[tier], int(price))
+    return RegisteredModel(bytes(commitment), PROTO_TIER[tier], int(price), zk_mode=int(record[6]), vk_hash=bytes(vk))
 
 
 def model_id(key: bytes) -> str | None:

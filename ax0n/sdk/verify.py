@@ -7,8 +7,9 @@ Checks, in order; the first that fails raises VerificationError naming it:
 - model: the receipt's model commitment and tier are the registered ones (as the router's ListModels reports);
 - receipt: the executor node's secp256k1 signature over the EIP-712 receipt hash (by its `node_id` key);
 - io: the receipt's input/output hashes are those of this request and this output;
-- proof: zk tier — the 288-byte Groth16 envelope verifies against the local verifying key with public inputs
-  recomputed here (commitment, input hash, output hash), never the ones the proof carries;
+- proof: zk tier — the 288-byte Groth16 envelope verifies against the local verifying key the receipt's model
+  commitment names (a public-weight model's own key, else the shared private-weight MLP key: ax0n.spec.zkproof)
+  with public inputs recomputed here (commitment, input hash, output hash), never the ones the proof carries;
   LLM tier — a fingerprint is present and, given the registered model, in the encoding, chunk size and k its
   registered precision fixes (`ax0n.spec.fingerprint.receipt_fault`; its re-execution is what the quorum
   certificate attests);
@@ -31,7 +32,7 @@ from web3.exceptions import TransactionNotFound
 
 from ax0n.sdk.errors import VerificationError
 from ax0n.sdk.result import InferenceResult
-from ax0n.spec import answers, binding, finality, settlement
+from ax0n.spec import answers, binding, finality, settlement, zkproof
 from ax0n.spec import fingerprint as fp
 from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
@@ -39,6 +40,7 @@ from ax0n.spec.committee import Validator
 from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts
+from ax0n.zk.models import ZkKeys
 
 ValidatorSetSource = finality.ValidatorSets  # snapshot block -> (block hash, validator set), None when unknown
 
@@ -148,6 +150,7 @@ class Verifier:
     # None: the node id itself
     operator_of: Callable[[bytes], bytes] | None = None
     _artifacts: dict[str, artifacts.Artifacts] = field(default_factory=dict, repr=False)
+    _keys: ZkKeys | None = field(default=None, repr=False)
 
     def circuit(self, circuit_id: str, check: str = "proof") -> artifacts.Artifacts:
         """The verifying artifacts of `circuit_id`; VerificationError (under `check`) when it is unknown here."""
@@ -173,13 +176,14 @@ class Verifier:
             return
         if not result.raw.HasField("proof"):
             raise _fail("proof", "zk-tier result carries no proof")
-        proof = result.raw.proof
-        if proof.circuit_id != artifacts.MLP.name:
-            raise _fail("proof", f"zk-tier proof is for circuit {proof.circuit_id!r}, not {artifacts.MLP.name!r}")
-        public = [int.from_bytes(bytes(h), "big") for h in (r.model_commitment, r.input_hash, r.output_hash)]
-        verdict = self.circuit(proof.circuit_id).verify(bytes(proof.envelope), public)
-        if not verdict:
-            raise _fail("proof", verdict.reason)
+        if self._keys is None:
+            self._keys = ZkKeys(self.artifacts_dir)
+        try:
+            why = zkproof.proof_fault(r, result.raw.proof, self._keys, model)
+        except zkproof.MissingKey as exc:
+            raise _fail("proof", f"no verifying key here for this model: {exc}") from None
+        if why:
+            raise _fail("proof", why)
 
     def check_certificate(self, result: InferenceResult) -> None:
         cert, r = result.certificate, result.receipt

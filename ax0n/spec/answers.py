@@ -37,6 +37,10 @@ class RegisteredModel:
     # the precision it is registered in: it fixes the LLM tier's fingerprint profile (ax0n.spec.fingerprint.profile_for).
     # ModelRegistry records carry no precision yet, so every on-chain registration is float32.
     dtype: str = "float32"
+    # zk tier: ModelRegistry's ZkMode (ax0n.zk.models.Mode: 0 private weights, 1 public weights) and the hash of
+    # the verifying key its proofs verify under (ax0n.spec.zkproof); None / b"" where the source does not say
+    zk_mode: int | None = None
+    vk_hash: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,11 +52,14 @@ class CircuitSpec:
     args: str
     public: tuple[str, ...]
     contract: str  # name of the generated Solidity verifier
+    prelude: str = ""  # circom text placed before the main (the public-weight mode's weight functions)
+    weights_commitment: str = ""  # public-weight mode: the hex Poseidon commitment of the weights it holds
 
     def main_source(self) -> str:
         return (
             "pragma circom 2.1.0;\n"
             f'include "{self.source}";\n'
+            f"{self.prelude}"
             f"component main {{public [{', '.join(self.public)}]}} = {self.template}({self.args});\n"
         )
 
@@ -241,6 +244,8 @@ def _build(spec: CircuitSpec, dest: Path, circuit_hash: str) -> None:
             "groth16py": groth16py.__version__,
             "setup": "single-party (UNSAFE: devnet only)",
         }
+        if spec.weights_commitment:
+            meta["weights_commitment"] = spec.weights_commitment
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         tmp.rename(dest)
     finally:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ax0n.zk.poseidon import pack_signed, to_bytes32, to_field, vector_hash
+from ax0n.zk.poseidon import MAX_ARITY, pack_signed, poseidon, to_bytes32, to_field, vector_hash
 
 INT8 = (-128, 127)
 INT16 = (-(1 << 15), (1 << 15) - 1)
@@ -196,8 +196,11 @@ def _byte_stream(seed: bytes):  # type: ignore[no-untyped-def]
 
 
 def input_hash(x: Sequence[int]) -> int:
-    """The circuit's public `inputHash` of int8 features."""
-    return vector_hash([to_field(v) for v in x])
+    """The circuit's public `inputHash` of int8 features (`FeatureHash`): Poseidon(len, features packed 31 per
+    element), one small Poseidon where a per-feature hash would take two wide ones."""
+    if not 1 <= len(x) <= 31 * (MAX_ARITY - 1):
+        raise ValueError(f"the input hash takes 1..{31 * (MAX_ARITY - 1)} features, got {len(x)}")
+    return poseidon([len(x), *pack_signed(list(x), 8, 31)])
 
 
 def output_hash(prediction: Prediction) -> int:

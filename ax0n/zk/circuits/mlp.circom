@@ -1,7 +1,8 @@
 pragma circom 2.1.0;
 
 // zk-tier reference model: a quantized two-layer MLP classifier, proven whole.
-// Public inputs: commitment (Poseidon commitment of the weights), inputHash, outputHash.
+// Public inputs: commitment (Poseidon commitment of the weights), inputHash, outputHash. Two modes: QuantizedMLP
+// (private weights, a witness the commitment binds) and PublicWeightMLP (weights as constants, one key per model).
 // The bit-exact integer reference is ax0n/zk/mlp.py; docs/proofs.md states what a proof proves.
 
 include "common.circom";
@@ -50,6 +51,25 @@ template ArgMax(N, BITS) {
     out <== idx[N - 1];
 }
 
+// The input hash of IN int8 features: Poseidon(IN, packed...) over the features packed 31 per element
+// (PackSigned range-checks each one, so the packing is injective): one small Poseidon for IN <= 31.
+template FeatureHash(IN) {
+    signal input in[IN];
+    signal output out;
+
+    var P = (IN + 30) \ 31;
+    component pack = PackSigned(IN, 8, 31);
+    component h = Poseidon(1 + P);
+    for (var i = 0; i < IN; i++) {
+        pack.in[i] <== in[i];
+    }
+    h.inputs[0] <== IN;
+    for (var i = 0; i < P; i++) {
+        h.inputs[1 + i] <== pack.out[i];
+    }
+    out <== h.out;
+}
+
 template QuantizedMLP(IN, HID, OUT, SHIFT) {
     signal input commitment;
     signal input inputHash;
@@ -90,11 +110,8 @@ template QuantizedMLP(IN, HID, OUT, SHIFT) {
     commitment === commit.out;
 
     // Input: IN int8 features.
-    component xr[IN];
-    component inHash = VectorHash(IN);
+    component inHash = FeatureHash(IN);
     for (var i = 0; i < IN; i++) {
-        xr[i] = SignedRange(8);
-        xr[i].in <== x[i];
         inHash.in[i] <== x[i];
     }
     inputHash === inHash.out;

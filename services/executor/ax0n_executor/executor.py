@@ -14,7 +14,6 @@ from ax0n.spec import receipt as receipts
 from ax0n.spec import request as requests
 from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
-from ax0n.zk.mlp import QuantizedMLP
 from ax0n_executor import zk
 
 
@@ -27,7 +26,7 @@ class Executor:
         engines: dict[str, Engine],
         node_key: bytes | str,
         prices: dict[str, int] | None = None,
-        zk_models: dict[str, QuantizedMLP] | None = None,
+        zk_models: dict[str, zk.ZkServed] | None = None,
         params: Params = MAINNET,
     ):
         self.engines = engines

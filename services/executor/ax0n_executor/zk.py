@@ -9,26 +9,38 @@ from ax0n.spec.answers import ZK_TOKENS
 from ax0n.spec.params import MAINNET, Params
 from ax0n.v1 import types_pb2
 from ax0n.zk import mlp
+from ax0n.zk.models import Mode, ZkModel
+
+ZkServed = mlp.QuantizedMLP | ZkModel  # private-weight mode needs only the weights; public-weight mode its key too
 
 
-def load(spec: str) -> mlp.QuantizedMLP:
-    """`devnet` (ProofCore's seeded devnet model) or the path of a QuantizedMLP JSON weight file."""
-    return mlp.devnet_model() if spec == "devnet" else mlp.QuantizedMLP.load(spec)
+def load(spec: str) -> ZkServed:
+    """`devnet` (ProofCore's seeded devnet model) or the path of a QuantizedMLP JSON weight file, in private-weight
+    mode; `public:devnet` or `public:FILE.json` in public-weight mode, whose commitment binds the model's verifying
+    key: that key is read from ProofCore's artifacts (never set up here, or the commitment would not be the
+    registered one)."""
+    source = spec.removeprefix("public:")
+    weights = mlp.devnet_model() if source == "devnet" else mlp.QuantizedMLP.load(source)
+    if source == spec:
+        return weights
+    return ZkModel.load(weights, Mode.PUBLIC_WEIGHTS, build=False)
 
 
-def parse_models(spec: str) -> dict[str, mlp.QuantizedMLP]:
-    """`id=devnet|FILE.json,...` → {id: model}; raises ValueError naming the bad entry."""
-    out: dict[str, mlp.QuantizedMLP] = {}
+def parse_models(spec: str) -> dict[str, ZkServed]:
+    """`id=[public:]devnet|FILE.json,...` → {id: model}; raises ValueError naming the bad entry."""
+    out: dict[str, ZkServed] = {}
     for item in filter(None, (s.strip() for s in spec.split(","))):
         model_id, sep, source = item.partition("=")
         if not (sep and model_id and source):
-            raise ValueError(f"bad zk model entry {item!r}: expected MODEL_ID=devnet or MODEL_ID=FILE.json")
+            raise ValueError(
+                f"bad zk model entry {item!r}: expected MODEL_ID=[public:]devnet or MODEL_ID=[public:]FILE.json"
+            )
         out[model_id] = load(source)
     return out
 
 
 def execute(
-    model: mlp.QuantizedMLP,
+    model: ZkServed,
     req: types_pb2.InferenceRequest,
     price_per_1k: int,
     node_key: bytes | str,

@@ -9,6 +9,7 @@ from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n.zk.artifacts import Artifacts, ProofError
 from ax0n.zk.mlp import Prediction, QuantizedMLP, parse_features
+from ax0n.zk.models import Mode, ZkModel
 
 WRONG_OUTPUT = "the receipt's output is not what the committed model computes"
 
@@ -33,11 +34,14 @@ def _public(words: Sequence[int]) -> list[bytes]:
 
 
 class ReceiptProver:
-    """Proves zk-tier receipts against the reference models it holds (keyed by Poseidon commitment)."""
+    """Proves zk-tier receipts against the reference models it holds, keyed by model commitment: a ZkModel in
+    either mode, or bare weights (private-weight mode, proven with the shared `mlp` artifacts)."""
 
-    def __init__(self, mlp: Artifacts, models: Mapping[bytes, QuantizedMLP]) -> None:
+    def __init__(self, mlp: Artifacts, models: Mapping[bytes, QuantizedMLP | ZkModel]) -> None:
         self.mlp = mlp
-        self.models = dict(models)
+        self.models = {
+            c: m if isinstance(m, ZkModel) else ZkModel(m, Mode.PRIVATE_WEIGHTS, mlp) for c, m in models.items()
+        }
 
     def prove(self, executed: types_pb2.ExecutedReceipt) -> types_pb2.ProvedReceipt:
         """zk tier: re-run the model, check the receipt's hashes, prove; LLM tier: forward unchanged.
@@ -62,17 +66,19 @@ class ReceiptProver:
             raise ProvingFailure("receipt input hash does not match the request")
         inputs = model.circuit_inputs(x, prediction)
         if receipt.output_hash != binding.zk_output_hash(prediction.to_json()):
-            raise self._fault(receipt, inputs, prediction)
+            raise self._fault(model, receipt, inputs, prediction)
         try:
             claimed = Prediction.from_json(executed.output)
         except (ValueError, KeyError, TypeError) as exc:
             raise ProvingFailure(f"malformed zk-tier output: {exc}") from exc
         if prediction != claimed:
             raise ProvingFailure(WRONG_OUTPUT)
-        proved.proof.CopyFrom(self._proof(inputs))
+        proved.proof.CopyFrom(self._proof(model, inputs))
         return proved
 
-    def _fault(self, receipt: types_pb2.Receipt, inputs: dict[str, object], truth: Prediction) -> ProvingFailure:
+    def _fault(
+        self, model: ZkModel, receipt: types_pb2.Receipt, inputs: dict[str, object], truth: Prediction
+    ) -> ProvingFailure:
         """OutputFault with a proof of the true output when `receipt` carries its node's signature; otherwise
         a plain ProvingFailure: an unsigned claim binds nobody and is no evidence."""
         try:
@@ -83,16 +89,18 @@ class ReceiptProver:
             types_pb2.FaultRecord(
                 receipt=receipt,
                 reason=f"zk output: {WRONG_OUTPUT} (node 0x{bytes(receipt.node_id).hex()} signed it)",
-                counter_proof=self._proof(inputs),
+                counter_proof=self._proof(model, inputs),
                 true_output_hash=binding.zk_output_hash(truth.to_json()),
             )
         )
 
-    def _proof(self, inputs: dict[str, object]) -> types_pb2.Proof:
+    @staticmethod
+    def _proof(model: ZkModel, inputs: dict[str, object]) -> types_pb2.Proof:
+        art = model.artifacts
         try:
-            envelope = self.mlp.prove(inputs)
+            envelope = art.prove(inputs)
         except ProofError as exc:
             raise ProvingFailure(str(exc)) from exc
         return types_pb2.Proof(
-            envelope=envelope, circuit_id=self.mlp.spec.name, public_inputs=_public(self.mlp.public_inputs(inputs))
+            envelope=envelope, circuit_id=art.spec.name, public_inputs=_public(art.public_inputs(inputs))
         )

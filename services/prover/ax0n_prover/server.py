@@ -15,15 +15,22 @@ from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import prover_pb2, prover_pb2_grpc, types_pb2
 from ax0n.zk import artifacts, envelope
 from ax0n.zk.mlp import QuantizedMLP, devnet_model
+from ax0n.zk.models import Mode, ZkModel
 from ax0n_prover.core import OutputFault, ProvingFailure, ReceiptProver
 from ax0n_prover.settings import FAULTS, ProverSettings
 
 log = logging.getLogger(__name__)
 
 
-def load_models(paths: list[str]) -> dict[bytes, QuantizedMLP]:
-    models = [devnet_model(), *(QuantizedMLP.load(p) for p in paths)]
-    return {m.commitment_bytes(): m for m in models}
+def load_models(paths: list[str], mlp: artifacts.Artifacts | None = None) -> dict[bytes, ZkModel]:
+    """The devnet model and the weight files in `paths`, each in both modes (a public-weight model's circuit is
+    set up here when its artifacts are missing: the prover's keys are the ones verifiers import)."""
+    mlp = mlp or artifacts.load(artifacts.MLP)
+    out: dict[bytes, ZkModel] = {}
+    for weights in (devnet_model(), *(QuantizedMLP.load(p) for p in paths)):
+        for model in (ZkModel(weights, Mode.PRIVATE_WEIGHTS, mlp), ZkModel.load(weights, Mode.PUBLIC_WEIGHTS)):
+            out[model.commitment_bytes()] = model
+    return out
 
 
 class ExecutedConsumer:
@@ -97,15 +104,16 @@ class ProverServicer(prover_pb2_grpc.ProverServicer):
 def build(settings: ServiceSettings) -> service.ServiceSpec:
     prover_settings = settings if isinstance(settings, ProverSettings) else ProverSettings(**settings.model_dump())
     mlp_art = artifacts.load(artifacts.MLP)
+    models = load_models(prover_settings.zk_models, mlp_art)
     pool = Mempool.from_url(settings.redis_url)
     consumer = ExecutedConsumer(
         pool,
-        ReceiptProver(mlp_art, load_models(prover_settings.zk_models)),
+        ReceiptProver(mlp_art, models),
         service.instance_name(settings),
         prover_settings.prove_concurrency,
         prover_settings.faults_stream,
     )
-    servicer = ProverServicer(prover_settings, [mlp_art])
+    servicer = ProverServicer(prover_settings, [m.artifacts for m in models.values()])
     return service.ServiceSpec(
         name="prover",
         register=lambda server: prover_pb2_grpc.add_ProverServicer_to_server(servicer, server),

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from ax0n.runtime import telemetry
 from ax0n.runtime.calls import signed
-from ax0n.spec import answers, binding, routing
+from ax0n.spec import answers, binding, routing, zkproof
 from ax0n.spec import receipt as receipts
 from ax0n.spec.answers import Deployment, ModelSource
 from ax0n.spec.params import Params
 from ax0n.spec.request import InvalidSignature
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
-from ax0n.zk.artifacts import Artifacts
+from ax0n.zk.models import ZkKeys
 
 if TYPE_CHECKING:  # torch loads only where a validator re-executes in-process
     from ax0n.llm.engine import Engine
@@ -39,7 +39,8 @@ class Finding:
 OK = Finding(True)
 
 ReceiptCheck = Callable[[types_pb2.Receipt], Finding]
-ProofCheck = Callable[[types_pb2.ProvedReceipt], Finding]  # zk tier: the Groth16 envelope binds this receipt
+ProofCheck = Callable[[types_pb2.ProvedReceipt], Finding]
+ZkProofCheck = Callable[[types_pb2.ProvedReceipt], Finding | None]  # zk tier: the envelope; None: no key (abstain)
 Reexecutor = Callable[[types_pb2.ProvedReceipt], Awaitable[Finding]]  # LLM tier: fingerprint re-check
 
 
@@ -102,21 +103,23 @@ def answers_check(models: ModelSource, params: Params, deployment: Deployment) -
     return check
 
 
-def zk_proof_check(mlp: Artifacts) -> ProofCheck:
-    """zk tier (ProofCore's MLP circuit): the receipt's input and output hashes are those of the request's features
-    and the served output, and the Groth16 envelope verifies for public inputs (commitment, inputHash, outputHash);
-    the commitment itself is the registered one (answers_check)."""
+def zk_proof_check(keys: ZkKeys, models: ModelSource | None = None) -> ZkProofCheck:
+    """zk tier, either mode: the receipt's input and output hashes are those of the request's features and the
+    served output, and the Groth16 envelope verifies under the key its model commitment names, which must be the
+    one the model's registration (at the route's snapshot) records (ax0n.spec.zkproof); the commitment itself is
+    the registered one (answers_check). None (abstain) when this validator holds no key for the model."""
 
-    def check(item: types_pb2.ProvedReceipt) -> Finding:
-        receipt, proof = item.receipt, item.proof
+    def check(item: types_pb2.ProvedReceipt) -> Finding | None:
+        receipt = item.receipt
         why = binding.io_mismatch(receipt, item.request, item.output)
         if why:
             return Finding(False, why)
-        if proof.circuit_id != mlp.spec.name:
-            return Finding(False, f"proof is for circuit {proof.circuit_id!r}, not {mlp.spec.name!r}")
-        public = [int.from_bytes(h, "big") for h in (receipt.model_commitment, receipt.input_hash, receipt.output_hash)]
-        verdict = mlp.verify(proof.envelope, public)
-        return OK if verdict else Finding(False, f"zk proof: {verdict.reason}")
+        registered = models(receipt.route.snapshot_block, receipt.model_id) if models else None
+        try:
+            why = zkproof.proof_fault(receipt, item.proof, keys, registered)
+        except zkproof.MissingKey:
+            return None
+        return Finding(False, why) if why else OK
 
     return check
 
@@ -160,7 +163,7 @@ class MemberChecks:
     receipt_signature: ReceiptCheck
     route: ReceiptCheck
     answers: ProofCheck  # the receipt answers its client-signed request (answers_check)
-    proof: ProofCheck | None = None
+    proof: ZkProofCheck | None = None
     reexecute: Reexecutor | None = None
 
 
@@ -177,7 +180,7 @@ def check_common(item: types_pb2.ProvedReceipt, checks: MemberChecks, chain_id: 
 
 
 def check_zk(item: types_pb2.ProvedReceipt, checks: MemberChecks, chain_id: int) -> Finding | None:
-    """Full verdict for a zk-tier receipt; None when this validator has no proof check (abstain)."""
+    """Full verdict for a zk-tier receipt; None when this validator has no proof check or key (abstain)."""
     if checks.proof is None:
         return None
     common = check_common(item, checks, chain_id)

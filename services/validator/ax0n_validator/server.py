@@ -24,7 +24,7 @@ from ax0n.spec.params import PROFILES
 from ax0n.spec.receipt import receipt_hash
 from ax0n.spec.settlement import REFUSED_TRAILER
 from ax0n.v1 import types_pb2, validator_pb2, validator_pb2_grpc
-from ax0n.zk import artifacts
+from ax0n.zk.models import ZkKeys
 from ax0n_validator.aggregator import Aggregator
 from ax0n_validator.batch import BatchRefusal, check_batch, poseidon_root, sign_batch
 from ax0n_validator.checks import (
@@ -191,16 +191,19 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServicer):
         )
 
 
-def _mlp_artifacts() -> artifacts.Artifacts:
-    """ProofCore's MLP verifying artifacts, never built here: a validator's own setup would not match the provers'
-    keys, and every honest zk-tier proof would then fail its check."""
+def _zk_keys() -> ZkKeys:
+    """ProofCore's verifying keys (the shared private-weight MLP key, required, and each public-weight model's),
+    never built here: a validator's own setup would not match the provers' keys, and every honest zk-tier proof
+    would then fail its check."""
+    keys = ZkKeys()
     try:
-        return artifacts.load(artifacts.MLP, build=False)
+        keys.private()
     except FileNotFoundError as exc:
         raise SystemExit(
             f"ax0n-validator: {exc}; point AX0N_ARTIFACTS_DIR at ProofCore's artifacts (the provers' ceremony keys), "
             "or run with --zk-tier false to abstain on zk-tier receipts"
         ) from None
+    return keys
 
 
 def reexecutor(settings: ValidatorSettings) -> Reexecutor | None:
@@ -246,7 +249,7 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
                 receipt_signature=receipt_signature,
                 route=route_check(snapshots.routing_index, snapshots.node_signer),
                 answers=answers_check(snapshots.model, PROFILES[settings.profile], deployment),
-                proof=zk_proof_check(_mlp_artifacts()) if settings.zk_tier else None,
+                proof=zk_proof_check(_zk_keys(), snapshots.model) if settings.zk_tier else None,
                 reexecute=reexecutor(settings),
             )
             client = ValidatorClient(keys, quorums, checks, receipt_hash, settings.chain_id)

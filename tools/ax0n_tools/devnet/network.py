@@ -16,7 +16,7 @@ from tqdm import tqdm
 from ax0n.mempool import acl
 from ax0n.v1 import router_pb2, router_pb2_grpc
 from ax0n_tools.devnet.ports import free_port
-from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, Provisioned, provision
+from ax0n_tools.devnet.provision import CLUSTER, PRICE_PER_1K, ZK_MODEL, ZK_PUBLIC_MODEL, Provisioned, provision
 from ax0n_tools.devnet.redis import RedisServer
 from ax0n_tools.devnet.services import ServiceProcess
 
@@ -39,6 +39,7 @@ class DevnetState:
     http_port: int = 0
     llm_model: str = ""
     zk_model: str = ""
+    zk_public_model: str = ""  # the zk model in public-weight mode
     settlement: str = ""
     deployment: str = ""  # the deployment manifest (ax0n.chain.deploy.Manifest.load)
     client_key_file: str = ""
@@ -157,6 +158,7 @@ class Devnet:
             http_port=self.http_port,
             llm_model=prov.llm.model_id,
             zk_model=ZK_MODEL,
+            zk_public_model=ZK_PUBLIC_MODEL,
             settlement=prov.manifest.addresses["Settlement"],
             deployment=str(prov.deployment_file),
             client_key_file=str(prov.client_key_file),
@@ -196,12 +198,12 @@ class Devnet:
             ], None
         if name == "executor":
             env = {"AX0N_NODE_KEY": prov.node_key_file.read_text().strip()}
-            prices = ",".join(f"{m}={PRICE_PER_1K}" for m in (prov.llm.model_id, ZK_MODEL))
+            prices = ",".join(f"{m}={PRICE_PER_1K}" for m in (prov.llm.model_id, ZK_MODEL, ZK_PUBLIC_MODEL))
             return [
                 "--models",
                 llm,
                 "--zk-models",
-                f"{ZK_MODEL}=devnet",
+                f"{ZK_MODEL}=devnet,{ZK_PUBLIC_MODEL}=public:devnet",
                 "--prices",
                 prices,
                 "--cluster",

@@ -29,8 +29,10 @@ from ax0n.chain.registration import signing_key_proof
 from ax0n.spec import bls, commitment
 from ax0n.spec.params import DEVNET, TOKEN
 from ax0n.zk import artifacts, mlp
+from ax0n.zk.models import Mode, ZkModel
 
 LLM_MODEL, ZK_MODEL = "smollm2-135m", "mlp-devnet"
+ZK_PUBLIC_MODEL = "mlp-devnet-public"  # the same weights in public-weight mode: its own circuit, key and verifier
 TINY_MODEL = "tiny-llm"
 CLUSTER = "devnet"
 VALIDATORS = 4
@@ -92,8 +94,19 @@ def provision(w3: Web3, funder_key: str, state_dir: Path) -> Provisioned:
     llm = llm_model(state_dir)
     zk = mlp.devnet_model()
     zk_vk = artifacts.load(artifacts.MLP).vk_hash
+    zk_public = ZkModel.load(zk, Mode.PUBLIC_WEIGHTS)
     models = (
         ModelSpec(model_key(ZK_MODEL), zk.commitment_bytes(), "zk", zk.parameter_count(), zk_vk, PRICE_PER_1K),
+        ModelSpec(
+            model_key(ZK_PUBLIC_MODEL),
+            zk_public.commitment_bytes(),
+            "zk",
+            zk.parameter_count(),
+            zk_public.vk_hash,
+            PRICE_PER_1K,
+            zk_mode="public",
+            verifier=zk_public.artifacts.spec.contract,
+        ),
         ModelSpec(model_key(llm.model_id), llm.commitment, "llm", llm.param_count, b"\0" * 32, PRICE_PER_1K),
     )
     manifest = deploy(w3, funder_key, params=DEVNET, models=models, reward_pool=REWARD_POOL)
