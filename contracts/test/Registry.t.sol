@@ -5,6 +5,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Deployed} from "./utils/Deployed.sol";
 import {ModelRegistry} from "../src/ModelRegistry.sol";
 import {ProtocolParams} from "../src/ProtocolParams.sol";
+import {IZkVerifier} from "../src/interfaces/IZkVerifier.sol";
 
 contract ModelRegistryTest is Deployed {
     bytes32 internal constant ID = keccak256("mlp-devnet");
@@ -35,6 +36,33 @@ contract ModelRegistryTest is Deployed {
         models.model(bytes32("y"));
         vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, bytes32("y")));
         models.feeFor(bytes32("y"), 1, 1);
+    }
+
+    function test_registerPublicWeights() public {
+        IZkVerifier own = IZkVerifier(address(0x5EED));
+        models.registerPublicWeights(ID, bytes32(uint256(7)), 874, bytes32(uint256(8)), own, 1 ether);
+        ModelRegistry.Model memory m = models.model(ID);
+        vm.assertTrue(m.zkMode == ModelRegistry.ZkMode.PublicWeights, "mode");
+        vm.assertTrue(m.tier == ModelRegistry.Tier.Zk, "tier");
+        vm.assertEq(m.vkHash, bytes32(uint256(8)), "vk hash");
+        vm.assertEq(address(models.zkVerifierOf(bytes32(uint256(7)))), address(own), "verifier by commitment");
+        models.register(bytes32("p"), bytes32(uint256(9)), ModelRegistry.Tier.Zk, 874, bytes32(uint256(8)), 1);
+        vm.assertTrue(models.model(bytes32("p")).zkMode == ModelRegistry.ZkMode.PrivateWeights, "private mode");
+        vm.assertEq(address(models.zkVerifierOf(bytes32(uint256(9)))), address(0), "shared verifier");
+    }
+
+    function test_revert_registerPublicWeights() public {
+        IZkVerifier own = IZkVerifier(address(0x5EED));
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.MissingVerifier.selector, ID));
+        models.registerPublicWeights(ID, bytes32(uint256(7)), 874, bytes32(uint256(8)), IZkVerifier(address(0)), 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.MissingVerifyingKey.selector, ID));
+        models.registerPublicWeights(ID, bytes32(uint256(7)), 874, 0, own, 1);
+        models.registerPublicWeights(ID, bytes32(uint256(7)), 874, bytes32(uint256(8)), own, 1);
+        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.CommitmentTaken.selector, bytes32(uint256(7))));
+        models.registerPublicWeights(bytes32("q"), bytes32(uint256(7)), 874, bytes32(uint256(8)), own, 1);
+        vm.prank(address(0xBAD));
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, address(0xBAD)));
+        models.registerPublicWeights(bytes32("r"), bytes32(uint256(1)), 1, bytes32(uint256(8)), own, 1);
     }
 
     function test_revert_onlyOwner() public {

@@ -32,6 +32,7 @@ from ax0n.spec.answers import ModelSource, RegisteredModel
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, envelope
+from ax0n.zk.models import ZkKeys
 from ax0n.zk.mlp import Prediction, devnet_model
 from ax0n.zk.mlp import input_hash as mlp_input_hash
 from ax0n.zk.mlp import output_hash as mlp_output_hash
@@ -118,7 +119,7 @@ def zk_checks(mlp: artifacts.Artifacts, registered: bytes | None = None) -> Memb
         receipt_signature=receipt_signature,
         route=checks().route,
         answers=answers_check(models(registered or MLP_MODEL.commitment_bytes()), DEVNET, DEVNET_DEPLOYMENT),
-        proof=zk_proof_check(mlp),
+        proof=zk_proof_check(ZkKeys(mlp.path.parent)),
     )
 
 
