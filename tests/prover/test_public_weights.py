@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from ax0n_prover.core import ReceiptProver
 
 from ax0n.spec import zkproof
 from ax0n.spec.answers import RegisteredModel
@@ -14,7 +15,6 @@ from ax0n.zk import artifacts, public
 from ax0n.zk.artifacts import Artifacts, ProofError
 from ax0n.zk.mlp import QuantizedMLP, devnet_model
 from ax0n.zk.models import Mode, ZkKeys, ZkModel
-from ax0n_prover.core import ReceiptProver
 from tests.prover.helpers import executed
 
 X = [(5 * i) % 23 - 11 for i in range(16)]

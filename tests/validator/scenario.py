@@ -32,10 +32,10 @@ from ax0n.spec.answers import ModelSource, RegisteredModel
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
 from ax0n.zk import artifacts, envelope
-from ax0n.zk.models import ZkKeys
 from ax0n.zk.mlp import Prediction, devnet_model
 from ax0n.zk.mlp import input_hash as mlp_input_hash
 from ax0n.zk.mlp import output_hash as mlp_output_hash
+from ax0n.zk.models import ZkKeys
 from ax0n.zk.poseidon import FIELD, to_bytes32
 
 from .helpers import CHAIN_ID, SNAPSHOT_BLOCK, SNAPSHOT_HASH, Registry
