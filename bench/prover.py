@@ -1,22 +1,30 @@
-"""ProofCore benchmark: prove/verify times for the MLP and batch circuits, throughput on all cores, and where
-the MLP prove time goes. Prints, last, the ratio of MLP prove time to the 120 ms target (params)."""
+"""ProofCore benchmark: prove/verify times for the MLP in both zk modes (private weights: one shared circuit,
+the weights a committed witness; public weights: the model's own circuit with the weights as constants) and the
+batch circuit, where the MLP prove time goes, throughput on all cores, and EZKL (PyPI `ezkl`, Halo2/KZG) on the
+same 16-32-10 network with fixed and with hashed weights in the same run (setup, prove, verify, proof size), with
+our time over theirs per mode. Prints, last, our best mode's prove time over the 120 ms target (params)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import random
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import groth16py
 
 from ax0n.spec.params import MAINNET
-from ax0n.zk import artifacts, batch
-from ax0n.zk.mlp import devnet_model
+from ax0n.zk import artifacts, batch, public
+from ax0n.zk.mlp import QuantizedMLP, devnet_model
+from ax0n.zk.models import Mode, ZkModel
 from ax0n.zk.witness import write_wtns
 
 
@@ -44,6 +52,16 @@ def main() -> None:
     mlp_public = mlp.public_inputs(mlp_inputs)
     env = mlp.prove(mlp_inputs)
 
+    # public-weight mode: its setup timed from scratch (a fresh directory), then prove/verify as above
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        artifacts.load(public.spec(model), root=Path(tmp))
+        pub_setup = time.perf_counter() - t
+    pub = ZkModel.load(model, Mode.PUBLIC_WEIGHTS)
+    pub_inputs = pub.circuit_inputs(xs[0])
+    pub_public = pub.artifacts.public_inputs(pub_inputs)
+    pub_env = pub.artifacts.prove(pub_inputs)
+
     leaves = [
         batch.Leaf(rng.randbytes(32), rng.randbytes(32), rng.randbytes(20), rng.randbytes(20), 10**15, 10**16)
         for _ in range(16)
@@ -55,9 +73,19 @@ def main() -> None:
 
     mlp_prove = timed(lambda: mlp.prove(mlp_inputs), runs)
     mlp_verify = timed(lambda: mlp.verify(env, mlp_public), runs * 10)
+    pub_prove = timed(lambda: pub.artifacts.prove(pub_inputs), runs * 4)
+    pub_verify = timed(lambda: pub.artifacts.verify(pub_env, pub_public), runs * 10)
+    raw_verify = timed(lambda: pub.artifacts.verifier.verify(pub_env[:256], pub_public), runs * 10)
     batch_prove = timed(lambda: bat.prove(batch_inputs), runs)
     batch_verify = timed(lambda: bat.verify(batch_env, stmt.public_inputs()), runs * 10)
-    print(f"mlp   ({artifacts.MLP.args}): prove {mlp_prove * 1e3:8.1f} ms   verify {mlp_verify * 1e3:6.2f} ms")
+    print(
+        f"mlp private weights ({artifacts.MLP.args}): prove {mlp_prove * 1e3:8.1f} ms   verify {mlp_verify * 1e3:6.2f} ms"
+    )
+    print(
+        f"mlp public weights  ({pub.artifacts.spec.args}): prove {pub_prove * 1e3:8.1f} ms   verify "
+        f"{pub_verify * 1e3:6.2f} ms (groth16py pairing check alone {raw_verify * 1e3:.2f} ms)   setup {pub_setup:.1f} s"
+    )
+    print(f"  proof: {len(env) - 32} bytes of Groth16 (a, b, c) in a {len(env)}-byte envelope, both modes")
     print(f"batch (16 leaves):         prove {batch_prove * 1e3:8.1f} ms   verify {batch_verify * 1e3:6.2f} ms")
 
     # Where the MLP time goes: groth16py.prove (wasmi-interpreted witness + prover) against our path
@@ -83,9 +111,80 @@ def main() -> None:
         list(pool.map(lambda x: mlp.prove(model.circuit_inputs(x)), batch_x))
     elapsed = time.perf_counter() - t
     print(f"mlp throughput: {len(batch_x) / elapsed:.2f} proofs/s on {cores} cores ({len(batch_x)} proofs)")
+
+    ezkl_times = bench_ezkl(model, xs[0])
+    if ezkl_times:
+        for mode, ours, theirs in (("public", pub_prove, "fixed"), ("private", mlp_prove, "hashed")):
+            print(
+                f"ours ({mode} weights) / EZKL ({theirs} weights) prove: {ours * 1e3:.1f} ms / "
+                f"{ezkl_times[theirs] * 1e3:.0f} ms = {ours / ezkl_times[theirs]:.4f}x"
+            )
+    best = min(mlp_prove, pub_prove)
     print(
-        f"mlp prove / {MAINNET.proof_generation_target_ms} ms target: {mlp_prove * 1e3 / MAINNET.proof_generation_target_ms:.2f}x"
+        f"mlp prove (best mode: {'public' if best == pub_prove else 'private'} weights) / "
+        f"{MAINNET.proof_generation_target_ms} ms target: {best * 1e3 / MAINNET.proof_generation_target_ms:.2f}x"
     )
+
+
+def bench_ezkl(model: QuantizedMLP, x: list[int]) -> dict[str, float]:
+    """EZKL on the same 16-32-10 network (the devnet weights; inputs and outputs hashed, as ours are), once with
+    the weights fixed in the circuit and once hashed: setup, prove, verify, proof size. EZKL proves its own
+    fixed-point version (layer 1 scaled by 1/256 in place of our floor-shift and clamp, param_scale 8), so the
+    statement is the same network, not bit-identical arithmetic. Returns the prove time per weight visibility;
+    empty (with the reason printed) when ezkl, torch or onnx is not installed."""
+    missing = [m for m in ("ezkl", "torch", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"EZKL comparison skipped: {', '.join(missing)} not installed (pip install -e '.[dev]')")
+        return {}
+    import ezkl
+    import torch
+
+    warnings.filterwarnings("ignore")
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor(model.w1, dtype=torch.float32) / (1 << model.shift))
+        net[0].bias.copy_(torch.tensor(model.b1, dtype=torch.float32) / (1 << model.shift))
+        net[2].weight.copy_(torch.tensor(model.w2, dtype=torch.float32))
+        net[2].bias.copy_(torch.tensor(model.b2, dtype=torch.float32))
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def path(name: str) -> str:
+            return os.path.join(tmp, name)
+
+        sample = torch.tensor([x], dtype=torch.float32)
+        torch.onnx.export(net, (sample,), path("mlp.onnx"), dynamo=False, input_names=["x"], output_names=["y"])
+        Path(path("input.json")).write_text(json.dumps({"input_data": [x]}))
+        for visibility in ("fixed", "hashed"):
+            run_args = ezkl.PyRunArgs()
+            run_args.input_visibility, run_args.output_visibility = "hashed", "hashed"
+            run_args.param_visibility = visibility
+            run_args.input_scale, run_args.param_scale = 0, 8
+            t = time.perf_counter()
+            ezkl.gen_settings(path("mlp.onnx"), path("settings.json"), py_run_args=run_args)
+            logrows = json.loads(Path(path("settings.json")).read_text())["run_args"]["logrows"]
+            srs = path(f"srs-{logrows}")
+            ezkl.compile_circuit(path("mlp.onnx"), path("mlp.ezkl"), path("settings.json"))
+            if not os.path.exists(srs):
+                ezkl.gen_srs(srs, logrows)  # offline, single-party: as unsafe as our devnet setup, fine to time
+            ezkl.setup(path("mlp.ezkl"), path("vk"), path("pk"), srs)
+            setup = time.perf_counter() - t
+            ezkl.gen_witness(
+                path("input.json"), path("mlp.ezkl"), path("witness.json"), vk_path=path("vk"), srs_path=srs
+            )
+            t = time.perf_counter()
+            ezkl.prove(path("witness.json"), path("mlp.ezkl"), path("pk"), path("proof.json"), srs)
+            out[visibility] = time.perf_counter() - t
+            t = time.perf_counter()
+            ok = ezkl.verify(path("proof.json"), path("settings.json"), path("vk"), srs)
+            verify = time.perf_counter() - t
+            size = len(bytes.fromhex(json.loads(Path(path("proof.json")).read_text())["hex_proof"].removeprefix("0x")))
+            print(
+                f"EZKL {ezkl.__version__ if hasattr(ezkl, '__version__') else ''} ({visibility} weights, 2^{logrows} rows): "
+                f"setup {setup:.1f} s   prove {out[visibility] * 1e3:.0f} ms   verify {verify * 1e3:.1f} ms "
+                f"({'ok' if ok else 'FAILED'})   proof {size} bytes"
+            )
+    return out
 
 
 if __name__ == "__main__":

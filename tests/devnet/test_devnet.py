@@ -24,11 +24,16 @@ from tests.telemetry.receiver import Receiver
 SETTLE_S = 120.0
 
 
-def test_zk_tier_infers_proves_certifies_and_settles(client: Ax0nClient, devnet: DevnetState) -> None:
-    result = client.infer(model=devnet.zk_model, prompt=demo.ZK_FEATURES, max_tokens=1)
+@pytest.mark.parametrize("mode", ["private", "public"])
+def test_zk_tier_infers_proves_certifies_and_settles(client: Ax0nClient, devnet: DevnetState, mode: str) -> None:
+    """Both zk modes: the same weights as a private-weight model and as a public-weight one (its own key)."""
+    model = devnet.zk_model if mode == "private" else devnet.zk_public_model
+    result = client.infer(model=model, prompt=demo.ZK_FEATURES, max_tokens=1)
     features = json.loads(demo.ZK_FEATURES)
     assert result.output == mlp.devnet_model().forward(features).to_json()
     assert isinstance(result.proof, bytes) and len(result.proof) == 288
+    public_circuit = result.raw.proof.circuit_id.startswith("mlp-pub-")
+    assert public_circuit == (mode == "public")
     assert result.verification is not None and {"proof", "certificate"} <= set(result.verification.checked)
     assert result.certificate is not None and result.certificate.verdict == types_pb2.VERDICT_VALID
     settled = client.check(client.wait_for_settlement(result, SETTLE_S))

@@ -152,7 +152,7 @@ class ChainRegistry:
             return None
         info = None
         if self.models_contract.functions.exists(key).call():  # model() reverts for unknown ids
-            commitment, tier, params, _vk, price, _ = self.models_contract.functions.model(key).call()
+            commitment, tier, params, _vk, price, *_ = self.models_contract.functions.model(key).call()
             info = types_pb2.ModelInfo(
                 model_id=model_id,
                 tier=PROTO_TIER.get(tier, types_pb2.TIER_UNSPECIFIED),

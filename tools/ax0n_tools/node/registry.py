@@ -76,7 +76,7 @@ class Registry:
         key = model_key(model_id)
         if not self.models.functions.exists(key).call():
             raise NodeError(f"model {model_id!r} is not registered in ModelRegistry")
-        commitment, tier, _params, _vk, price, _ = self.models.functions.model(key).call()
+        commitment, tier, _params, _vk, price, *_ = self.models.functions.model(key).call()
         return ModelRecord(model_id, bytes(commitment), "zk" if tier == 0 else "llm", price)
 
     def balances(self, address: str) -> tuple[int, int]:
