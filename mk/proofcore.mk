@@ -10,3 +10,13 @@ artifacts: $(VENV)/.installed  ## build Groth16 setup artifacts (UNSAFE single-p
 	AX0N_ARTIFACTS_DIR=$(ARTIFACTS_DIR) $(BIN)/python -m ax0n.zk artifacts --verifiers $(VERIFIERS_DIR) > /dev/null
 
 SETUP_EXTRA += artifacts
+
+# The phase-2 ceremony tools (snarkjs, circom 2 as WebAssembly), pinned in tools/ceremony/package.json.
+tools/ceremony/node_modules/.installed: tools/ceremony/package.json tools/ceremony/package-lock.json
+	cd tools/ceremony && npm ci --no-audit --no-fund && touch node_modules/.installed
+
+.PHONY: ceremony-deps ceremony
+ceremony-deps: tools/ceremony/node_modules/.installed  ## install snarkjs and circom2 for the Groth16 ceremony
+SETUP_EXTRA += ceremony-deps
+ceremony: ceremony-deps $(VENV)/.installed  ## three-party ceremony (one machine) for the devnet's public-weight MLP, imported
+	$(BIN)/python -m ax0n.zk ceremony run --circuit mlp-public --verifiers $(VERIFIERS_DIR)
