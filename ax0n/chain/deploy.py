@@ -121,8 +121,9 @@ def deploy(
 
     `allocations` receive the token supply (node operators, team, ecosystem, treasury); default: the deployer.
     `verifier` names the generated batch verifier (`src/verifiers/<name>.sol`, written per machine by
-    `make artifacts` from ProofCore's circuit over Settlement.N = 16 receipts); `zk_verifier` the zk-tier
-    verifier Settlement checks challenges with (`MlpVerifier`, same origin). `reward_pool` tokens of the
+    `make artifacts` from ProofCore's circuit over Settlement.N = 16 receipts); `zk_verifier` the shared
+    private-weight zk-tier verifier (`MlpVerifier`, same origin); Settlement checks challenges through a
+    ZkVerifierRouter over it and each public-weight model's own verifier (deployed here from `ModelSpec.verifier`). `reward_pool` tokens of the
     node-operator allocation fund NodeRegistry's staking emission (only when the deployer holds that allocation).
     """
     signer = Signer.from_key(w3, deployer_key)
