@@ -36,7 +36,9 @@ class ExecutorSettings(ServiceSettings):
         "", description="served models, comma-separated MODEL_ID=DIR@0xCOMMITMENT (each refused on mismatch)"
     )
     zk_models: str = Field(
-        "", description="zk-tier models, comma-separated MODEL_ID=devnet (ProofCore's devnet MLP) or MODEL_ID=FILE.json"
+        "",
+        description="zk-tier models, comma-separated MODEL_ID=devnet (ProofCore's devnet MLP) or MODEL_ID=FILE.json, "
+        "private-weight mode; prefix the source with public: (MODEL_ID=public:devnet) for public-weight mode",
     )
     prices: str = Field(
         "", description="registered prices, comma-separated MODEL_ID=WEI_PER_1K_TOKENS (fee = price x tokens, capped)"
