@@ -94,11 +94,12 @@ class Compiled:
 
 
 def compile_circuit(spec: CircuitSpec, work: Path) -> Compiled:
-    """circom 2 (WebAssembly: it sees only its working directory, so the sources and circomlib are copied in)."""
+    """circom 2 at --O2, as groth16py compiles (WebAssembly: it sees only its working directory, so the sources and
+    circomlib are copied in)."""
     shutil.copytree(artifacts.circuits_dir(), work / "circuits", dirs_exist_ok=True)
     shutil.copytree(groth16py.circomlib_path(2), work / "circomlib", dirs_exist_ok=True)
     (work / "main.circom").write_text(spec.main_source())
-    _run("circom2", "main.circom", "--r1cs", "--wasm", "-l", "circuits", "-l", "circomlib", "-o", ".", cwd=work)
+    _run("circom2", "main.circom", "--O2", "--r1cs", "--wasm", "-l", "circuits", "-l", "circomlib", "-o", ".", cwd=work)
     info = _run("snarkjs", "r1cs", "info", work / "main.r1cs")
     constraints = int(info.split("# of Constraints:")[1].split()[0])
     public = int(info.split("# of Public Inputs:")[1].split()[0])
