@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {BatchEscrow} from "./BatchEscrow.sol";
+import {ProtocolParams} from "./ProtocolParams.sol";
+import {IStakeRegistry} from "./interfaces/IStakeRegistry.sol";
+import {BatchLeaves} from "./libraries/BatchLeaves.sol";
+
+/// @title BatchLedger
+/// @notice Optimistic batches (docs/contracts.md): submitBatch stores a constant-size header — the keccak roots of
+///         the leaves and of the per-account totals, the counts and totals — under a stake certificate, whatever
+///         the batch's size. Nothing moves at submission. Debits are applied per client and batch (applyDebit /
+///         skipDebit, by anyone, in batch order per client) and credits claimed per account once the batch's
+///         challenge window (slash_window blocks from its settlement block) has passed unvoided and every debit
+///         is processed. Batches settle in sequence with no per-window cap.
+abstract contract BatchLedger is BatchEscrow {
+    using BatchLeaves for BatchLeaves.Account;
+
+    uint256 internal constant BPS = 10_000;
+
+    /// @notice What a batch committee signs (its hash, headerHash, under batchSigningRoot).
+    struct Header {
+        uint64 batchId;
+        bytes32 leafRoot;
+        bytes32 accountRoot;
+        uint32 count;
+        uint32 accounts;
+        uint128 feeTotal;
+        uint128 operatorTotal;
+    }
+
+    /// @notice A stake certificate (IStakeRegistry.checkCertificate) over batchSigningRoot(batchId, headerHash).
+    struct Certificate {
+        uint256 referenceBlock;
+        address[] nonSigners;
+        bytes signature;
+    }
+
+    struct Batch {
+        bytes32 leafRoot;
+        bytes32 accountRoot;
+        uint32 count;
+        uint32 accounts;
+        uint64 settledAt;
+        uint64 referenceBlock;
+        uint16 operatorBps;
+        uint16 validatorBps;
+        bool voided;
+        bool feesCollected;
+        uint128 feeTotal;
+        uint128 operatorTotal;
+        uint128 processed;
+        uint128 funded;
+        uint256 signedStake;
+        bytes32 nonSigners;
+    }
+
+    IStakeRegistry public immutable nodes;
+    address public immutable treasury;
+    /// @notice The verifyingContract of the EIP-712 domain clients sign requests for.
+    address public immutable requestDomain;
+
+    mapping(uint64 batchId => Batch) internal _batches;
+    uint64 internal _lastBatchId;
+    /// @notice What applyDebit took from `client` for batch `batchId` (refunded if the batch is voided).
+    mapping(uint64 batchId => mapping(address client => uint256)) public debited;
+    mapping(uint64 batchId => mapping(uint32 slot => bool)) public creditClaimed;
+    /// @notice Validator fees of batch `batchId` left for its signers (collectFees), and who claimed.
+    mapping(uint64 batchId => uint256) public validatorFees;
+    mapping(uint64 batchId => mapping(address validator => bool)) public validatorClaimed;
+
+    error WrongBatchId(uint64 expected, uint64 got);
+    error BadBatchSize(uint32 count);
+    error NoAccounts();
+    error SplitExceedsFee(uint256 feeTotal, uint256 operatorTotal, uint256 validatorTotal);
+    error UnknownBatch(uint64 batchId);
+    error OutOfOrder(address client, uint64 expected, uint64 got);
+    error InvalidProof();
+    error NotVoided(uint64 batchId);
+    error NotAbsent(address client);
+    error BatchVoided(uint64 batchId);
+    error NotFinal(uint64 batchId, uint256 finalAt);
+    error DebitsUnprocessed(uint64 batchId, uint256 processed, uint256 feeTotal);
+    error AlreadyClaimed(uint64 batchId, uint32 slot);
+    error NonSignersMismatch();
+    error NotASigner(uint64 batchId, address validator);
+
+    event BatchSubmitted(
+        uint64 indexed batchId,
+        bytes32 leafRoot,
+        bytes32 accountRoot,
+        uint32 count,
+        uint32 accounts,
+        uint256 feeTotal,
+        uint256 operatorTotal,
+        uint256 referenceBlock,
+        uint256 signedStake
+    );
+    event DebitApplied(uint64 indexed batchId, address indexed client, uint256 debit, uint256 taken);
+    event DebitSkipped(uint64 indexed batchId, address indexed client);
+    event CreditClaimed(uint64 indexed batchId, address indexed account, uint256 amount);
+    event FeesCollected(uint64 indexed batchId, uint256 validators, uint256 treasury);
+    event ValidatorFeesClaimed(uint64 indexed batchId, address indexed validator, uint256 amount);
+    event DebitRefunded(uint64 indexed batchId, address indexed client, uint256 amount);
+
+    constructor(IERC20 token_, IStakeRegistry nodes_, ProtocolParams params_, address treasury_, address requestDomain_)
+        BatchEscrow(token_, params_)
+    {
+        nodes = nodes_;
+        treasury = treasury_;
+        requestDomain = requestDomain_;
+    }
+
+    function lastBatchId() public view override returns (uint64) {
+        return _lastBatchId;
+    }
+
+    function batch(uint64 batchId) external view returns (Batch memory) {
+        return _batches[batchId];
+    }
+
+    /// @notice keccak256 of a header's ABI encoding: what batchSigningRoot binds.
+    function headerHash(Header calldata h) public pure returns (bytes32) {
+        return keccak256(abi.encode(h));
+    }
+
+    /// @notice The message a batch committee BLS-signs (ax0n.spec.certificate.batch_signing_root):
+    ///         sha256(sha256(batchId ‖ root) ‖ "AXBT" ‖ sha256(chainid)[:28]), here with root = headerHash.
+    function batchSigningRoot(uint64 batchId, bytes32 root) public view returns (bytes32) {
+        bytes32 domain = bytes32(bytes4("AXBT")) | (sha256(abi.encode(block.chainid)) >> 32);
+        return sha256(abi.encodePacked(sha256(abi.encode(uint256(batchId), root)), domain));
+    }
+
+    /// @notice Settle batch `h` under certificate `cert`: constant gas, no per-window cap. Checks the sequence, the
+    ///         size (1..max_batch_size), that the operator and validator shares fit the fee total, and the
+    ///         certificate; stores the header with this block as its settlement block.
+    function submitBatch(Header calldata h, Certificate calldata cert) external {
+        uint64 expected = _lastBatchId + 1;
+        if (h.batchId != expected) revert WrongBatchId(expected, h.batchId);
+        if (h.count == 0 || h.count > params.get(params.MAX_BATCH_SIZE())) revert BadBatchSize(h.count);
+        if (h.accounts == 0) revert NoAccounts();
+        uint256 operatorBps = params.get(params.OPERATOR_FEE_SHARE_BPS());
+        uint256 validatorBps = params.get(params.VALIDATOR_FEE_SHARE_BPS());
+        uint256 validatorTotal = uint256(h.feeTotal) * validatorBps / BPS;
+        if (uint256(h.operatorTotal) + validatorTotal > h.feeTotal) {
+            revert SplitExceedsFee(h.feeTotal, h.operatorTotal, validatorTotal);
+        }
+        (uint256 signedStake,) = nodes.checkCertificate(
+            batchSigningRoot(h.batchId, headerHash(h)), cert.referenceBlock, cert.nonSigners, cert.signature
+        );
+        Batch storage b = _batches[h.batchId];
+        (b.leafRoot, b.accountRoot, b.count, b.accounts) = (h.leafRoot, h.accountRoot, h.count, h.accounts);
+        (b.settledAt, b.referenceBlock) = (uint64(block.number), uint64(cert.referenceBlock));
+        (b.operatorBps, b.validatorBps) = (uint16(operatorBps), uint16(validatorBps));
+        (b.feeTotal, b.operatorTotal) = (h.feeTotal, h.operatorTotal);
+        (b.signedStake, b.nonSigners) = (signedStake, keccak256(abi.encode(cert.nonSigners)));
+        _lastBatchId = h.batchId;
+        emit BatchSubmitted(
+            h.batchId, h.leafRoot, h.accountRoot, h.count, h.accounts, h.feeTotal, h.operatorTotal,
+            cert.referenceBlock, signedStake
+        );
+    }
+
+    /// @notice The last block in which batch `batchId` can be challenged: its settlement block + slash_window.
+    function challengeDeadline(uint64 batchId) public view returns (uint256) {
+        return _batches[batchId].settledAt + params.get(params.SLASH_WINDOW());
+    }
+
+    /// @notice Apply batch `batchId`'s debit to `a.account` (its entry, proven by `proof`): the client's next batch
+    ///         (debitedThrough + 1). Takes the debit from escrow (at most what is there; a shortfall scales every
+    ///         payout of the batch down) and counts it as processed.
+    function applyDebit(uint64 batchId, BatchLeaves.Account calldata a, bytes32[] calldata proof) external {
+        Batch storage b = _next(a.account, batchId);
+        if (b.voided) revert BatchVoided(batchId);
+        _checkAccount(b, a, proof);
+        uint256 taken = _debit(a.account, a.debit);
+        debited[batchId][a.account] = taken;
+        b.processed += uint128(a.debit);
+        b.funded += uint128(taken);
+        debitedThrough[a.account] = batchId;
+        emit DebitApplied(batchId, a.account, a.debit, taken);
+    }
+
+    /// @notice Advance `client`'s cursor past batch `batchId` that does not debit it: voided, or `client` is absent
+    ///         from its sorted entries — `around` is the entry before it and the entry after it (adjacent slots),
+    ///         or just the first entry (when `client` sorts before it) or just the last (after it).
+    function skipDebit(
+        uint64 batchId,
+        address client,
+        BatchLeaves.Account[] calldata around,
+        bytes32[][] calldata proofs
+    ) external {
+        Batch storage b = _next(client, batchId);
+        if (!b.voided) {
+            for (uint256 i; i < around.length; ++i) _checkAccount(b, around[i], proofs[i]);
+            bool absent;
+            if (around.length == 2) {
+                absent = uint256(around[0].slot) + 1 == around[1].slot && around[0].account < client
+                    && client < around[1].account;
+            } else if (around.length == 1) {
+                BatchLeaves.Account calldata e = around[0];
+                absent = (e.slot == 0 && client < e.account) || (e.slot + 1 == b.accounts && e.account < client);
+            }
+            if (!absent) revert NotAbsent(client);
+        }
+        debitedThrough[client] = batchId;
+        emit DebitSkipped(batchId, client);
+    }
+
+    /// @notice Credit `a.account` its operator share of final batch `batchId` (entry `a`, proven by `proof`),
+    ///         scaled by funded / feeTotal. Final: unvoided, past its challenge deadline, every debit processed.
+    function claimCredit(uint64 batchId, BatchLeaves.Account calldata a, bytes32[] calldata proof) external {
+        Batch storage b = _final(batchId);
+        _checkAccount(b, a, proof);
+        if (creditClaimed[batchId][a.slot]) revert AlreadyClaimed(batchId, a.slot);
+        creditClaimed[batchId][a.slot] = true;
+        uint256 amount = _scaled(b, a.credit, Math.Rounding.Floor);
+        _credit(a.account, amount);
+        emit CreditClaimed(batchId, a.account, amount);
+    }
+
+    /// @notice Split final batch `batchId`'s non-operator fees: the validator share (⌊feeTotal · validatorBps⌋,
+    ///         scaled by funded / feeTotal) is held for the signers, the rest of the funded amount above the
+    ///         operators' scaled total goes to the treasury. Once per batch.
+    function collectFees(uint64 batchId) external {
+        Batch storage b = _final(batchId);
+        if (b.feesCollected) revert AlreadyClaimed(batchId, type(uint32).max);
+        b.feesCollected = true;
+        uint256 validators = _scaled(b, uint256(b.feeTotal) * b.validatorBps / BPS, Math.Rounding.Floor);
+        uint256 operators = _scaled(b, b.operatorTotal, Math.Rounding.Ceil);
+        uint256 rest = b.funded - validators - operators;
+        validatorFees[batchId] = validators;
+        _credit(treasury, rest);
+        emit FeesCollected(batchId, validators, rest);
+    }
+
+    /// @notice Credit msg.sender its stake-weighted share of batch `batchId`'s validator fees; `nonSigners` is the
+    ///         certificate's list (from the submission transaction) and msg.sender must have signed.
+    function claimValidatorFees(uint64 batchId, address[] calldata nonSigners) external returns (uint256 amount) {
+        Batch storage b = _batches[batchId];
+        if (keccak256(abi.encode(nonSigners)) != b.nonSigners) revert NonSignersMismatch();
+        uint256 stake = _signerStake(b, msg.sender, nonSigners);
+        if (stake == 0 || validatorClaimed[batchId][msg.sender]) revert NotASigner(batchId, msg.sender);
+        validatorClaimed[batchId][msg.sender] = true;
+        amount = validatorFees[batchId] * stake / b.signedStake;
+        _credit(msg.sender, amount);
+        emit ValidatorFeesClaimed(batchId, msg.sender, amount);
+    }
+
+    /// @notice Give msg.sender back what applyDebit took from it for voided batch `batchId`.
+    function refundDebit(uint64 batchId) external {
+        if (!_batches[batchId].voided) revert NotVoided(batchId);
+        uint256 amount = debited[batchId][msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        debited[batchId][msg.sender] = 0;
+        _refund(msg.sender, amount);
+        emit DebitRefunded(batchId, msg.sender, amount);
+    }
+
+    function _next(address client, uint64 batchId) private view returns (Batch storage b) {
+        uint64 expected = debitedThrough[client] + 1;
+        if (batchId != expected) revert OutOfOrder(client, expected, batchId);
+        if (batchId > _lastBatchId) revert UnknownBatch(batchId);
+        b = _batches[batchId];
+    }
+
+    function _final(uint64 batchId) private view returns (Batch storage b) {
+        b = _batches[batchId];
+        if (b.settledAt == 0) revert UnknownBatch(batchId);
+        if (b.voided) revert BatchVoided(batchId);
+        uint256 deadline = challengeDeadline(batchId);
+        if (block.number <= deadline) revert NotFinal(batchId, deadline + 1);
+        if (b.processed != b.feeTotal) revert DebitsUnprocessed(batchId, b.processed, b.feeTotal);
+    }
+
+    /// @dev `amount` · funded / feeTotal: what a share of the batch is worth when some debits fell short.
+    function _scaled(Batch storage b, uint256 amount, Math.Rounding rounding) private view returns (uint256) {
+        return b.feeTotal == 0 ? 0 : Math.mulDiv(amount, b.funded, b.feeTotal, rounding);
+    }
+
+    function _checkAccount(Batch storage b, BatchLeaves.Account calldata a, bytes32[] calldata proof) internal view {
+        if (!MerkleProof.verifyCalldata(proof, b.accountRoot, BatchLeaves.accountHash(a))) revert InvalidProof();
+    }
+
+    /// @dev `v`'s stake at the batch's reference block when it signed (counted then, not a non-signer), else 0.
+    function _signerStake(Batch storage b, address v, address[] calldata nonSigners) internal view returns (uint256) {
+        (uint256 lo, uint256 hi) = (0, nonSigners.length);
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (nonSigners[mid] == v) return 0;
+            if (nonSigners[mid] < v) lo = mid + 1;
+            else hi = mid;
+        }
+        return nodes.validatorStakeAt(v, b.referenceBlock);
+    }
+}
