@@ -21,7 +21,9 @@ from functools import cached_property
 
 from eth_utils import keccak
 
+from ax0n.spec import fees, settlement
 from ax0n.spec import request as requests
+from ax0n.v1 import types_pb2
 
 BPS = 10_000
 SIDES = ("debit", "credit")
@@ -135,6 +137,45 @@ class Debit:
             raise ValueError("need 0 <= fee < 2^96")
 
 
+def canonical_signature(signature: bytes) -> bytes | None:
+    """`signature` as ecrecover and OpenZeppelin's ECDSA accept it (r ‖ s ‖ v, v in {27, 28}, s in the lower half
+    of the group order), None when it has no such form."""
+    if len(signature) != 65:
+        return None
+    v = signature[64] + 27 if signature[64] < 2 else signature[64]
+    s = int.from_bytes(signature[32:64], "big")
+    if v not in (27, 28) or not 0 < s <= requests.SECP256K1_N // 2:
+        return None
+    return signature[:64] + bytes([v])
+
+
+def debit_of(final: types_pb2.FinalizedReceipt, operator: bytes | None) -> Debit:
+    """The debit a finalized receipt settles as, crediting `operator` (the registered operator of the node its
+    route names): its certificate is VALID and cites it (ax0n.spec.settlement.check_final), its client signed
+    the request it answers, whose id, client and fee cap it repeats, and it charges at most that cap.
+    settlement.Unsettleable otherwise."""
+    digest = settlement.check_final(final)
+    r, req = final.receipt, final.request
+    if operator is None:
+        raise settlement.Unsettleable(f"receipt signer 0x{bytes(r.node_id).hex()} has no single active operator")
+    try:
+        requests.verify(req)
+    except (ValueError, requests.InvalidSignature) as exc:
+        raise settlement.Unsettleable(f"request not signed by its client: {exc}") from exc
+    if bytes(req.request_id) != bytes(r.request_id) or bytes(req.client) != bytes(r.client):
+        raise settlement.Unsettleable("receipt does not answer this request")
+    signature = canonical_signature(bytes(req.signature))
+    if signature is None:
+        raise settlement.Unsettleable("request signature is not in canonical (low-s) form")
+    try:
+        fee, cap = fees.amount(r.fee, "receipt.fee"), fees.amount(req.fee_cap, "request.fee_cap")
+    except ValueError as exc:
+        raise settlement.Unsettleable(str(exc)) from exc
+    if r.fee_cap != req.fee_cap or fee > cap or fee > MAX_FEE:
+        raise settlement.Unsettleable("receipt charges over the fee cap its client signed")
+    return Debit(digest, requests.struct_hash(req), signature, bytes(r.client), operator, fee)
+
+
 # -- trees -------------------------------------------------------------------------------------------------------
 
 
@@ -194,8 +235,9 @@ class Header:
         return tuple(getattr(self, f.name) for f in fields(self))
 
     def hash(self) -> bytes:
-        """BatchLedger.headerHash: keccak256(abi.encode(header)); the root batch_signing_root binds."""
-        return keccak(abi_words(self.values()))
+        """BatchLedger.headerHash: keccak256 of the header's ABI encoding without the batch id, the root that
+        batch_signing_root binds beside the id (so it follows from the receipts alone)."""
+        return keccak(abi_words(self.values()[1:]))
 
 
 @dataclass(frozen=True)
@@ -294,6 +336,8 @@ def leaf_fault(leaf: Leaf, header: Header, operator_bps: int, chain_id: int, req
     if leaf.index >= header.count or max(leaf.client_slot, leaf.operator_slot) >= header.accounts:
         return True
     digest = keccak(b"\x19\x01" + requests.domain_separator(chain_id, request_domain) + leaf.request_hash)
+    if canonical_signature(leaf.signature) != leaf.signature:
+        return True
     try:
         if requests.recover_digest(leaf.signature, digest) != leaf.client:
             return True

@@ -75,6 +75,7 @@ abstract contract BatchLedger is BatchEscrow {
     error WrongBatchId(uint64 expected, uint64 got);
     error BadBatchSize(uint32 count);
     error NoAccounts();
+    error StaleCertificate(uint256 referenceBlock, uint256 challengeDeadline);
     error SplitExceedsFee(uint256 feeTotal, uint256 operatorTotal, uint256 validatorTotal);
     error UnknownBatch(uint64 batchId);
     error OutOfOrder(address client, uint64 expected, uint64 got);
@@ -122,9 +123,10 @@ abstract contract BatchLedger is BatchEscrow {
         return _batches[batchId];
     }
 
-    /// @notice keccak256 of a header's ABI encoding: what batchSigningRoot binds.
+    /// @notice keccak256 of the header's ABI encoding without its batch id (which batchSigningRoot binds
+    ///         beside it), so a committee member computes it from the receipts alone (ax0n.spec.batch.Header.hash).
     function headerHash(Header calldata h) public pure returns (bytes32) {
-        return keccak256(abi.encode(h));
+        return keccak256(abi.encode(h.leafRoot, h.accountRoot, h.count, h.accounts, h.feeTotal, h.operatorTotal));
     }
 
     /// @notice The message a batch committee BLS-signs (ax0n.spec.certificate.batch_signing_root):
@@ -145,6 +147,12 @@ abstract contract BatchLedger is BatchEscrow {
         uint256 operatorBps = params.get(params.OPERATOR_FEE_SHARE_BPS());
         uint256 validatorBps = params.get(params.VALIDATOR_FEE_SHARE_BPS());
         uint256 validatorTotal = uint256(h.feeTotal) * validatorBps / BPS;
+        // Every signer's stake at the reference block must stay slashable through the challenge window: stake
+        // whose unbonding starts right after it can leave node_epoch_length blocks later.
+        uint256 deadline = block.number + params.get(params.SLASH_WINDOW());
+        if (cert.referenceBlock + params.get(params.NODE_EPOCH_LENGTH()) < deadline) {
+            revert StaleCertificate(cert.referenceBlock, deadline);
+        }
         if (uint256(h.operatorTotal) + validatorTotal > h.feeTotal) {
             revert SplitExceedsFee(h.feeTotal, h.operatorTotal, validatorTotal);
         }

@@ -74,7 +74,7 @@ contract OptimisticSettlementTest is Deployed {
     function certFor(BatchLedger.Header memory h) internal view returns (BatchLedger.Certificate memory c) {
         uint256 sum;
         for (uint256 i; i < 3; ++i) sum = addmod(sum, sks[i], R);
-        bytes32 root = opt.batchSigningRoot(h.batchId, keccak256(abi.encode(h)));
+        bytes32 root = opt.batchSigningRoot(h.batchId, opt.headerHash(h));
         c.referenceBlock = block.number - 1;
         c.signature = BlsKeys.sign(sum, abi.encodePacked(root));
     }
@@ -303,5 +303,18 @@ contract OptimisticSettlementTest is Deployed {
             abi.encodeWithSelector(OptimisticSettlement.ChallengeWindowClosed.selector, opt.challengeDeadline(2))
         );
         opt.challengeLeaf(2, f.leaves[target], f.leafProofs[target], CHALLENGER);
+    }
+
+    /// @notice Attack: a certificate whose reference block is so old that its signers could unbond and leave
+    ///         before the challenge window closes (escaping the slash) is refused.
+    function test_attack_staleCertificateRefused() public {
+        (Fx memory f,) = load(OptimisticBatches.honest);
+        BatchLedger.Certificate memory c = certFor(f.h);
+        vm.roll(block.number + EPOCH - SLASH_WINDOW);
+        uint256 deadline = block.number + SLASH_WINDOW;
+        vm.expectRevert(abi.encodeWithSelector(BatchLedger.StaleCertificate.selector, c.referenceBlock, deadline));
+        opt.submitBatch(f.h, c);
+        vm.roll(block.number - 1);
+        opt.submitBatch(f.h, c);
     }
 }

@@ -10,10 +10,12 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ax0n.spec import batch as batches
+from ax0n.spec import request as requests
 
 SCRIPT = Path(__file__).resolve().parents[2] / "contracts" / "script" / "optimistic_fixtures.py"
 LEAF_FIELDS = (
@@ -114,3 +116,17 @@ def test_a_forged_signature_is_an_unauthorized_debit() -> None:
     f = fixtures()
     forged = f.debit(f.CLIENT_KEYS[0], 300, f.OPERATORS[0], 1, signer=f.ATTACKER_KEY)
     assert fault(batches.build(1, [*pool()[:3], forged], 7_800)) == "challengeLeaf"
+
+
+def test_a_high_s_twin_of_a_valid_signature_is_refused_as_the_contract_refuses_it() -> None:
+    d = pool()[0]
+    r, s, v = d.signature[:32], int.from_bytes(d.signature[32:64], "big"), d.signature[64]
+    twin = r + (requests.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # recovers the same address
+    assert requests.recover_digest(twin, keccak(b"\x19\x01" + domain() + d.request_hash)) == d.client
+    assert batches.canonical_signature(twin) is None and batches.canonical_signature(d.signature) == d.signature
+    assert fault(batches.build(1, [dataclasses.replace(d, signature=twin)], 7_800)) == "challengeLeaf"
+
+
+def domain() -> bytes:
+    f = fixtures()
+    return requests.domain_separator(f.CHAIN_ID, f.REQUEST_DOMAIN)
