@@ -104,12 +104,11 @@ abstract contract BatchEscrow {
         emit Withdrawn(msg.sender, amount);
     }
 
-    /// @dev Take up to `amount` from `client`'s escrow; returns what was taken.
-    function _debit(address client, uint256 amount) internal returns (uint256 taken) {
+    /// @dev Take up to `amount` from `client`'s escrow; returns what was taken. The caller lowers totalEscrow.
+    function _take(address client, uint256 amount) internal returns (uint256 taken) {
         uint256 available = escrow[client];
         taken = amount < available ? amount : available;
         escrow[client] = available - taken;
-        totalEscrow -= taken;
     }
 
     function _refund(address client, uint256 amount) internal {

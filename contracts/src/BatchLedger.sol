@@ -12,8 +12,8 @@ import {BatchLeaves} from "./libraries/BatchLeaves.sol";
 /// @title BatchLedger
 /// @notice Optimistic batches (docs/contracts.md): submitBatch stores a constant-size header — the keccak roots of
 ///         the leaves and of the per-account totals, the counts and totals — under a stake certificate, whatever
-///         the batch's size. Nothing moves at submission. Debits are applied per client and batch (applyDebit /
-///         skipDebit, by anyone, in batch order per client) and credits claimed per account once the batch's
+///         the batch's size. Nothing moves at submission. Debits are applied per client and batch (applyDebits /
+///         skipDebit, by anyone, in batch order per client, many clients per call) and credits claimed per account once the batch's
 ///         challenge window (slash_window blocks from its settlement block) has passed unvoided and every debit
 ///         is processed. Batches settle in sequence with no per-window cap.
 abstract contract BatchLedger is BatchEscrow {
@@ -65,9 +65,11 @@ abstract contract BatchLedger is BatchEscrow {
 
     mapping(uint64 batchId => Batch) internal _batches;
     uint64 internal _lastBatchId;
-    /// @notice What applyDebit took from `client` for batch `batchId` (refunded if the batch is voided).
-    mapping(uint64 batchId => mapping(address client => uint256)) public debited;
-    mapping(uint64 batchId => mapping(uint32 slot => bool)) public creditClaimed;
+    /// @notice Bitmaps by entry slot (bit slot % 256 of word slot / 256): debits applied, credits claimed.
+    mapping(uint64 batchId => mapping(uint256 word => uint256)) public debitApplied;
+    mapping(uint64 batchId => mapping(uint256 word => uint256)) public creditClaimed;
+    /// @notice The part of `client`'s debit in batch `batchId` its escrow could not cover.
+    mapping(uint64 batchId => mapping(address client => uint256)) public shortfall;
     /// @notice Validator fees of batch `batchId` left for its signers (collectFees), and who claimed.
     mapping(uint64 batchId => uint256) public validatorFees;
     mapping(uint64 batchId => mapping(address validator => bool)) public validatorClaimed;
@@ -177,19 +179,30 @@ abstract contract BatchLedger is BatchEscrow {
         return _batches[batchId].settledAt + params.get(params.SLASH_WINDOW());
     }
 
-    /// @notice Apply batch `batchId`'s debit to `a.account` (its entry, proven by `proof`): the client's next batch
-    ///         (debitedThrough + 1). Takes the debit from escrow (at most what is there; a shortfall scales every
-    ///         payout of the batch down) and counts it as processed.
-    function applyDebit(uint64 batchId, BatchLeaves.Account calldata a, bytes32[] calldata proof) external {
-        Batch storage b = _next(a.account, batchId);
+    /// @notice Apply batch `batchId`'s debits to the clients of `entries` (each proven by its `proofs` entry):
+    ///         for each, its next batch (debitedThrough + 1). Takes each debit from escrow (at most what is there; a
+    ///         shortfall scales every payout of the batch down) and counts it as processed. Anyone may call it,
+    ///         for one client or many at once (one transaction amortizes the batch's storage).
+    function applyDebits(uint64 batchId, BatchLeaves.Account[] calldata entries, bytes32[][] calldata proofs) external {
+        Batch storage b = _batches[batchId];
         if (b.voided) revert BatchVoided(batchId);
-        _checkAccount(b, a, proof);
-        uint256 taken = _debit(a.account, a.debit);
-        debited[batchId][a.account] = taken;
-        b.processed += uint128(a.debit);
-        b.funded += uint128(taken);
-        debitedThrough[a.account] = batchId;
-        emit DebitApplied(batchId, a.account, a.debit, taken);
+        uint256 processed;
+        uint256 funded;
+        for (uint256 i; i < entries.length; ++i) {
+            BatchLeaves.Account calldata a = entries[i];
+            _next(a.account, batchId);
+            _checkAccount(b, a, proofs[i]);
+            _mark(debitApplied[batchId], batchId, a.slot);
+            uint256 taken = _take(a.account, a.debit);
+            if (taken < a.debit) shortfall[batchId][a.account] = a.debit - taken;
+            debitedThrough[a.account] = batchId;
+            processed += a.debit;
+            funded += taken;
+            emit DebitApplied(batchId, a.account, a.debit, taken);
+        }
+        totalEscrow -= funded;
+        b.processed += uint128(processed);
+        b.funded += uint128(funded);
     }
 
     /// @notice Advance `client`'s cursor past batch `batchId` that does not debit it: voided, or `client` is absent
@@ -218,16 +231,24 @@ abstract contract BatchLedger is BatchEscrow {
         emit DebitSkipped(batchId, client);
     }
 
-    /// @notice Credit `a.account` its operator share of final batch `batchId` (entry `a`, proven by `proof`),
-    ///         scaled by funded / feeTotal. Final: unvoided, past its challenge deadline, every debit processed.
-    function claimCredit(uint64 batchId, BatchLeaves.Account calldata a, bytes32[] calldata proof) external {
+    /// @notice Credit each account of `entries` (each proven by its `proofs` entry) its operator share of final
+    ///         batch `batchId`, scaled by funded / feeTotal. Final: unvoided, past its challenge deadline, every
+    ///         debit processed. Once per entry.
+    function claimCredits(uint64 batchId, BatchLeaves.Account[] calldata entries, bytes32[][] calldata proofs)
+        external
+    {
         Batch storage b = _final(batchId);
-        _checkAccount(b, a, proof);
-        if (creditClaimed[batchId][a.slot]) revert AlreadyClaimed(batchId, a.slot);
-        creditClaimed[batchId][a.slot] = true;
-        uint256 amount = _scaled(b, a.credit, Math.Rounding.Floor);
-        _credit(a.account, amount);
-        emit CreditClaimed(batchId, a.account, amount);
+        uint256 total;
+        for (uint256 i; i < entries.length; ++i) {
+            BatchLeaves.Account calldata a = entries[i];
+            _checkAccount(b, a, proofs[i]);
+            _mark(creditClaimed[batchId], batchId, a.slot);
+            uint256 amount = _scaled(b, a.credit, Math.Rounding.Floor);
+            credits[a.account] += amount;
+            total += amount;
+            emit CreditClaimed(batchId, a.account, amount);
+        }
+        totalCredits += total;
     }
 
     /// @notice Split final batch `batchId`'s non-operator fees: the validator share (⌊feeTotal · validatorBps⌋,
@@ -258,14 +279,27 @@ abstract contract BatchLedger is BatchEscrow {
         emit ValidatorFeesClaimed(batchId, msg.sender, amount);
     }
 
-    /// @notice Give msg.sender back what applyDebit took from it for voided batch `batchId`.
-    function refundDebit(uint64 batchId) external {
-        if (!_batches[batchId].voided) revert NotVoided(batchId);
-        uint256 amount = debited[batchId][msg.sender];
-        if (amount == 0) revert NothingToWithdraw();
-        debited[batchId][msg.sender] = 0;
-        _refund(msg.sender, amount);
-        emit DebitRefunded(batchId, msg.sender, amount);
+    /// @notice Give the client of entry `a` (proven by `proof`) back what applyDebits took from it for voided
+    ///         batch `batchId`.
+    function refundDebit(uint64 batchId, BatchLeaves.Account calldata a, bytes32[] calldata proof) external {
+        Batch storage b = _batches[batchId];
+        if (!b.voided) revert NotVoided(batchId);
+        _checkAccount(b, a, proof);
+        uint256 bit = 1 << (a.slot & 255);
+        uint256 word = debitApplied[batchId][a.slot >> 8];
+        if (word & bit == 0) revert NothingToWithdraw();
+        debitApplied[batchId][a.slot >> 8] = word & ~bit;
+        uint256 amount = a.debit - shortfall[batchId][a.account];
+        _refund(a.account, amount);
+        emit DebitRefunded(batchId, a.account, amount);
+    }
+
+    /// @dev Set bit `slot` of `bits`, reverting AlreadyClaimed when it was set.
+    function _mark(mapping(uint256 => uint256) storage bits, uint64 batchId, uint32 slot) private {
+        uint256 bit = 1 << (slot & 255);
+        uint256 word = bits[slot >> 8];
+        if (word & bit != 0) revert AlreadyClaimed(batchId, slot);
+        bits[slot >> 8] = word | bit;
     }
 
     function _next(address client, uint64 batchId) private view returns (Batch storage b) {

@@ -93,17 +93,43 @@ contract OptimisticSettlementTest is Deployed {
         return keccak256(bytes.concat(keccak256(abi.encode(l))));
     }
 
-    function applyAll(Fx memory f) internal {
+    /// @dev The entries of `f` with a non-zero debit (`debits`) or credit, and their proofs.
+    function entries(Fx memory f, bool debits)
+        internal
+        pure
+        returns (BatchLeaves.Account[] memory list, bytes32[][] memory proofs)
+    {
+        uint256 n;
         for (uint256 i; i < f.accounts.length; ++i) {
-            BatchLeaves.Account memory a = f.accounts[i];
-            if (opt.debitedThrough(a.account) + 1 == f.h.batchId) opt.applyDebit(f.h.batchId, a, f.accountProofs[i]);
+            if ((debits ? f.accounts[i].debit : f.accounts[i].credit) != 0) ++n;
+        }
+        (list, proofs) = (new BatchLeaves.Account[](n), new bytes32[][](n));
+        n = 0;
+        for (uint256 i; i < f.accounts.length; ++i) {
+            if ((debits ? f.accounts[i].debit : f.accounts[i].credit) != 0) {
+                (list[n], proofs[n]) = (f.accounts[i], f.accountProofs[i]);
+                ++n;
+            }
         }
     }
 
+    function one(Fx memory f, uint256 slot)
+        internal
+        pure
+        returns (BatchLeaves.Account[] memory list, bytes32[][] memory proofs)
+    {
+        (list, proofs) = (new BatchLeaves.Account[](1), new bytes32[][](1));
+        (list[0], proofs[0]) = (f.accounts[slot], f.accountProofs[slot]);
+    }
+
+    function applyAll(Fx memory f) internal {
+        (BatchLeaves.Account[] memory list, bytes32[][] memory proofs) = entries(f, true);
+        opt.applyDebits(f.h.batchId, list, proofs);
+    }
+
     function claimAll(Fx memory f) internal {
-        for (uint256 i; i < f.accounts.length; ++i) {
-            if (f.accounts[i].credit != 0) opt.claimCredit(f.h.batchId, f.accounts[i], f.accountProofs[i]);
-        }
+        (BatchLeaves.Account[] memory list, bytes32[][] memory proofs) = entries(f, false);
+        opt.claimCredits(f.h.batchId, list, proofs);
         opt.collectFees(f.h.batchId);
     }
 
@@ -136,10 +162,15 @@ contract OptimisticSettlementTest is Deployed {
             opt.challengeAccount(1, f.accounts[i], f.accountProofs[i], CHALLENGER);
         }
         applyAll(f);
+        (BatchLeaves.Account[] memory first, bytes32[][] memory firstProof) = one(f, 0);
         vm.expectRevert(abi.encodeWithSelector(BatchLedger.NotFinal.selector, 1, opt.challengeDeadline(1) + 1));
-        opt.claimCredit(1, f.accounts[0], f.accountProofs[0]);
+        opt.claimCredits(1, first, firstProof);
         pastWindow(1);
         claimAll(f);
+        (BatchLeaves.Account[] memory credited,) = entries(f, false);
+        (first, firstProof) = one(f, credited[0].slot);
+        vm.expectRevert(abi.encodeWithSelector(BatchLedger.AlreadyClaimed.selector, 1, credited[0].slot));
+        opt.claimCredits(1, first, firstProof);
         uint256 operators;
         for (uint256 i; i < f.accounts.length; ++i) {
             vm.assertEq(opt.credits(f.accounts[i].account), f.accounts[i].credit, "operator paid its share");
@@ -168,21 +199,25 @@ contract OptimisticSettlementTest is Deployed {
         address victim = f.leaves[target].client;
         applyAll(honest);
         applyAll(f);
+        BatchLeaves.Account memory entry = f.accounts[f.leaves[target].clientSlot];
         uint256 before = opt.escrow(victim);
-        uint256 taken = opt.debited(2, victim);
-        vm.assertEq(taken, f.accounts[f.leaves[target].clientSlot].debit, "the forged debit was applied");
+        uint256 taken = entry.debit - opt.shortfall(2, victim);
+        vm.assertEq(taken, entry.debit, "the forged debit was applied in full");
         commit(2, leafHash(f.leaves[target]));
         vm.expectRevert(); // a copy without a commitment pays nothing
         vm.prank(address(0xC0B1));
         opt.challengeLeaf(2, f.leaves[target], f.leafProofs[target], address(0xC0B1));
         opt.challengeLeaf(2, f.leaves[target], f.leafProofs[target], CHALLENGER);
         vm.assertTrue(opt.batch(2).voided, "batch voided");
-        vm.prank(victim);
-        opt.refundDebit(2);
+        bytes32[] memory entryProof = f.accountProofs[entry.slot];
+        opt.refundDebit(2, entry, entryProof);
         vm.assertEq(opt.escrow(victim), before + taken, "victim whole");
+        vm.expectRevert(BatchEscrow.NothingToWithdraw.selector); // once
+        opt.refundDebit(2, entry, entryProof);
         pastWindow(2);
+        (BatchLeaves.Account[] memory first, bytes32[][] memory firstProof) = one(f, 0);
         vm.expectRevert(abi.encodeWithSelector(BatchLedger.BatchVoided.selector, 2));
-        opt.claimCredit(2, f.accounts[0], f.accountProofs[0]);
+        opt.claimCredits(2, first, firstProof);
         opt.slashSigners(2, new address[](0), 0, nodes.validatorCount());
         for (uint256 i; i < 3; ++i) {
             vm.assertEq(nodes.node(validators[i]).stake, 0, "signer slashed (slash_unauthorized_debit_bps = 100 %)");
@@ -316,5 +351,28 @@ contract OptimisticSettlementTest is Deployed {
         opt.submitBatch(f.h, c);
         vm.roll(block.number - 1);
         opt.submitBatch(f.h, c);
+    }
+
+    /// @notice A client that left before its receipts settled (the settler was late) leaves a shortfall: the
+    ///         batch takes what is there and scales every payout by funded / feeTotal; nothing is paid twice.
+    function test_lateBatchShortfallScalesPayouts() public {
+        (Fx memory f,) = load(OptimisticBatches.honest);
+        BatchLeaves.Account memory c = f.accounts[f.leaves[0].clientSlot];
+        vm.prank(c.account);
+        opt.requestEscrowWithdrawal(ESCROW);
+        vm.roll(block.number + opt.escrowLockBlocks());
+        vm.prank(c.account);
+        opt.withdrawEscrow();
+        submit(f);
+        applyAll(f);
+        vm.assertEq(opt.shortfall(1, c.account), c.debit, "nothing left to take");
+        pastWindow(1);
+        claimAll(f);
+        uint256 funded = f.h.feeTotal - c.debit;
+        (BatchLeaves.Account[] memory credited,) = entries(f, false);
+        for (uint256 i; i < credited.length; ++i) {
+            vm.assertEq(opt.credits(credited[i].account), credited[i].credit * funded / f.h.feeTotal, "scaled");
+        }
+        vm.assertLe(opt.totalEscrow() + opt.totalCredits(), token.balanceOf(address(opt)), "books covered");
     }
 }
