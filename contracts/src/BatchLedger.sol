@@ -121,8 +121,9 @@ abstract contract BatchLedger is BatchEscrow {
         return _lastBatchId;
     }
 
-    function batch(uint64 batchId) external view returns (Batch memory) {
-        return _batches[batchId];
+    /// @notice Whether batch `batchId` was voided by a fraud proof (its header is in its BatchSubmitted event).
+    function isVoided(uint64 batchId) external view returns (bool) {
+        return _batches[batchId].voided;
     }
 
     /// @notice keccak256 of the header's ABI encoding without its batch id (which batchSigningRoot binds

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {BatchLedger} from "./BatchLedger.sol";
 import {ProtocolParams} from "./ProtocolParams.sol";
+import {ISettledBatches} from "./interfaces/ISettledBatches.sol";
 import {IStakeRegistry} from "./interfaces/IStakeRegistry.sol";
 import {BatchLeaves} from "./libraries/BatchLeaves.sol";
 
@@ -17,7 +18,7 @@ import {BatchLeaves} from "./libraries/BatchLeaves.sol";
 ///         its applied debits are refunded (refundDebit), and every signer of its certificate is slashed
 ///         slash_unauthorized_debit_bps of its stake at the reference block (slashSigners), challenger_reward_bps
 ///         of it to the committed beneficiary.
-contract OptimisticSettlement is BatchLedger {
+contract OptimisticSettlement is BatchLedger, ISettledBatches {
     using BatchLeaves for BatchLeaves.Leaf;
 
     /// @notice The block each challenge commitment (challengeCommitment(key, beneficiary)) was first made in.
@@ -25,11 +26,16 @@ contract OptimisticSettlement is BatchLedger {
     /// @notice Who is rewarded from the slashes of voided batch `batchId`.
     mapping(uint64 batchId => address) public voidedBy;
     mapping(uint64 batchId => mapping(address validator => bool)) public signerSlashed;
+    /// @notice The receipt-challenge contract (ReceiptChallenges) allowed to slash operators; set once.
+    address public challenges;
+    address private immutable _deployer;
 
     error ChallengeWindowClosed(uint256 deadline);
     error NotFraud();
     error NotCommitted(bytes32 commitment);
     error NotVoidedBatch(uint64 batchId);
+    error OnlyChallenges();
+    error ChallengesSet();
 
     event ChallengeCommitted(bytes32 indexed commitment, address indexed committer);
     event BatchVoidedByFraud(uint64 indexed batchId, bytes32 indexed key, address indexed beneficiary);
@@ -37,7 +43,32 @@ contract OptimisticSettlement is BatchLedger {
 
     constructor(IERC20 token_, IStakeRegistry nodes_, ProtocolParams params_, address treasury_, address requestDomain_)
         BatchLedger(token_, nodes_, params_, treasury_, requestDomain_)
-    {}
+    {
+        _deployer = msg.sender;
+    }
+
+    /// @notice Bind the receipt-challenge contract (once, by the deployer).
+    function setChallenges(address challenges_) external {
+        if (msg.sender != _deployer) revert OnlyChallenges();
+        if (challenges != address(0)) revert ChallengesSet();
+        challenges = challenges_;
+    }
+
+    function settledLeaves(uint64 batchId) external view returns (bytes32, uint64) {
+        Batch storage b = _batches[batchId];
+        return (b.leafRoot, b.settledAt);
+    }
+
+    function slashOperator(address operator, uint256 amount, address beneficiary)
+        external
+        returns (uint256 slashed, uint256 reward)
+    {
+        if (msg.sender != challenges) revert OnlyChallenges();
+        slashed = nodes.slash(operator, amount);
+        reward = slashed * params.get(params.CHALLENGER_REWARD_BPS()) / BPS;
+        _credit(beneficiary, reward);
+        _credit(treasury, slashed - reward);
+    }
 
     /// @notice Commit to a challenge before revealing it: challengeCommitment(key, beneficiary), where key is
     ///         challengeKey(batchId, the hash of the first leaf or entry of the evidence). A copy of the revealed

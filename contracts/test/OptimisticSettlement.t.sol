@@ -208,7 +208,7 @@ contract OptimisticSettlementTest is Deployed {
         vm.prank(address(0xC0B1));
         opt.challengeLeaf(2, f.leaves[target], f.leafProofs[target], address(0xC0B1));
         opt.challengeLeaf(2, f.leaves[target], f.leafProofs[target], CHALLENGER);
-        vm.assertTrue(opt.batch(2).voided, "batch voided");
+        vm.assertTrue(opt.isVoided(2), "batch voided");
         bytes32[] memory entryProof = f.accountProofs[entry.slot];
         opt.refundDebit(2, entry, entryProof);
         vm.assertEq(opt.escrow(victim), before + taken, "victim whole");
@@ -241,7 +241,7 @@ contract OptimisticSettlementTest is Deployed {
         opt.challengeEntry(
             2, BatchLeaves.Side.Debit, l, f.leafProofs[target], f.accounts[l.clientSlot], f.accountProofs[l.clientSlot], CHALLENGER
         );
-        vm.assertTrue(opt.batch(2).voided, "voided");
+        vm.assertTrue(opt.isVoided(2), "voided");
     }
 
     /// @notice Attack: a leaf charges above the fee cap its client signed; the request's fields prove it.
@@ -255,7 +255,7 @@ contract OptimisticSettlementTest is Deployed {
         vm.expectRevert(OptimisticSettlement.NotFraud.selector); // the leaf alone looks fine: signed, chained
         opt.challengeLeaf(2, f.leaves[target], f.leafProofs[target], CHALLENGER);
         opt.challengeOvercharge(2, f.leaves[target], f.leafProofs[target], r, CHALLENGER);
-        vm.assertTrue(opt.batch(2).voided, "voided");
+        vm.assertTrue(opt.isVoided(2), "voided");
     }
 
     /// @notice Attack: a later batch debits a request an earlier batch already settled.
@@ -268,8 +268,8 @@ contract OptimisticSettlementTest is Deployed {
         vm.expectRevert(OptimisticSettlement.NotFraud.selector); // not against the earlier batch itself
         opt.challengeReplay(1, honest.leaves[0], honest.leafProofs[0], 2, f.leaves[target], f.leafProofs[target], CHALLENGER);
         opt.challengeReplay(2, f.leaves[target], f.leafProofs[target], 1, honest.leaves[0], honest.leafProofs[0], CHALLENGER);
-        vm.assertTrue(opt.batch(2).voided, "voided");
-        vm.assertFalse(opt.batch(1).voided, "the original stands");
+        vm.assertTrue(opt.isVoided(2), "voided");
+        vm.assertFalse(opt.isVoided(1), "the original stands");
     }
 
     /// @notice No per-window cap: two batches settle in one block, and both pay after their windows.
