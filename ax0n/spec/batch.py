@@ -400,44 +400,59 @@ def account_pair_fault(a: Account, b: Account) -> bool:
     return a.account >= b.account or a.debit_cum + b.debit != b.debit_cum or a.credit_cum + b.credit != b.credit_cum
 
 
-def find_fault(batch: Batch, chain_id: int, request_domain: bytes) -> str | None:
-    """The first fault a watcher holding every leaf and entry of `batch` can prove, named as the challenge that
-    proves it (None: the batch is sound). Linear in the batch: chains are followed by index and slot."""
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A provable fault: the OptimisticSettlement challenge that proves it, the side (0 debit, 1 credit) where the
+    challenge takes one, and the positions in the batch's leaf and entry lists of the items it shows (in the
+    challenge's argument order: leaves first)."""
+
+    challenge: str
+    leaves: tuple[int, ...] = ()
+    accounts: tuple[int, ...] = ()
+    side: int | None = None
+
+
+def find_fault(batch: Batch, chain_id: int, request_domain: bytes) -> Fault | None:
+    """The first fault a watcher holding every leaf and entry of `batch` can prove (None: the batch is sound).
+    Linear in the batch: chains are followed by index and slot."""
     h, bps = batch.header, batch.operator_bps
-    by_index: dict[int, Leaf] = {}
-    seen_requests: set[tuple[bytes, bytes]] = set()
-    heads: set[tuple[int, bytes, int]] = set()
-    for leaf in batch.leaves:
+    at_index: dict[int, int] = {}
+    requests_at: dict[tuple[bytes, bytes], int] = {}
+    heads: dict[tuple[int, bytes, int], int] = {}
+    for pos, leaf in enumerate(batch.leaves):
         if leaf_fault(leaf, h, bps, chain_id, request_domain):
-            return "challengeLeaf"
-        if leaf.index in by_index or (leaf.request_hash, leaf.client) in seen_requests:
-            return "challengeLeafPair"
+            return Fault("challengeLeaf", (pos,))
+        other = at_index.get(leaf.index, requests_at.get((leaf.request_hash, leaf.client)))
+        if other is not None:
+            return Fault("challengeLeafPair", (pos, other))
         for side in (0, 1):
             key = (side, leaf.owner(side), leaf.prev(side))
             if key in heads:
-                return "challengeLeafPair"
-            heads.add(key)
-        by_index[leaf.index] = leaf
-        seen_requests.add((leaf.request_hash, leaf.client))
-    by_slot = {a.slot: a for a in batch.accounts}
-    if len(by_slot) != len(batch.accounts):
-        return "challengeAccountPair"
-    for leaf in batch.leaves:
+                return Fault("challengeLeafPair", (pos, heads[key]))
+            heads[key] = pos
+        at_index[leaf.index] = pos
+        requests_at[(leaf.request_hash, leaf.client)] = pos
+    at_slot: dict[int, int] = {}
+    for pos, entry in enumerate(batch.accounts):
+        if entry.slot in at_slot:
+            return Fault("challengeAccountPair", accounts=(pos, at_slot[entry.slot]))
+        at_slot[entry.slot] = pos
+    for pos, leaf in enumerate(batch.leaves):
         for side in (0, 1):
-            p = by_index.get(leaf.prev(side) - 1)
-            if p is not None and link_fault(leaf, p, side, bps):
-                return "challengeLink"
-            e = by_slot.get(leaf.slot(side))
-            if e is not None and entry_fault(leaf, e, side):
-                return "challengeEntry"
-    for entry in batch.accounts:
+            p = at_index.get(leaf.prev(side) - 1)
+            if p is not None and link_fault(leaf, batch.leaves[p], side, bps):
+                return Fault("challengeLink", (pos, p), side=side)
+            e = at_slot.get(leaf.slot(side))
+            if e is not None and entry_fault(leaf, batch.accounts[e], side):
+                return Fault("challengeEntry", (pos,), (e,), side)
+    for pos, entry in enumerate(batch.accounts):
         if account_fault(entry, h):
-            return "challengeAccount"
+            return Fault("challengeAccount", accounts=(pos,))
         for side in (0, 1):
-            tail = by_index.get(entry.last(side) - 1)
-            if tail is not None and entry_fault(tail, entry, side):
-                return "challengeEntry"
-        nxt = by_slot.get(entry.slot + 1)
-        if nxt is not None and account_pair_fault(entry, nxt):
-            return "challengeAccountPair"
+            tail = at_index.get(entry.last(side) - 1)
+            if tail is not None and entry_fault(batch.leaves[tail], entry, side):
+                return Fault("challengeEntry", (tail,), (pos,), side)
+        nxt = at_slot.get(entry.slot + 1)
+        if nxt is not None and account_pair_fault(entry, batch.accounts[nxt]):
+            return Fault("challengeAccountPair", accounts=(pos, nxt))
     return None

@@ -49,7 +49,8 @@ def pool() -> tuple[batches.Debit, ...]:
 
 def fault(b: batches.Batch) -> str | None:
     f = fixtures()
-    return batches.find_fault(b, f.CHAIN_ID, f.REQUEST_DOMAIN)
+    found = batches.find_fault(b, f.CHAIN_ID, f.REQUEST_DOMAIN)
+    return found and found.challenge
 
 
 def test_the_forge_fixtures_are_current() -> None:
@@ -62,7 +63,9 @@ def test_each_fixture_fault_is_the_one_its_forge_test_proves() -> None:
     built = f.fixtures()
     assert fault(built["honest"][0]) is None and fault(built["honest2"][0]) is None
     assert fault(built["unauthorized"][0]) == "challengeLeaf"
-    assert fault(built["wrongTotal"][0]) == "challengeEntry"
+    wrong, target = built["wrongTotal"]
+    found = batches.find_fault(wrong, f.CHAIN_ID, f.REQUEST_DOMAIN)
+    assert found == batches.Fault("challengeEntry", (target,), (wrong.leaves[target].client_slot,), 0)
     over, target = built["overcharge"]
     assert fault(over) is None  # only the signed request shows it
     assert batches.overcharged(over.leaves[target], over.leaves[target].request_hash, f.FEE_CAP)
