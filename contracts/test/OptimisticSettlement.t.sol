@@ -375,4 +375,36 @@ contract OptimisticSettlementTest is Deployed {
         }
         vm.assertLe(opt.totalEscrow() + opt.totalCredits(), token.balanceOf(address(opt)), "books covered");
     }
+
+    /// @notice Conservation under any escrow shortfall: whatever each client could pay, after every debit, credit,
+    ///         fee split and validator claim, the contract holds at least escrow + credits + unclaimed validator
+    ///         fees, and nothing but rounding dust besides.
+    function testFuzz_booksBalanceUnderShortfalls(uint256[3] memory taken) public {
+        (Fx memory f,) = load(OptimisticBatches.honest);
+        (BatchLeaves.Account[] memory debtors,) = entries(f, true);
+        for (uint256 i; i < debtors.length; ++i) {
+            address c = debtors[i].account;
+            uint256 leave = bound(taken[i % 3], 0, debtors[i].debit); // what stays in escrow for the batch
+            vm.prank(c);
+            opt.requestEscrowWithdrawal(ESCROW - leave);
+        }
+        vm.roll(block.number + opt.escrowLockBlocks());
+        for (uint256 i; i < debtors.length; ++i) {
+            vm.prank(debtors[i].account);
+            opt.withdrawEscrow();
+        }
+        submit(f);
+        applyAll(f);
+        pastWindow(1);
+        claimAll(f);
+        uint256 claimed;
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(validators[i]);
+            claimed += opt.claimValidatorFees(1, new address[](0));
+        }
+        uint256 held = opt.totalEscrow() + opt.totalCredits() + opt.validatorFees(1) - claimed;
+        uint256 balance = token.balanceOf(address(opt));
+        vm.assertLe(held, balance, "every balance is backed");
+        vm.assertLe(balance - held, f.accounts.length + 3, "only rounding dust is unassigned");
+    }
 }
