@@ -12,9 +12,10 @@ bigger circuit (docs/contracts.md, "Gas"). Also prints the gas of each verificat
 Then it settles ONE real 4,096-receipt optimistic batch (OptimisticSettlement, docs/contracts.md): 4,096 requests
 signed by many clients (EIP-712, as the SDK signs them) for many operators become `ax0n.spec.batch` leaves, their
 chains and both keccak trees are built (timed, peak memory traced), and submitBatch stores the header under the
-same committee's stake certificate. It also measures what each account pays later: one client's applyDebit and one
-operator's claimCredit after the challenge window. Prints, last, the measured gas per receipt at 4,096 and its
-ratio to the measured 16-receipt zk batches.
+same committee's stake certificate. It also measures what the accounts pay later: every client's applyDebits
+and every operator's claimCredits after the challenge window (64 accounts per transaction). Prints, last, the
+measured gas per receipt at 4,096 and its ratio to the measured 16-receipt zk batches. `--optimistic` runs only
+the optimistic batch.
 
 `--certificates` instead measures the stake-certificate check alone (NodeRegistry.checkCertificate) with 1,000
 registered validators and 0, 10 and 100 non-signers, against the per-key baseline of aggregating all 1,000
