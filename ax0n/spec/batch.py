@@ -230,6 +230,7 @@ class Header:
     accounts: int
     fee_total: int
     operator_total: int
+    operator_bps: int  # the operator share the credits were computed under
 
     def values(self) -> tuple[int | bytes, ...]:
         return tuple(getattr(self, f.name) for f in fields(self))
@@ -268,6 +269,7 @@ class Batch:
             len(self.accounts),
             last.debit_cum,
             last.credit_cum,
+            self.operator_bps,
         )
 
     def leaf_proof(self, index: int) -> list[bytes]:

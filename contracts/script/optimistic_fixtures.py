@@ -30,7 +30,7 @@ LEAF = (
     "(uint32,address,address,uint96,bytes32,bytes32,bytes32,bytes32,uint8,uint32,uint32,uint128,uint32,uint32,uint128)"
 )
 ACCOUNT = "(uint32,address,uint128,uint128,uint32,uint32,uint128,uint128)"
-HEADER = "(uint64,bytes32,bytes32,uint32,uint32,uint128,uint128)"
+HEADER = "(uint64,bytes32,bytes32,uint32,uint32,uint128,uint128,uint16)"
 REQUEST = "(string,bytes32,uint32,uint32,uint256,uint64,uint64,uint64)"
 
 

@@ -30,6 +30,7 @@ abstract contract BatchLedger is BatchEscrow {
         uint32 accounts;
         uint128 feeTotal;
         uint128 operatorTotal;
+        uint16 operatorBps;
     }
 
     /// @notice A stake certificate (IStakeRegistry.checkCertificate) over batchSigningRoot(batchId, headerHash).
@@ -77,6 +78,7 @@ abstract contract BatchLedger is BatchEscrow {
     error WrongBatchId(uint64 expected, uint64 got);
     error BadBatchSize(uint32 count);
     error NoAccounts();
+    error SharesChanged(uint256 headerBps, uint256 currentBps);
     error StaleCertificate(uint256 referenceBlock, uint256 challengeDeadline);
     error SplitExceedsFee(uint256 feeTotal, uint256 operatorTotal, uint256 validatorTotal);
     error UnknownBatch(uint64 batchId);
@@ -129,7 +131,9 @@ abstract contract BatchLedger is BatchEscrow {
     /// @notice keccak256 of the header's ABI encoding without its batch id (which batchSigningRoot binds
     ///         beside it), so a committee member computes it from the receipts alone (ax0n.spec.batch.Header.hash).
     function headerHash(Header calldata h) public pure returns (bytes32) {
-        return keccak256(abi.encode(h.leafRoot, h.accountRoot, h.count, h.accounts, h.feeTotal, h.operatorTotal));
+        return keccak256(
+            abi.encode(h.leafRoot, h.accountRoot, h.count, h.accounts, h.feeTotal, h.operatorTotal, h.operatorBps)
+        );
     }
 
     /// @notice The message a batch committee BLS-signs (ax0n.spec.certificate.batch_signing_root):
@@ -140,7 +144,7 @@ abstract contract BatchLedger is BatchEscrow {
     }
 
     /// @notice Settle batch `h` under certificate `cert`: constant gas, no per-window cap. Checks the sequence, the
-    ///         size (1..max_batch_size), that the operator and validator shares fit the fee total, and the
+    ///         size (1..max_batch_size), the operator share it was built under, that the shares fit the fee total, the
     ///         certificate; stores the header with this block as its settlement block.
     function submitBatch(Header calldata h, Certificate calldata cert) external {
         uint64 expected = _lastBatchId + 1;
@@ -148,6 +152,9 @@ abstract contract BatchLedger is BatchEscrow {
         if (h.count == 0 || h.count > params.get(params.MAX_BATCH_SIZE())) revert BadBatchSize(h.count);
         if (h.accounts == 0) revert NoAccounts();
         uint256 operatorBps = params.get(params.OPERATOR_FEE_SHARE_BPS());
+        // The credits were computed under the header's share: a batch certified before a change is refused here,
+        // never voided later (which would slash honest signers).
+        if (h.operatorBps != operatorBps) revert SharesChanged(h.operatorBps, operatorBps);
         uint256 validatorBps = params.get(params.VALIDATOR_FEE_SHARE_BPS());
         uint256 validatorTotal = uint256(h.feeTotal) * validatorBps / BPS;
         // Every signer's stake at the reference block must stay slashable through the challenge window: stake

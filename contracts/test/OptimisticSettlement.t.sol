@@ -407,4 +407,14 @@ contract OptimisticSettlementTest is Deployed {
         vm.assertLe(held, balance, "every balance is backed");
         vm.assertLe(balance - held, f.accounts.length + 3, "only rounding dust is unassigned");
     }
+
+    /// @notice A batch built under another operator share is refused at submission, never voided later (which
+    ///         would slash signers who certified it honestly before governance changed the share).
+    function test_batchUnderAnOldShareIsRefused() public {
+        (Fx memory f,) = load(OptimisticBatches.honest);
+        BatchLedger.Certificate memory c = certFor(f.h);
+        params.set("operator_fee_share_bps", 7_000);
+        vm.expectRevert(abi.encodeWithSelector(BatchLedger.SharesChanged.selector, 7_800, 7_000));
+        opt.submitBatch(f.h, c);
+    }
 }

@@ -108,7 +108,7 @@ contract ReceiptChallengesTest is Deployed {
     function submitOne(BatchLeaves.Leaf memory l) internal returns (uint64) {
         BatchLedger.Header memory h = BatchLedger.Header(
             opt.lastBatchId() + 1, keccak256(bytes.concat(keccak256(abi.encode(l)))), accountRoot(l), 1, 2, FEE,
-            l.operatorCum
+            l.operatorCum, 7_800
         );
         uint256 sum;
         for (uint256 i; i < 3; ++i) sum = addmod(sum, sks[i], R);
