@@ -268,7 +268,9 @@ abstract contract BatchLedger is BatchEscrow {
         b.feesCollected = true;
         uint256 validators = _scaled(b, uint256(b.feeTotal) * b.validatorBps / BPS, Math.Rounding.Floor);
         uint256 operators = _scaled(b, b.operatorTotal, Math.Rounding.Ceil);
-        uint256 rest = b.funded - validators - operators;
+        // Σ of the operators' floored credits ≤ ⌈operatorTotal · funded / feeTotal⌉; clamped for a zero treasury share.
+        uint256 spent = validators + operators;
+        uint256 rest = b.funded > spent ? b.funded - spent : 0;
         validatorFees[batchId] = validators;
         _credit(treasury, rest);
         emit FeesCollected(batchId, validators, rest);
