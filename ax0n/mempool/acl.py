@@ -7,6 +7,10 @@ settler's journal (NOPERM). What a role may write it may still write wrongly: co
 A consumed stream brings its dead-letter stream and the consumer's idempotency markers and error counters
 (`ax0n:done:{stream}:…`, `ax0n:err:{stream}:…`) with it. Commands: everything but the dangerous ones
 (`-@dangerous`: FLUSHALL, KEYS, CONFIG, DEBUG, …), and no pub/sub channels.
+
+The stats user is also the autoscaler's (KEDA's redis-streams trigger): on the streams executors and provers are
+scaled by it may ask only for the backlog (XINFO GROUPS, XPENDING, XLEN), never an entry's content, through a
+Redis 7 selector.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ _STATS = [s.HEARTBEAT, s.LATENCY]  # signed heartbeats and certified latency sam
 _REQUESTS = s.REQUESTS_PREFIX + "*"
 _TOKENS = s.TOKENS_PREFIX + "*"
 _SENT = "ax0n:sent:*"  # cross-slot send markers (Redis Cluster)
+_SCALED = [_REQUESTS, s.EXECUTED]  # the streams KEDA scales executors and provers on
+_BACKLOG = ["+xinfo|groups", "+xpending", "+xlen"]  # their backlog, no entry's content
 
 # role -> (read-write patterns, read-only patterns)
 GRANTS: dict[str, tuple[list[str], list[str]]] = {
@@ -47,4 +53,5 @@ def rules(role: str) -> list[str]:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     read_write, read_only = GRANTS[role]
     keys = [f"~{p}" for p in read_write] + [f"%R~{p}" for p in read_only]
-    return ["on", "+@all", "-@dangerous", "resetchannels", *keys]
+    backlog = [f"({' '.join([*(f'%R~{p}' for p in _SCALED), *_BACKLOG])})"] if role == "stats" else []
+    return ["on", "+@all", "-@dangerous", "resetchannels", *keys, *backlog]

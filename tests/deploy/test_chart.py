@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
@@ -18,7 +19,7 @@ from eth_account import Account
 from eth_utils import keccak, to_bytes
 
 from ax0n.chain.deploy import Manifest as DeploymentManifest
-from ax0n.mempool import streams
+from ax0n.mempool import acl, streams
 from ax0n.runtime import stats, telemetry
 from ax0n.runtime.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 
@@ -33,6 +34,7 @@ CUSTOM_RESOURCES = {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "
                     ("monitoring.coreos.com/v1", "ServiceMonitor")}  # fmt: skip
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
 KEDA = {"executor": {"autoscaling": {"mode": "keda"}}, "prover": {"autoscaling": {"mode": "keda"}}}
+HEALTH_PORT = 9091  # values.yaml probes.healthPort
 
 
 def merged(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +116,11 @@ def test_ports_match_service_config(render, name: str) -> None:
         assert ports["metrics"] == DEFAULT_METRICS_PORT
         assert env(workload)["AX0N_GRPC_PORT"] == str(port)
         assert env(workload)["AX0N_METRICS_PORT"] == str(DEFAULT_METRICS_PORT)
+        # the kubelet's gRPC probes speak no TLS: they check the plaintext health-only port
+        assert ports["health"] == HEALTH_PORT != port
+        assert env(workload)["AX0N_HEALTH_PORT"] == str(HEALTH_PORT)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert c[probe]["grpc"]["port"] == port, f"{service} {probe} is not a gRPC health probe on its port"
+            assert c[probe]["grpc"]["port"] == HEALTH_PORT, f"{service} {probe} is not a gRPC probe on its health port"
         svc_ports = {p["name"]: p["port"] for p in rendered.component("Service", service)["spec"]["ports"]}
         assert svc_ports["grpc"] == port
         assert svc_ports["metrics"] == DEFAULT_METRICS_PORT
@@ -178,10 +183,14 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
             "lagCount",
             "pendingEntriesCount",
         }
+        # KEDA reads the backlog as the stats user (ax0n/mempool/acl.py), never with the administrator's password
         auth = rendered.component("TriggerAuthentication", f"{component}-redis")
-        (ref,) = auth["spec"]["secretTargetRef"]
-        assert ref["parameter"] == "password"
-        assert rendered.component("Secret", "redis")["metadata"]["name"] == ref["name"]
+        stats_user = rendered.component("Secret", "redis-stats")
+        assert auth["spec"]["secretTargetRef"] == [
+            {"parameter": "username", "name": stats_user["metadata"]["name"], "key": "username"},
+            {"parameter": "password", "name": stats_user["metadata"]["name"], "key": "password"},
+        ]
+        assert base64.b64decode(stats_user["data"]["username"]) == b"stats"
         for trigger in triggers:
             meta = trigger["metadata"]
             assert meta["stream"] == stream
@@ -284,16 +293,22 @@ def test_secrets_are_only_in_secrets(render) -> None:
     mount = next(m for m in container(validator)["volumeMounts"] if m["name"] == "bls-keys")
     assert mount["readOnly"] is True
     assert env(validator)["AX0N_KEYS_DIR"] == mount["mountPath"]
-    # Every service gets the Redis password from the Secret, and only as a $(VAR) reference in its URL.
+    # Every service connects as its own Redis user, from its own Secret, and only as $(VAR) references in its URL.
     for workload in ax0n_workloads(rendered):
         e = env(workload)
-        assert e["AX0N_REDIS_PASSWORD"] == {"secretKeyRef": {"name": f"{RELEASE}-ax0n-redis", "key": "password"}}
-        assert e["AX0N_REDIS_URL"] == f"redis://:$(AX0N_REDIS_PASSWORD)@{RELEASE}-ax0n-redis.{NAMESPACE}.svc:6379/0"
+        own = f"{RELEASE}-ax0n-redis-{workload['metadata']['labels']['app.kubernetes.io/component']}"
+        assert e["AX0N_REDIS_USERNAME"] == {"secretKeyRef": {"name": own, "key": "username"}}
+        assert e["AX0N_REDIS_PASSWORD"] == {"secretKeyRef": {"name": own, "key": "password"}}
+        assert e["AX0N_REDIS_URL"] == (
+            f"redis://$(AX0N_REDIS_USERNAME):$(AX0N_REDIS_PASSWORD)@{RELEASE}-ax0n-redis.{NAMESPACE}.svc:6379/0"
+        )
 
 
 def test_existing_secrets_are_referenced_not_created(render) -> None:
     rendered = render(VALUE_SETS["gpu"])
-    assert [s["metadata"]["name"] for s in rendered.of("Secret")] == [f"{RELEASE}-ax0n-redis"]
+    generated = [f"{RELEASE}-ax0n-redis", *(f"{RELEASE}-ax0n-redis-{role}" for role in sorted(acl.ROLES))]
+    generated += [f"{RELEASE}-ax0n-grpc-ca", *(f"{RELEASE}-ax0n-{s}-tls" for s in SERVICES)]
+    assert sorted(s["metadata"]["name"] for s in rendered.of("Secret")) == sorted(generated)
     validator = rendered.component("StatefulSet", "validator")
     assert validator["spec"]["replicas"] == 3
     volume = next(v for v in validator["spec"]["template"]["spec"]["volumes"] if v["name"] == "all-keys")
@@ -343,7 +358,8 @@ def test_redis_runs_with_aof_on_a_volume(render) -> None:
     redis = rendered.component("StatefulSet", "redis")
     (claim,) = redis["spec"]["volumeClaimTemplates"]
     assert container(redis)["volumeMounts"][0] == {"name": claim["metadata"]["name"], "mountPath": "/data"}
-    assert container(redis)["args"] == ["/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"]
+    assert container(redis)["args"] == ["/etc/redis/redis.conf"]  # the users, the administrator's too: the ACL file
+    assert "aclfile /run/redis-acl/users.acl" in conf
 
 
 def test_traces_go_to_the_collector(render) -> None:
@@ -578,7 +594,8 @@ SETTINGS = {
 }
 # AX0N_* variables a service gets but that are no field of its settings, each for a stated reason.
 NOT_SETTINGS = {
-    "AX0N_REDIS_PASSWORD",  # expanded into AX0N_REDIS_URL by the kubelet
+    "AX0N_REDIS_USERNAME",  # expanded into AX0N_REDIS_URL by the kubelet
+    "AX0N_REDIS_PASSWORD",  # likewise
     "AX0N_LOG_LEVEL",  # read by ax0n.runtime.service itself
 }
 UNREAD = {
@@ -715,3 +732,91 @@ def test_validators_serve_signed_calls_only_from_the_allowed_settler(render) -> 
     assert "validator.allowedCallers is empty" not in rendered.notes
     assert "validator.allowedCallers is empty" in render({}).notes
     assert env(render({}).component("StatefulSet", "validator"))["AX0N_ALLOWED_CALLERS"] == ""
+
+
+# ---- Redis users from the one rule source, gRPC TLS --------------------------------------------------------------
+
+
+def test_chart_redis_users_are_ax0n_acl_rules(render) -> None:
+    """files/redis-acl.yaml is what ax0n_tools.chart_acl writes from ax0n/mempool/acl.py (regenerate it with
+    `python -m ax0n_tools.chart_acl` when this fails); the rendered ConfigMap carries those rules, a Secret each."""
+    from ax0n_tools import chart_acl
+
+    assert chart_acl.CHART_FILE.read_text() == chart_acl.chart_file()
+    rendered = render({})
+    rules = rendered.component("ConfigMap", "redis-acl")["data"]
+    assert rules == {role: " ".join(acl.rules(role)) for role in acl.ROLES}
+    passwords = set()
+    for role in acl.ROLES:
+        data = rendered.component("Secret", f"redis-{role}")["data"]
+        assert base64.b64decode(data["username"]).decode() == role
+        passwords.add(data["password"])
+    assert len(passwords) == len(acl.ROLES)  # no two roles share a password
+    (init,) = rendered.component("StatefulSet", "redis")["spec"]["template"]["spec"]["initContainers"]
+    assert {e["name"] for e in init["env"]} == {"REDIS_PASSWORD", *(f"PASSWORD_{r.upper()}" for r in acl.ROLES)}
+
+
+def test_every_service_serves_grpc_over_tls_with_its_own_certificate(render) -> None:
+    from cryptography import x509
+
+    rendered = render({"validator": {"replicas": 3}})
+    ca = x509.load_pem_x509_certificate(base64.b64decode(rendered.component("Secret", "grpc-ca")["data"]["tls.crt"]))
+    for service in SERVICES:
+        workload = rendered.component("StatefulSet" if service == "validator" else "Deployment", service)
+        (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "grpc-tls"]
+        assert volume["secret"]["secretName"] == f"{RELEASE}-ax0n-{service}-tls"  # its own key, no other's
+        data = rendered.get("Secret", volume["secret"]["secretName"])["data"]
+        cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+        cert.verify_directly_issued_by(ca)
+        assert base64.b64decode(data["ca.crt"]) == base64.b64decode(
+            rendered.component("Secret", "grpc-ca")["data"]["tls.crt"]
+        )
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        )
+        assert f"{RELEASE}-ax0n-{service}.{NAMESPACE}.svc" in names
+        e = env(workload)
+        assert (e["AX0N_TLS_CERT_FILE"], e["AX0N_TLS_KEY_FILE"], e["AX0N_TLS_CA_FILE"]) == (
+            "/etc/ax0n/tls/tls.crt", "/etc/ax0n/tls/tls.key", "/etc/ax0n/tls/ca.crt"
+        )  # fmt: skip
+    # the settler dials each validator pod by its headless name: the validator's certificate covers them
+    validator = x509.load_pem_x509_certificate(
+        base64.b64decode(rendered.component("Secret", "validator-tls")["data"]["tls.crt"])
+    )
+    wildcard = f"*.{RELEASE}-ax0n-validator-headless.{NAMESPACE}.svc"
+    assert wildcard in validator.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    ).value.get_values_for_type(x509.DNSName)
+    for target in env(rendered.component("Deployment", "settler"))["AX0N_VALIDATOR_TARGETS"].split(","):
+        assert target.split(":")[0].split(".", 1)[1] == wildcard[2:]
+    # the helm test checks every service over TLS against the CA
+    (pod,) = rendered.of("Pod")
+    assert {"name": "AX0N_TLS_CA_FILE", "value": "/etc/ax0n/tls/ca.crt"} in pod["spec"]["containers"][0]["env"]
+    # existing Secrets (e.g. cert-manager's) replace the generated ones; TLS off renders none
+    mine = render({"grpcTLS": {"existingSecrets": {s: f"cm-{s}" for s in SERVICES}}})
+    assert not [s for s in mine.of("Secret") if s["metadata"]["name"].endswith(("-tls", "-grpc-ca"))]
+    router = mine.component("Deployment", "router")
+    assert {v["name"]: v for v in router["spec"]["template"]["spec"]["volumes"]}["grpc-tls"]["secret"][
+        "secretName"
+    ] == "cm-router"
+    plain = render({"grpcTLS": {"enabled": False}})
+    assert "AX0N_TLS_CERT_FILE" not in env(plain.component("Deployment", "router"))
+
+
+def test_external_redis_users_from_their_secrets(render) -> None:
+    """With an external Redis, each role connects as the user in its Secret; roles without one share the password,
+    and NOTES say which."""
+    users = {role: f"ax0n-redis-{role}" for role in acl.ROLES}
+    rendered = render(merged(VALUE_SETS["minimal"], {"externalRedis": {"userSecrets": users}}, KEDA))
+    for workload in ax0n_workloads(rendered):
+        own = users[workload["metadata"]["labels"]["app.kubernetes.io/component"]]
+        e = env(workload)
+        assert e["AX0N_REDIS_USERNAME"] == {"secretKeyRef": {"name": own, "key": "username"}}
+        assert urlsplit(e["AX0N_REDIS_URL"]).username == "$(AX0N_REDIS_USERNAME)"
+    auth = rendered.component("TriggerAuthentication", "executor-redis")
+    assert {r["name"] for r in auth["spec"]["secretTargetRef"]} == {users["stats"]}
+    assert "externalRedis.userSecrets names no Redis user" not in rendered.notes
+    assert (
+        "names no Redis user for: router, executor, prover, validator, settler, stats"
+        in render(VALUE_SETS["minimal"]).notes
+    )

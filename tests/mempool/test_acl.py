@@ -97,3 +97,23 @@ async def test_a_role_runs_its_consumer_and_publisher_through_the_scripts(server
     finally:
         await admin.close()
         await prover.close()
+
+
+async def test_the_stats_user_reads_the_backlog_the_autoscaler_needs_but_no_request(as_role, server) -> None:
+    """KEDA connects as the stats user: XINFO GROUPS, XPENDING and XLEN on the scaled streams; no entry's content,
+    no write."""
+    admin = aioredis.Redis.from_url(server.url)
+    stream = streams.requests_stream("scaled")
+    await admin.xadd(stream, {"prompt": "a secret prompt"})
+    await admin.xgroup_create(stream, streams.EXECUTOR_GROUP, id="0")
+    stats = as_role("stats")
+    (group,) = await stats.xinfo_groups(stream)
+    assert group["lag"] == 1
+    assert (await stats.xpending(stream, streams.EXECUTOR_GROUP))["pending"] == 0
+    assert await stats.xlen(streams.EXECUTED) == await admin.xlen(streams.EXECUTED)
+    await _refused(stats.xrange(stream))  # the prompt itself
+    await _refused(stats.xinfo_stream(stream))  # shows the first and last entries
+    await _refused(stats.xreadgroup(streams.EXECUTOR_GROUP, "keda", {stream: ">"}))
+    await _refused(stats.xadd(stream, {"a": "1"}))
+    await _refused(stats.xinfo_groups(streams.FINAL))  # only the scaled streams
+    await admin.aclose()

@@ -215,7 +215,8 @@ def reexecutor(settings: ValidatorSettings) -> Reexecutor | None:
         return None
     if not settings.caller_key_file:
         raise ValueError("--reexecutor-target needs --caller-key-file: the re-executor serves only signed calls")
-    return grpc_reexecutor(settings.reexecutor_target, Path(settings.caller_key_file).read_text().strip())
+    key = Path(settings.caller_key_file).read_text().strip()
+    return grpc_reexecutor(settings.reexecutor_target, key, ca_file=settings.tls_ca_file)
 
 
 def build(settings: ValidatorSettings) -> service.ServiceSpec:
