@@ -259,6 +259,7 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
                 Aggregator(quorums, receipt_hash, settings.chain_id),
                 instance,
                 stats_params=STATS[settings.profile],
+                sample_key=next(iter(keys.values()), None),  # latency samples are signed with a registered key
             )
             components.append(aggregator)
     log.info("validator: %d keys, aggregator %s", len(keys), "on" if aggregator else "off")
