@@ -18,6 +18,8 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from ax0n.runtime import telemetry, tls
+from ax0n.sdk.client import AsyncAx0nClient
+from ax0n.sdk.errors import Ax0nError
 
 
 def self_signed(directory: Path, name: str, host: str) -> tuple[Path, Path]:
@@ -99,3 +101,15 @@ def test_a_certificate_without_its_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="both"):
         tls.server_credentials(str(cert), "")
     assert tls.server_credentials("", "") is None
+
+
+async def test_the_sdk_client_reaches_a_router_only_through_its_ca(tls_server) -> None:
+    """The SDK over TLS: with the right CA the handshake succeeds and the call reaches the server (which serves no
+    Router here: UNIMPLEMENTED); with a stranger CA or in plaintext it never gets there (UNAVAILABLE)."""
+    target, ca, stranger = tls_server
+    key = "0x" + "11" * 32
+    for ca_file, code in ((str(ca), "UNIMPLEMENTED"), (str(stranger), "UNAVAILABLE"), ("", "UNAVAILABLE")):
+        async with AsyncAx0nClient(target, private_key=key, tls_ca_file=ca_file) as client:
+            with pytest.raises(Ax0nError) as err:
+                await client.models()
+            assert err.value.code == code, (ca_file, err.value)
