@@ -486,6 +486,10 @@ BAD_VALUES = {
     "deployment ConfigMap not a DNS name": {"deployment": {"configMap": "Ax0n_Deployment"}},
     "deployment key with a slash": {"deployment": {"configMap": "ax0n-deployment", "key": "a/deployment.json"}},
     "router registry file (not a chart value)": {"router": {"registry": {"configMap": "ax0n-registry"}}},
+    "TLS Secret for an unknown service": {"grpcTLS": {"existingSecrets": {"redis": "my-tls"}}},
+    "TLS Secret name not a DNS name": {"grpcTLS": {"existingSecrets": {"router": "My_TLS"}}},
+    "Redis user for an unknown role": {"externalRedis": {"userSecrets": {"admin": "ax0n-redis-admin"}}},
+    "health port out of range": {"probes": {"healthPort": 70000}},
 }
 
 
