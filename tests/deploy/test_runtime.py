@@ -167,6 +167,7 @@ def test_chart_redis_users_are_the_acl_rules_with_their_secrets(release: Rendere
         lambda: executor.delete("ax0n:router:nonce:c1:7"),
         lambda: executor.set("ax0n:settler:queue", "x"),
         lambda: executor.xadd("ax0n:latency", {"sample": "unsigned"}),
+        lambda: executor.xadd("ax0n:req:scaled", {"copy": "of a request"}),  # it only consumes requests
     ):
         with pytest.raises(redis.exceptions.NoPermissionError):
             forbidden()
