@@ -51,3 +51,4 @@ class ServeConfig:
     target_ongoing_requests: float = 2.0  # autoscaling target per replica
     max_batch_size: int = 4
     batch_wait_ms: float = 10.0
+    compile: bool = False  # torch.compile the decoder

@@ -52,6 +52,9 @@ class ExecutorSettings(ServiceSettings):
         "instead of in-process",
     )
     ray_cpus: int = Field(2, description="CPUs of the local Ray instance started with --serve")
+    torch_compile: bool = Field(
+        False, description="run each model's decoder through torch.compile (minutes of compiling at start)"
+    )
     serve_num_gpus: float = Field(0.0, description="GPUs per Serve replica (0: CPU replicas, one thread each)")
     serve_min_replicas: int = Field(1, ge=0, description="Serve autoscaling: fewest replicas per model")
     serve_max_replicas: int = Field(1, ge=1, description="Serve autoscaling: most replicas per model")
@@ -79,6 +82,7 @@ class ExecutorSettings(ServiceSettings):
             target_ongoing_requests=self.serve_target_ongoing_requests,
             max_batch_size=self.serve_max_batch_size,
             batch_wait_ms=self.serve_batch_wait_ms,
+            compile=self.torch_compile,
         )
 
     def stats_params(self) -> stats.StatsParams:
@@ -284,7 +288,7 @@ def load(settings: ExecutorSettings) -> Executor:
     """Load every configured in-process model, checking its commitment (with --serve the LLM-tier models load in
     their Serve replicas instead)."""
     return Executor(
-        {} if settings.serve else load_engines(settings.models, settings.dtype),
+        {} if settings.serve else load_engines(settings.models, settings.dtype, compile=settings.torch_compile),
         settings.node_key,
         parse_prices(settings.prices),
         zk.parse_models(settings.zk_models),

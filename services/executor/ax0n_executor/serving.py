@@ -31,7 +31,12 @@ class ModelServer:
     def __init__(self, model: ServedModel, node_key: str, config: ServeConfig) -> None:
         device = "cuda" if config.num_gpus > 0 else "cpu"
         engine = Engine(
-            Path(model.directory), expected_commitment=model.commitment, dtype=model.dtype, device=device, threads=1
+            Path(model.directory),
+            expected_commitment=model.commitment,
+            dtype=model.dtype,
+            device=device,
+            threads=1,
+            compile=config.compile,
         )
         self.model_id, self.engine = model.model_id, engine
         self.executor = Executor({model.model_id: engine}, node_key, {model.model_id: model.price}, None, model.params)
