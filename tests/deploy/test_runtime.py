@@ -24,7 +24,7 @@ from ax0n_tools.devnet.ports import free_port, wait_port
 
 from ax0n.runtime.config import DEFAULT_PORTS
 
-from .conftest import NAMESPACE, Manifest, Rendered
+from .conftest import CPU_MODEL, NAMESPACE, Manifest, Rendered
 from .test_dockerfiles import HEALTHCHECK
 
 PASSWORD = "Chart-Rendered-Passw0rd"
@@ -156,6 +156,7 @@ def test_service_runner_starts_from_the_rendered_environment(render, chart_redis
         "otel": {"enabled": False},
         "metricsPort": metrics_port,
         service: {"port": grpc_port},
+        "models": [CPU_MODEL],
     }
     rendered = render(values)
     kind = "StatefulSet" if service == "validator" else "Deployment"

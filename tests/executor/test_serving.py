@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ax0n_executor.replica import Done, ServeConfig, ServedModel, Text
 
 from ax0n.llm import verify
 from ax0n.llm.engine import Engine
@@ -19,7 +20,6 @@ from ax0n.spec import answers, fees
 from ax0n.spec import receipt as receipts
 from ax0n.spec.params import MAINNET
 from ax0n.v1 import types_pb2
-from ax0n_executor.replica import Done, ServeConfig, ServedModel, Text
 from tests.executor.conftest import NODE_KEY, make_request
 
 pytestmark = pytest.mark.timeout(600)
@@ -29,9 +29,8 @@ PRICE = 1000
 @pytest.fixture(scope="module")
 def handle(tiny_dir: Path, tiny: Engine) -> Iterator[Any]:
     ray = pytest.importorskip("ray")
-    from ray import serve
-
     from ax0n_executor.serving import application
+    from ray import serve
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     model = ServedModel("tiny", str(tiny_dir), tiny.commitment, price=PRICE)
