@@ -23,7 +23,7 @@ from ax0n.mempool import acl, streams
 from ax0n.runtime import stats, telemetry
 from ax0n.runtime.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 
-from .conftest import CHART, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
+from .conftest import CHART, CPU_MODEL, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
 from .test_runtime import pod_env
 
 SERVICES = list(DEFAULT_PORTS)
@@ -160,7 +160,7 @@ def keda_triggers(rendered: Rendered, component: str) -> list[dict[str, Any]]:
     assert scaled["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "name": f"{RELEASE}-ax0n-{component}",
+        "name": rendered.component("Deployment", component)["metadata"]["name"],
     }
     assert 0 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
     return scaled["spec"]["triggers"]
@@ -170,7 +170,8 @@ def keda_triggers(rendered: Rendered, component: str) -> list[dict[str, Any]]:
 def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: str) -> None:
     values = merged(VALUE_SETS[name], KEDA)
     rendered = render(values)
-    cluster = values.get("executor", {}).get("cluster", "default")
+    (model,) = values["models"]
+    cluster = model.get("cluster", f"default-{model['id']}")
     expected = {
         "executor": (streams.requests_stream(cluster), streams.EXECUTOR_GROUP),
         "prover": (streams.EXECUTED, streams.PROVER_GROUP),
@@ -200,7 +201,7 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
             assert int(meta.get("lagCount", meta.get("pendingEntriesCount"))) > 0
             assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
         assert not rendered.of("HorizontalPodAutoscaler") or all(
-            h["spec"]["scaleTargetRef"]["name"] != f"{RELEASE}-ax0n-{component}"
+            h["spec"]["scaleTargetRef"]["name"] != rendered.component("Deployment", component)["metadata"]["name"]
             for h in rendered.of("HorizontalPodAutoscaler")
         )
         assert "replicas" not in rendered.component("Deployment", component)["spec"], "KEDA owns the replica count"
@@ -208,11 +209,11 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
 
 def test_hpa_fallback_when_the_cluster_has_no_keda(render) -> None:
     """mode auto checks .Capabilities for keda.sh/v1alpha1; offline rendering has no KEDA, so HPAs come out."""
-    rendered = render({})
+    rendered = render(VALUE_SETS["default"])
     assert rendered.of("ScaledObject") == []
     for component in ("executor", "prover"):
         hpa = rendered.component("HorizontalPodAutoscaler", component)
-        assert hpa["spec"]["scaleTargetRef"]["name"] == f"{RELEASE}-ax0n-{component}"
+        assert hpa["spec"]["scaleTargetRef"]["name"] == rendered.component("Deployment", component)["metadata"]["name"]
         assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         assert "replicas" not in rendered.component("Deployment", component)["spec"]
     assert "HPA on CPU" in rendered.notes
@@ -232,26 +233,34 @@ def test_gpu_executors_request_gpus_on_gpu_nodes(render) -> None:
     executor = render(values).component("Deployment", "executor")
     pod = executor["spec"]["template"]["spec"]
     c = container(executor)
-    count = values["executor"]["gpu"]["count"]
+    (model,) = values["models"]
+    count = model["gpu"]["count"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == count
     assert c["resources"]["requests"]["nvidia.com/gpu"] == count
     assert c["resources"]["requests"]["cpu"] == values["executor"]["resources"]["requests"]["cpu"]
     assert c["image"] == "ghcr.io/example-org/ax0n-executor-cuda:0.1.0"
-    assert pod["nodeSelector"] == values["executor"]["nodeSelector"]
+    assert pod["nodeSelector"] == {
+        **values["executor"]["nodeSelector"],
+        "nvidia.com/gpu.product": model["gpu"]["product"],
+    }
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert values["executor"]["tolerations"][0] in pod["tolerations"]
-    assert env(executor)["AX0N_NUM_GPUS"] == str(count)
+    e = env(executor)
+    # one Serve replica per GPU, each with one GPU, in the model's registered dtype
+    assert (e["AX0N_SERVE"], e["AX0N_SERVE_NUM_GPUS"], e["AX0N_SERVE_MAX_REPLICAS"]) == ("true", "1", str(count))
+    assert e["AX0N_DTYPE"] == "bfloat16" and e["AX0N_CLUSTER"] == model["cluster"]
     shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": values["executor"]["shmSize"]}
 
 
 def test_cpu_executors_request_no_gpu(render) -> None:
-    executor = render({}).component("Deployment", "executor")
+    executor = render(VALUE_SETS["default"]).component("Deployment", "executor")
     resources = container(executor)["resources"]
     assert "nvidia.com/gpu" not in {**resources.get("limits", {}), **resources.get("requests", {})}
     assert "tolerations" not in executor["spec"]["template"]["spec"]
     assert container(executor)["image"] == "ax0n-executor:0.1.0"
-    assert env(executor)["AX0N_CLUSTER"] == "default"
+    assert env(executor)["AX0N_CLUSTER"] == "default-tiny"
+    assert env(executor)["AX0N_SERVE_NUM_GPUS"] == "0"
 
 
 # ---- secrets ----------------------------------------------------------------------------------------------------
@@ -307,7 +316,9 @@ def test_secrets_are_only_in_secrets(render) -> None:
 def test_existing_secrets_are_referenced_not_created(render) -> None:
     rendered = render(VALUE_SETS["gpu"])
     generated = [f"{RELEASE}-ax0n-redis", *(f"{RELEASE}-ax0n-redis-{role}" for role in sorted(acl.ROLES))]
-    generated += [f"{RELEASE}-ax0n-grpc-ca", *(f"{RELEASE}-ax0n-{s}-tls" for s in SERVICES)]
+    # one certificate per gRPC server: each service, the executor's one pool, the validators' re-executor
+    servers = [rendered.component("Service", s)["metadata"]["name"] for s in [*SERVICES, "reexecutor"]]
+    generated += [f"{RELEASE}-ax0n-grpc-ca", *(f"{name}-tls" for name in servers)]
     assert sorted(s["metadata"]["name"] for s in rendered.of("Secret")) == sorted(generated)
     validator = rendered.component("StatefulSet", "validator")
     assert validator["spec"]["replicas"] == 3
@@ -440,12 +451,23 @@ def test_grafana_dashboard_queries_real_metrics(render) -> None:
 
 def test_helm_test_checks_grpc_health_of_every_service(render) -> None:
     for name, values in VALUE_SETS.items():
-        pod = render(values).get("Pod", f"{RELEASE}-ax0n-test-grpc-health")
+        rendered = render(values)
+        pod = rendered.get("Pod", f"{RELEASE}-ax0n-test-grpc-health")
         assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
         spec = pod["spec"]["containers"][0]
         assert spec["command"] == ["ax0n-healthcheck"]
-        expected = [f"{RELEASE}-ax0n-{s}.{NAMESPACE}.svc:{p}" for s, p in DEFAULT_PORTS.items()]
+        services = [rendered.component("Service", s)["metadata"]["name"] for s in DEFAULT_PORTS]
+        expected = [f"{svc}.{NAMESPACE}.svc:{p}" for svc, p in zip(services, DEFAULT_PORTS.values(), strict=True)]
+        if rendered.of("Service") and any(
+            s["metadata"]["name"].endswith("-reexecutor") for s in rendered.of("Service")
+        ):
+            expected.append(f"{RELEASE}-ax0n-reexecutor.{NAMESPACE}.svc:50056")
         assert spec["args"] == expected, name
+    reexec = render(
+        merged(VALUE_SETS["default"], {"validator": {"reexecutor": {"callerKeys": {"existingSecret": "c"}}}})
+    )
+    args = reexec.get("Pod", f"{RELEASE}-ax0n-test-grpc-health")["spec"]["containers"][0]["args"]
+    assert args[-1] == f"{RELEASE}-ax0n-reexecutor.{NAMESPACE}.svc:50056"
 
 
 def test_notes_tell_how_to_reach_the_router(render) -> None:
@@ -468,7 +490,13 @@ def test_containers_run_as_non_root_with_read_only_root(render) -> None:
 BAD_VALUES = {
     "port not a number": {"router": {"port": "50051"}},
     "port out of range": {"executor": {"port": 70000}},
-    "zero GPUs": {"executor": {"gpu": {"enabled": True, "count": 0}}},
+    "negative GPUs": {"models": [{**CPU_MODEL, "gpu": {"count": -1}}]},
+    "model without weights": {"models": [{k: v for k, v in CPU_MODEL.items() if k != "weights"}]},
+    "weights from both a volume and a URL": {
+        "models": [{**CPU_MODEL, "weights": {"url": "https://m.example/t.tar", "pvc": {"claimName": "m"}}}]
+    },
+    "commitment too short": {"models": [{**CPU_MODEL, "commitment": "0x1234"}]},
+    "unknown dtype": {"models": [{**CPU_MODEL, "dtype": "int4"}]},
     "unknown autoscaling mode": {"executor": {"autoscaling": {"mode": "magic"}}},
     "unknown top-level key": {"exectuor": {"replicas": 2}},
     "unknown service key": {"router": {"replica": 2}},
@@ -505,19 +533,23 @@ def test_schema_accepts_the_shipped_values(chart, name: str) -> None:
 
 
 def test_extra_env_volumes_and_redis_peers_reach_the_pods(render) -> None:
-    values = VALUE_SETS["gpu"]
+    extra = {
+        "extraEnv": [{"name": "HF_HOME", "value": "/var/lib/ax0n/cache"}],
+        "extraVolumes": [{"name": "cache", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "cache", "mountPath": "/var/lib/ax0n/cache"}],
+    }
     peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "ax0n-l4"}}}
-    rendered = render(merged(values, {"networkPolicy": {"redisFrom": [peer]}}))
+    rendered = render(merged(VALUE_SETS["gpu"], {"executor": extra, "networkPolicy": {"redisFrom": [peer]}}))
     executor = rendered.component("Deployment", "executor")
-    assert env(executor)["HF_HOME"] == "/var/lib/ax0n/models"
-    assert values["executor"]["extraVolumes"][0] in executor["spec"]["template"]["spec"]["volumes"]
-    assert values["executor"]["extraVolumeMounts"][0] in container(executor)["volumeMounts"]
+    assert env(executor)["HF_HOME"] == "/var/lib/ax0n/cache"
+    assert extra["extraVolumes"][0] in executor["spec"]["template"]["spec"]["volumes"]
+    assert extra["extraVolumeMounts"][0] in container(executor)["volumeMounts"]
     assert peer in rendered.component("NetworkPolicy", "redis")["spec"]["ingress"][0]["from"]
 
 
 def test_scale_to_zero_only_with_keda(render) -> None:
     """KEDA can activate from zero replicas on stream lag; an HPA cannot go below one."""
-    zero = {"executor": {"autoscaling": {"minReplicas": 0}}}
+    zero = {**VALUE_SETS["default"], "executor": {"autoscaling": {"minReplicas": 0}}}
     assert (
         render(merged(zero, {"executor": {"autoscaling": {"mode": "hpa"}}})).component(
             "HorizontalPodAutoscaler", "executor"
@@ -603,7 +635,6 @@ NOT_SETTINGS = {
     "AX0N_LOG_LEVEL",  # read by ax0n.runtime.service itself
 }
 UNREAD = {
-    "executor": {"AX0N_NUM_GPUS"},  # docs/deploy.md: the executor does not read it yet
     # AX0N_ARTIFACTS_DIR is read by ax0n.zk.artifacts from the environment; AX0N_CHAIN_ID comes with the shared
     # ConfigMap, which reaches every container.
     "prover": {"AX0N_ARTIFACTS_DIR", "AX0N_CHAIN_ID"},
@@ -719,7 +750,7 @@ def test_executor_heartbeats_name_the_operator_routing_id(render, monkeypatch) -
         assert settings.chain_id == values["chainId"]  # the heartbeat's EIP-712 domain, from the shared ConfigMap
         assert settings.stats_params() == stats.PROFILES[values.get("profile", "mainnet")]  # the profile's interval
     # Without nodeId the executor falls back to its node key's address: another id when that key is not the operator's.
-    rendered = render({})
+    rendered = render(VALUE_SETS["default"])
     executor = rendered.component("Deployment", "executor")
     assert "AX0N_NODE_ID" not in env(executor)
     environ = {**pod_env(rendered, executor, "mesh-ax0n-executor-0"), "AX0N_NODE_KEY": SIGNING_KEY}
@@ -763,12 +794,14 @@ def test_chart_redis_users_are_ax0n_acl_rules(render) -> None:
 def test_every_service_serves_grpc_over_tls_with_its_own_certificate(render) -> None:
     from cryptography import x509
 
-    rendered = render({"validator": {"replicas": 3}})
+    reexecutor = {"callerKeys": {"existingSecret": "callers"}}
+    rendered = render({**VALUE_SETS["default"], "validator": {"replicas": 3, "reexecutor": reexecutor}})
     ca = x509.load_pem_x509_certificate(base64.b64decode(rendered.component("Secret", "grpc-ca")["data"]["tls.crt"]))
-    for service in SERVICES:
+    for service in [*SERVICES, "reexecutor"]:
         workload = rendered.component("StatefulSet" if service == "validator" else "Deployment", service)
+        name = rendered.component("Service", service)["metadata"]["name"]
         (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "grpc-tls"]
-        assert volume["secret"]["secretName"] == f"{RELEASE}-ax0n-{service}-tls"  # its own key, no other's
+        assert volume["secret"]["secretName"] == f"{name}-tls"  # its own key, no other's
         data = rendered.get("Secret", volume["secret"]["secretName"])["data"]
         cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
         cert.verify_directly_issued_by(ca)
@@ -778,7 +811,7 @@ def test_every_service_serves_grpc_over_tls_with_its_own_certificate(render) -> 
         names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
             x509.DNSName
         )
-        assert f"{RELEASE}-ax0n-{service}.{NAMESPACE}.svc" in names
+        assert f"{name}.{NAMESPACE}.svc" in names
         e = env(workload)
         assert (e["AX0N_TLS_CERT_FILE"], e["AX0N_TLS_KEY_FILE"], e["AX0N_TLS_CA_FILE"]) == (
             "/etc/ax0n/tls/tls.crt", "/etc/ax0n/tls/tls.key", "/etc/ax0n/tls/ca.crt"

@@ -26,7 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ax0n.mempool import acl
 from ax0n.runtime.config import DEFAULT_PORTS
 
-from .conftest import NAMESPACE, Manifest, Rendered
+from .conftest import CPU_MODEL, NAMESPACE, Manifest, Rendered
 from .test_dockerfiles import HEALTHCHECK
 
 PASSWORD = "Chart-Rendered-Passw0rd"
@@ -82,6 +82,7 @@ def release(render) -> Rendered:
             "metricsPort": METRICS_PORT,
             "probes": {"healthPort": HEALTH_PORT},
             **{service: {"port": port} for service, port in PORTS.items()},
+            "models": [CPU_MODEL],
         }
     )
 
@@ -277,7 +278,7 @@ def test_service_runner_starts_from_the_rendered_environment(
         status = wait_serving(probe_port, proc)
         assert status == f"127.0.0.1:{probe_port} SERVING", f"{service} not serving on its probe port: {status!r}"
         ca = (tmp_path / "ca.crt").read_bytes()
-        own_name = f"mesh-ax0n-{service}.{NAMESPACE}.svc"
+        own_name = f"{release.component('Service', service)['metadata']['name']}.{NAMESPACE}.svc"
         assert tls_health(PORTS[service], ca, own_name) == "SERVING"  # a real call over TLS, verified
         other = "settler" if service != "settler" else "router"
         assert tls_health(PORTS[service], ca, f"mesh-ax0n-{other}.{NAMESPACE}.svc") == "UNAVAILABLE"  # not its name

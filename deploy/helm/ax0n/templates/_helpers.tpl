@@ -16,9 +16,16 @@
 {{- end -}}
 {{- end -}}
 
-{{/* "ax0n.component" (dict "root" $ "name" "router") -> {fullname}-router */}}
+{{/* "ax0n.componentName" (dict "root" $ "name" "router") -> {fullname}-router; with "pool" P (one executor pool
+per served model) -> {fullname}-executor-P */}}
 {{- define "ax0n.componentName" -}}
-{{- printf "%s-%s" (include "ax0n.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- $name := ternary (printf "%s-%s" .name (.pool | default "")) .name (not (empty .pool)) -}}
+{{- printf "%s-%s" (include "ax0n.fullname" .root) $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Kubernetes name of a served model's pool: its id in lower case, [._] as "-" */}}
+{{- define "ax0n.poolName" -}}
+{{- .id | lower | replace "." "-" | replace "_" "-" | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "ax0n.serviceAccountName" -}}
@@ -34,6 +41,9 @@
 app.kubernetes.io/name: {{ include "ax0n.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .name }}
+{{- with .pool }}
+ax0n.io/pool: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{- define "ax0n.labels" -}}
@@ -220,7 +230,8 @@ AX0N_TLS_* point. (dict "root" $ "name" "router")
 {{- define "ax0n.tls.dir" -}}/etc/ax0n/tls{{- end -}}
 
 {{- define "ax0n.tls.secretName" -}}
-{{- index .root.Values.grpcTLS.existingSecrets .name | default (printf "%s-tls" (include "ax0n.componentName" .)) -}}
+{{- $key := ternary (printf "%s-%s" .name (.pool | default "")) .name (not (empty .pool)) -}}
+{{- index .root.Values.grpcTLS.existingSecrets $key | default (printf "%s-tls" (include "ax0n.componentName" .)) -}}
 {{- end -}}
 
 {{- define "ax0n.tls.mount" -}}
@@ -301,7 +312,7 @@ KEDA ScaledObject (redis-streams: group lag and pending entries) or, without KED
 */}}
 {{- define "ax0n.streamAutoscaler" -}}
 {{- $root := .root -}}
-{{- $ctx := dict "root" $root "name" .name -}}
+{{- $ctx := dict "root" $root "name" .name "pool" .pool -}}
 {{- $a := .values.autoscaling -}}
 {{- $kind := include "ax0n.autoscaler" (dict "root" $root "values" .values) -}}
 {{- $stats := include "ax0n.redis.userSecret" (dict "root" $root "role" "stats") -}}
@@ -382,9 +393,9 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A ClusterIP Service for an internal ax0n service: (dict "root" $ "name" N "port" P) */}}
+{{/* A ClusterIP Service for an internal ax0n service: (dict "root" $ "name" N "port" P ["pool" pool]) */}}
 {{- define "ax0n.service" -}}
-{{- $ctx := dict "root" .root "name" .name -}}
+{{- $ctx := dict "root" .root "name" .name "pool" .pool -}}
 apiVersion: v1
 kind: Service
 metadata:
@@ -432,4 +443,53 @@ AX0N_RPC_URL): its env entry, volume mount and volume. Include them only when de
     name: {{ .Values.deployment.configMap }}
     items:
       - {key: {{ .Values.deployment.key | quote }}, path: {{ .Values.deployment.key | quote }}}
+{{- end -}}
+
+{{/*
+A served model's weights: (dict "root" $ "model" <models[] entry> "volume" NAME). The volume is mounted read-only
+at /var/lib/ax0n/models/<pool>; weights.pvc mounts the claim (subPath) there, weights.url an emptyDir into which
+the fetch init container unpacks the archive as <mount>/model. "ax0n.weights.dir" is the model directory.
+*/}}
+{{- define "ax0n.weights.mountPath" -}}/var/lib/ax0n/models/{{ include "ax0n.poolName" .model }}{{- end -}}
+{{- define "ax0n.weights.dir" -}}
+{{- include "ax0n.weights.mountPath" . }}{{ if .model.weights.url }}/model{{ end -}}
+{{- end -}}
+{{- define "ax0n.weights.volume" -}}
+- name: {{ .volume }}
+{{- if .model.weights.url }}
+  emptyDir: {}
+{{- else }}
+  persistentVolumeClaim: {claimName: {{ .model.weights.pvc.claimName }}, readOnly: true}
+{{- end }}
+{{- end -}}
+{{- define "ax0n.weights.mount" -}}
+- name: {{ .volume }}
+  mountPath: {{ include "ax0n.weights.mountPath" . }}
+  readOnly: true
+{{- with (and (not .model.weights.url) .model.weights.pvc.subPath) }}
+  subPath: {{ . }}
+{{- end }}
+{{- end -}}
+{{- define "ax0n.weights.fetch" -}}
+{{- if .model.weights.url }}
+- name: fetch-{{ .volume }}
+  image: {{ include "ax0n.image" (dict "root" .root "image" .root.Values.executor.image) }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  args: [fetch-model, {{ .model.weights.url | quote }}, {{ include "ax0n.weights.dir" . | quote }}, --commitment, {{ .model.commitment | quote }}]
+  resources:
+    requests: {cpu: 100m, memory: 256Mi}
+    limits: {memory: 1Gi}
+  securityContext:
+    {{- toYaml .root.Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    - {name: tmp, mountPath: /tmp}
+    - {name: {{ .volume }}, mountPath: {{ include "ax0n.weights.mountPath" . }}}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when the validators' re-executor pool renders: served models, and the validators' caller keys to sign
+their Reexecute calls with; else empty */}}
+{{- define "ax0n.reexecutor.enabled" -}}
+{{- $r := .Values.validator.reexecutor -}}
+{{- if and .Values.validator.enabled $r.enabled .Values.models $r.callerKeys.existingSecret }}true{{ end -}}
 {{- end -}}
