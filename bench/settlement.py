@@ -220,12 +220,18 @@ def optimistic(bench: Bench, count: int, n_clients: int, n_ops: int) -> float:
             )
             later[name] += bench.owner.transact(fn)["gasUsed"]
     fees = bench.owner.transact(settlement.functions.collectFees(1))["gasUsed"]
+    first = b.accounts[0]  # a client absent from the batch proves it against the first entry (it sorts before)
+    skip = settlement.functions.skipDebit(
+        1, "0x" + "00" * 19 + "01", [opt_args.account_args(first)], [b.account_proof(0)]
+    )
+    skip_gas = bench.owner.transact(skip)["gasUsed"]
     assert settlement.functions.escrow(opt_args.account_args(clients[0])[1]).call() == 0
     print(
         f"after the {PARAMS.slash_window}-block challenge window, in transactions of <= {CHUNK} accounts: "
         f"applyDebits {later['applyDebits'] / len(clients):,.0f} gas per client ({len(clients)}), claimCredits "
         f"{later['claimCredits'] / len(operators):,.0f} gas per operator ({len(operators)}), collectFees {fees:,} gas"
     )
+    print(f"skipDebit (a client absent from the batch, before it may withdraw): {skip_gas:,} gas per batch")
     total = gas + sum(later.values()) + fees
     print(f"all-in (submit + every debit, credit and fee split): {total:,} gas, {total / count:,.1f} gas/receipt")
     return gas / count
