@@ -27,6 +27,8 @@ BASE = "localhost/ax0n-base:bookworm"
 BASE_PACKAGES = "python3,python3-venv,passwd"
 CONTAINERS_CONF = "[containers]\ndefault_ulimits = []\n"
 PIP_CONFIG = re.compile(r"^(?::env:|global)\.([a-z-]+)='(.*)'$")
+HOST_PATH = re.compile(r"/[^\s,@=:]+")
+SHARED_ENV = ("AX0N_ARTIFACTS_DIR",)  # read from the environment by ax0n.zk.artifacts: passed on when set
 
 
 class ImageError(RuntimeError):
@@ -144,3 +146,19 @@ def build_all(services: tuple[str, ...] = SERVICES, state_dir: Path | None = Non
             names.append(build(service, env, base, access))
             bar.update()
     return names
+
+
+def run_command(service: str, image: str, args: list[str], env: dict[str, str]) -> list[str]:
+    """`podman run` of `ax0n-<service>` from `image` on the host network, as this user, with every host path its
+    arguments and environment name mounted at the same path; environment values are passed by name only (podman
+    copies them from its own environment), never on the command line."""
+    names = [*env, *(n for n in SHARED_ENV if n in os.environ and n not in env)]
+    values = [*args, *env.values(), *(os.environ[n] for n in SHARED_ENV if n in os.environ)]
+    paths = sorted({p for v in values for p in HOST_PATH.findall(v) if Path(p).exists()})
+    cmd = podman("run", "--rm", "--network=host", f"--user={os.getuid()}:{os.getgid()}")
+    cmd += [f"--entrypoint=ax0n-{service}", "--env=HOME=/tmp"]
+    for path in paths:
+        cmd += ["-v", f"{path}:{path}"]
+    for name in names:
+        cmd += [f"--env={name}"]
+    return [*cmd, image, *args]
