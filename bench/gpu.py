@@ -16,7 +16,6 @@ Uses SmolLM2-135M-Instruct when `make executor-models` has converted it (unless 
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import statistics
 import tempfile
@@ -28,34 +27,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 from ax0n_executor.executor import Executor
 from ax0n_executor.models import build_tiny
+from detection import NODE_KEY, detected, request  # the detection bench's signed requests and lying receipts
 
 from ax0n.llm.engine import Engine
-from ax0n.llm.inputs import decoding, prompt_ids
 from ax0n.llm.verify import verify
-from ax0n.spec import request as requests
-from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
 from ax0n.v1 import types_pb2
 
 SMOLLM2 = Path(__file__).resolve().parents[1] / ".cache" / "models" / "smollm2-135m-instruct"
-NODE_KEY = "0x" + "42" * 32
-CLIENT_KEY = "0x" + "24" * 32
 PROMPTS = ["Explain why verifiable inference matters.", "Write a short poem about GPUs.", "def fib(n):\n    return"]
-
-
-def request(prompt: str, max_tokens: int, nonce: int) -> types_pb2.InferenceRequest:
-    """A client-signed greedy request for the benchmarked model."""
-    req = types_pb2.InferenceRequest(
-        model_id="m",
-        prompt=prompt,
-        max_tokens=max_tokens,
-        fee_cap="1000000000000000000",
-        nonce=nonce,
-        deadline=2_000_000_000,
-        chain_id=DEVNET_DEPLOYMENT.chain_id,
-        settlement=DEVNET_DEPLOYMENT.settlement,
-        sampling=types_pb2.SamplingParams(greedy=True),
-    )
-    return requests.sign(req, CLIENT_KEY)
 
 
 def timed_generation(engine: Engine, req: types_pb2.InferenceRequest) -> tuple[types_pb2.Receipt, str, float]:
@@ -83,16 +62,6 @@ def timed_verification(
 def _sync(engine: Engine) -> None:
     if engine.device == "cuda":
         torch.cuda.synchronize()
-
-
-def claimed(attacker: Engine, registered: Engine, req: types_pb2.InferenceRequest) -> bool:
-    """Whether the verifier rejects a receipt `attacker` produced while claiming `registered` and its reference."""
-    gen = attacker.generate(prompt_ids(registered, req), decoding(req), bytes(req.request_id))
-    liar = copy.copy(attacker)
-    liar.commitment, liar.dtype = registered.commitment, registered.dtype
-    gen.text = registered.decode(gen.token_ids)
-    receipt = Executor({"m": liar}, NODE_KEY).receipt(req, liar, gen, batch_size=1)
-    return not verify(registered, req, receipt, gen.text).valid
 
 
 def swapped(model_dir: Path, device: str, dtype: str, rel: float = 1e-2) -> Engine:
@@ -123,14 +92,14 @@ def main() -> None:
         model_dir = SMOLLM2 if use_smol else build_tiny(Path(tmp) / "tiny")
         engine = Engine(model_dir, device=device, dtype=dtype)
         print(f"{where}: model {model_dir.name}, {dtype}, torch {torch.__version__}")
-        timed_generation(engine, request(PROMPTS[0], 4, 0))  # warm-up
+        timed_generation(engine, request(PROMPTS[0], 0, 4, False))  # warm-up
         speedup = 0.0
         for length in lengths:
-            runs = [timed_generation(engine, request(PROMPTS[0], length, 10 + i)) for i in range(3)]
+            runs = [timed_generation(engine, request(PROMPTS[0], 10 + i, length, False)) for i in range(3)]
             receipt, output, _ = runs[-1]
             gen_s = statistics.median(r[2] for r in runs)
             ver_s = statistics.median(
-                timed_verification(engine, request(PROMPTS[0], length, 12), receipt, output) for _ in range(3)
+                timed_verification(engine, request(PROMPTS[0], 12, length, False), receipt, output) for _ in range(3)
             )
             tokens = receipt.timings.output_tokens
             speedup = gen_s / ver_s
@@ -140,21 +109,21 @@ def main() -> None:
             )
         if args.compile:
             compiled = Engine(model_dir, device=device, dtype=dtype, compile=True)
-            timed_generation(compiled, request(PROMPTS[0], 8, 1))  # the compile itself
+            timed_generation(compiled, request(PROMPTS[0], 1, 8, False))  # the compile itself
             eager = statistics.median(
-                timed_generation(engine, request(PROMPTS[0], lengths[-1], 20))[2] for _ in range(3)
+                timed_generation(engine, request(PROMPTS[0], 20, lengths[-1], False))[2] for _ in range(3)
             )
             fast = statistics.median(
-                timed_generation(compiled, request(PROMPTS[0], lengths[-1], 20))[2] for _ in range(3)
+                timed_generation(compiled, request(PROMPTS[0], 20, lengths[-1], False))[2] for _ in range(3)
             )
             print(f"torch.compile tokens/s over eager at {lengths[-1]} tokens: {eager / fast:.2f}")
         precision = Engine(model_dir, device=device, dtype=other)
         wrong = swapped(model_dir, device, dtype)
-        reqs = [request(PROMPTS[i % len(PROMPTS)], lengths[0], 100 + i) for i in range(n)]
+        reqs = [request(PROMPTS[i % len(PROMPTS)], 100 + i, lengths[0], False) for i in range(n)]
         cells = {
-            f"{other} compute, {dtype} registered": sum(claimed(precision, engine, r) for r in reqs),
-            f"{dtype} compute, {other} registered": sum(claimed(engine, precision, r) for r in reqs),
-            "swapped model (weights +1% RMS)": sum(claimed(wrong, engine, r) for r in reqs),
+            f"{other} compute, {dtype} registered": sum(detected(precision, engine, r) for r in reqs),
+            f"{dtype} compute, {other} registered": sum(detected(engine, precision, r) for r in reqs),
+            "swapped model (weights +1% RMS)": sum(detected(wrong, engine, r) for r in reqs),
         }
         for cell, caught in cells.items():
             print(f"detected: {cell:36s} {caught}/{n}")
