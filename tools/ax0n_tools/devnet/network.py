@@ -95,6 +95,7 @@ class Devnet:
         otlp_endpoint: str = "",
         executors: int = 1,
         reexecutor: bool = False,
+        images: dict[str, str] | None = None,
     ) -> None:
         self.progress = progress
         # executor processes: replicas of the one node, consuming its cluster's stream (0: the caller brings its own)
@@ -104,6 +105,8 @@ class Devnet:
         # validator operator with a GPU pool runs it (its --reexecutor-target)
         self.reexecutor = reexecutor
         self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
+        # service -> container image to run it from (podman, host network; ax0n_tools.images); else this venv
+        self.images = images or {}
         self.dir = state_dir or STATE_DIR
         self.http_port = free_port()
         self.provisioned: Provisioned | None = None
@@ -139,7 +142,8 @@ class Devnet:
                     if self.otlp_endpoint:
                         args += ["--otlp-endpoint", self.otlp_endpoint]
                     url = self.redis.url_for(ROLE.get(name, "stats"))
-                    svc = ServiceProcess(name, url, "--profile", "devnet", *args, env=env, log=log)
+                    image = self.images.get("validator" if name == REEXECUTOR else name, "")
+                    svc = ServiceProcess(name, url, "--profile", "devnet", *args, env=env, log=log, image=image)
                     self.stack.callback(svc.terminate)
                     self.services[label] = svc.start()
                     bar.update()
