@@ -13,8 +13,8 @@ from tests.mempool.helpers import chunk, consumer, names, output_keys, wait_for
 
 
 @pytest.fixture
-async def pool(redis_url: str):
-    pool = Mempool.from_url(redis_url)
+async def pool(mempool_url: str):
+    pool = Mempool.from_url(mempool_url)
     yield pool
     await pool.close()
 

@@ -124,7 +124,7 @@ class WorkerComponent:
         self._pool: Mempool | None = None
 
     async def start(self) -> None:
-        self._pool = Mempool.from_url(self.settings.redis_url)
+        self._pool = Mempool.from_url(self.settings.redis_url, shards=self.settings.mempool_shards)
         name = service.instance_name(self.settings)
         run = await asyncio.to_thread(self._start_serve) if self.settings.serve else local(self.executor)
         self._worker = StreamWorker(run, self._pool, self.settings.cluster, name)
