@@ -118,14 +118,22 @@ class Outbound:
     key: str
 
 
-CLUSTER_SCHEME = "redis-cluster://"  # a Redis Cluster: any one node's address; the client finds the rest
+# a Redis Cluster: any one node's address; the client finds the rest (rediss-cluster://: over TLS)
+CLUSTER_SCHEMES = {"redis-cluster://": "redis://", "rediss-cluster://": "rediss://"}
+
+
+def _cluster_url(url: str) -> str | None:
+    """`url` as the cluster client takes it, or None when it names a single Redis."""
+    for scheme, plain in CLUSTER_SCHEMES.items():
+        if url.startswith(scheme):
+            return plain + url.removeprefix(scheme)
+    return None
 
 
 def connect_sync(url: str) -> redis_sync.Redis:
     """A blocking client for `url` (the settler's journal): a cluster client for `redis-cluster://`."""
-    if url.startswith(CLUSTER_SCHEME):
-        cluster = redis_sync.RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME))
-        return cast(redis_sync.Redis, cluster)
+    if cluster_url := _cluster_url(url):
+        return cast(redis_sync.Redis, redis_sync.RedisCluster.from_url(cluster_url))
     return redis_sync.Redis.from_url(url)
 
 
@@ -135,9 +143,8 @@ def connect(url: str, *, retries: int = 8) -> redis.Redis:
     `redis-cluster://host:port` connects to a Redis Cluster (a cluster client, typed here as the plain one it
     mirrors); there every atomic script must name keys of one hash slot (docs/mempool.md, Redis Cluster)."""
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries)
-    if url.startswith(CLUSTER_SCHEME):
-        cluster = RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME), retry=retry)
-        return cast(redis.Redis, cluster)
+    if cluster_url := _cluster_url(url):
+        return cast(redis.Redis, RedisCluster.from_url(cluster_url, retry=retry))
     return redis.Redis.from_url(
         url, retry=retry, retry_on_error=[ConnectionError, TimeoutError, OSError], health_check_interval=10
     )
