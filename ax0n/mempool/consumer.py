@@ -3,7 +3,7 @@
 A handler returns the messages it wants published; they are appended together with an idempotency
 marker and the acknowledgement in one Lua script, so an entry's effect is committed once or not at all.
 Entries stalled on a dead consumer are reclaimed with XAUTOCLAIM; past `max_deliveries`, and at once
-for malformed entries, they move to `{stream}:dead` with the reason.
+for malformed entries, they move to its dead-letter stream (`dead_letter_stream`) with the reason.
 """
 
 from __future__ import annotations

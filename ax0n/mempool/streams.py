@@ -23,7 +23,7 @@ TOKENS_PREFIX = "ax0n:tok:"  # executor -> router, per request: ax0n:tok:{reques
 TOKENS_TTL_S = 3_600  # a token stream expires this long after its first chunk (abandoned requests included)
 ROUTER_KEYS = "ax0n:router:"  # the router's nonces and escrow reservations: ax0n:router:{kind}:{client}...
 SETTLER_JOURNAL = "ax0n:settler:{journal}"  # the settler journal's key prefix: its keys share one slot
-DEAD_LETTER_SUFFIX = ":dead"  # {stream}:dead holds entries that could not be handled, with the reason
+DEAD_LETTER_SUFFIX = ":dead"  # dead_letter_stream(stream) holds entries that could not be handled, with the reason
 
 # streams every party appends to, split into `shards` streams on a mesh that outgrows one Redis
 SHARDED = frozenset({EXECUTED, PROVED, ATTESTATIONS, FINAL, FAULTS})
