@@ -6,7 +6,7 @@
 
 Every transition is one Redis transaction, and a transaction is written to the journal (raw signed bytes,
 hash, nonce) *before* it is broadcast, so a restart at any point finds either nothing sent or the exact
-transaction that may be in flight. Keys (prefix P, default `ax0n:settler`):
+transaction that may be in flight. Keys (prefix P, default `ax0n:settler:{journal}`: one hash tag, one Redis Cluster slot):
 
     P:queue              stream of FinalizedReceipt the intake consumer appended (atomically with its ack)
     P:cursor             id of the last queue entry taken into a batch
