@@ -170,7 +170,7 @@ class Mempool:
             raise ValueError(f"shards must be at least 1, not {shards}")
         self.redis = client
         self.shards, self.sharded = shards, sharded
-        self._shard_names = {s: shard_streams(s, shards) for s in sharded}
+        self._shard_names = {s: shard_streams(s, shards) for s in sharded} if shards > 1 else {}
         self._cluster = isinstance(client, RedisCluster)
         self.maxlen, self.max_backlog, self.retain_ms = maxlen, max_backlog, retain_ms
         self._publish = client.register_script(PUBLISH)
