@@ -334,18 +334,15 @@ class Admission:
 
     async def _commit_two_slots(self, keys: list[str], args: list, fields_at: int) -> str:
         """COMMIT on Redis Cluster: RESERVE in the client's slot, then APPEND in the stream's; a refused append
-        undoes the reservation and nonce. A router that dies between the two leaves them held until the
-        deadline (the client, who got no answer, re-signs with a new nonce)."""
+        undoes the reservation and nonce. An append whose outcome is unknown (its reply lost), or a router that
+        dies between the two, leaves them held until the deadline: the request may be in the stream, so neither
+        is freed for a replay (the client, who got no answer, re-signs with a new nonce)."""
         outcome = (await self._reserve(keys=keys[:2], args=args[: fields_at - 1])).decode()
         if outcome != "ok":
             return outcome
-        try:
-            appended = (
-                await self._append(keys=keys[2:], args=[args[7], args[8], args[5], *args[fields_at - 1 :]])
-            ).decode()
-        except BaseException:
-            await self._unreserve(keys=keys[:2], args=[args[1]])
-            raise
+        appended = (
+            await self._append(keys=keys[2:], args=[args[7], args[8], args[5], *args[fields_at - 1 :]])
+        ).decode()
         if appended.startswith("busy:"):
             await self._unreserve(keys=keys[:2], args=[args[1]])
         return appended
@@ -391,7 +388,8 @@ class Admission:
     async def _reroute_two_slots(self, keys: list[str], args: list) -> str:
         """REROUTE on Redis Cluster: the new stream's backlog first (read), then the old entry's XDEL unless
         taken (its slot), then the append (the new stream's). Routers rerouting into one stream at once may pass
-        its bound by the requests between their check and append."""
+        its bound by the requests between their check and append; a router that loses Redis between the delete
+        and the append loses the request (its client's deadline answers it)."""
         backlog = await self.pool.backlog(keys[1], EXECUTOR_GROUP)
         if backlog >= self.limits.max_backlog:
             return f"busy:{backlog}"
