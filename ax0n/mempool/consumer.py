@@ -131,8 +131,10 @@ class Consumer(Generic[M]):
         max_deliveries: int = 5,
         concurrency: int = 1,
         done_ttl_s: int = 7 * 24 * 3600,
+        shard_of: str = "",
     ) -> None:
         self.pool, self.redis = pool, pool.redis
+        self.shard_of = shard_of  # the sharded stream `stream` is a shard of, if any: entries must belong here
         self.stream, self.group, self.name = stream, group, name
         self.message_type, self.handler = message_type, handler
         self.batch, self.block_ms = batch, block_ms
@@ -298,7 +300,11 @@ class Consumer(Generic[M]):
                 await self._dead_letter(entry_id, fields, reason, deliveries)
                 continue
             try:
-                items.append(wire.decode(self.stream, entry_id, fields, self.message_type, deliveries))
+                item = wire.decode(self.stream, entry_id, fields, self.message_type, deliveries)
+                if self.shard_of and (home := self.pool.stream_for(self.shard_of, item.key)) != self.stream:
+                    # its key's marker lives in its own shard: handled here, a copy would take effect twice
+                    raise MalformedEntry(f"key {item.key!r} belongs to shard {home}")
+                items.append(item)
             except MalformedEntry as exc:
                 await self._dead_letter(entry_id, fields, f"malformed: {exc}", deliveries)
         if not items:
@@ -475,9 +481,11 @@ class Sharded(Generic[M]):
         **kw: int,
     ) -> None:
         self.stream = stream
+        shards = pool.streams_of(stream)
+        of = stream if len(shards) > 1 else ""
         self.members = [
-            Consumer(pool, s, group, name, message_type, handler, concurrency=concurrency, **kw)
-            for s in pool.streams_of(stream)
+            Consumer(pool, s, group, name, message_type, handler, concurrency=concurrency, shard_of=of, **kw)
+            for s in shards
         ]
         for member in self.members[1:]:
             member._limit = self.members[0]._limit
