@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import msgpack
 import redis as redis_sync
@@ -177,7 +177,7 @@ class Mempool:
         self._trim = client.register_script(TRIM)
 
     @classmethod
-    def from_url(cls, url: str, **kw: int) -> Mempool:
+    def from_url(cls, url: str, **kw: Any) -> Mempool:
         return cls(connect(url), **kw)
 
     def streams_of(self, stream: str) -> list[str]:

@@ -130,14 +130,19 @@ async def test_outputs_in_other_slots_are_sent_once_then_committed(redis_cluster
 async def test_master_killed_mid_run_replica_takes_over_nothing_acknowledged_lost(
     redis_cluster: RedisClusterServers,
 ) -> None:
-    """SIGKILL the master holding a stream while consumers are mid-batch (entries pending, commits in flight)
-    and a producer keeps publishing: the replica is promoted, clients follow the new slot map, and every key
+    """SIGKILL the master holding a stream, the very node the clients' URL names, while consumers are mid-batch
+    (entries pending, commits in flight) and a producer keeps publishing: the replica is promoted, clients
+    follow the new slot map, and every key
     whose publish was acknowledged comes out exactly once. Replication is asynchronous, so the test lets the
     replica catch up with the last acknowledged publish before the kill (docs/mempool.md: what a failover can
     lose without that)."""
     producer, workers = await _pool(redis_cluster), await _pool(redis_cluster)
+    named = int(redis_cluster.url.rsplit(":", 1)[1])
+    assert redis_cluster.role(named) == "master"  # `redis-cli --cluster create` makes the first nodes masters
     stream, out = tagged("failover")
-    master = _port(workers, stream)
+    while _port(workers, stream) != named:
+        stream, out = tagged("failover")
+    master = named
     replica = redis_cluster.replica_of(master)
     await workers.ensure_group(stream, "g")
     published: list[str] = []

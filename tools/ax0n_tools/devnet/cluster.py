@@ -33,8 +33,8 @@ class RedisClusterServers:
 
     @property
     def url(self) -> str:
-        """The mempool's cluster URL (ax0n.mempool.connect): any one node; the client discovers the rest."""
-        return f"redis-cluster://127.0.0.1:{self.ports[0]}"
+        """The mempool's cluster URL (ax0n.mempool.connect): one node still running; the client discovers the rest."""
+        return f"redis-cluster://127.0.0.1:{next(p for p in self.ports if p in self.procs)}"
 
     def __enter__(self) -> RedisClusterServers:
         for port, bus in zip(self.ports, self.bus_ports, strict=True):
