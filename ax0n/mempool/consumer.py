@@ -141,6 +141,7 @@ class Consumer(Generic[M]):
         self.min_idle_ms, self.max_deliveries = min_idle_ms, max_deliveries
         self.done_ttl_s = done_ttl_s
         self.dead_stream = dead_letter_stream(stream)
+        self._done_prefix = f"ax0n:done:{slot_name(stream)}:{group}:"  # in the stream's slot, tagged or not
         self.errors_key = f"ax0n:err:{slot_name(stream)}:{group}"
         self._limit = asyncio.Semaphore(concurrency)
         self._commit = self.redis.register_script(COMMIT)
@@ -160,7 +161,7 @@ class Consumer(Generic[M]):
         self._in_flight: asyncio.Future[None] | None = None  # the last batch's commit, while the next is read
 
     def done_key(self, key: str) -> str:
-        return f"ax0n:done:{slot_name(self.stream)}:{self.group}:{key}"
+        return self._done_prefix + key
 
     def stop(self) -> None:
         """Finish the entries in hand, then return from run(); unread entries stay for other members."""
