@@ -189,6 +189,7 @@ class Consumer(Generic[M]):
         while not self.stopping:
             try:
                 if not pending_checked:  # entries this name read before a restart, not yet acked
+                    await self.pool.ready()
                     await self.pool.ensure_group(self.stream, self.group)
                     await self._drain_own_pending()
                     pending_checked = True

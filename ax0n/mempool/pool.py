@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,6 +173,8 @@ class Mempool:
         self.shards, self.sharded = shards, sharded
         self._shard_names = {s: shard_streams(s, shards) for s in sharded} if shards > 1 else {}
         self._cluster = isinstance(client, RedisCluster)
+        self._initialized = not self._cluster
+        self._initializing = asyncio.Lock()
         self.maxlen, self.max_backlog, self.retain_ms = maxlen, max_backlog, retain_ms
         self._publish = client.register_script(PUBLISH)
         self._trim = client.register_script(TRIM)
@@ -179,6 +182,17 @@ class Mempool:
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> Mempool:
         return cls(connect(url), **kw)
+
+    async def ready(self) -> None:
+        """Load a cluster client's slot map once, before its users' first commands: many first commands at once
+        (a validator's thirty consumers) on a cluster client that initializes lazily can leave some hanging
+        (redis-py 8.1; docs/mempool.md, Redis Cluster). No-op on one Redis."""
+        if self._initialized:
+            return
+        async with self._initializing:
+            if not self._initialized:
+                await cast(RedisCluster, self.redis).initialize()
+                self._initialized = True
 
     def streams_of(self, stream: str) -> list[str]:
         """The streams `stream` is stored in: its shards if it is sharded, else itself."""
@@ -225,6 +239,7 @@ class Mempool:
         return ids
 
     async def _append(self, items: list[tuple[str, list[bytes]]]) -> list[str]:
+        await self.ready()
         keys: list[str] = []
         index: dict[str, int] = {}
         for stream, _ in items:

@@ -75,6 +75,7 @@ class FinalWatcher:
 
     async def start(self) -> None:
         """One follower per shard of the final stream (Mempool.streams_of); returns once each has its start."""
+        await self.pool.ready()
         ready = []
         for stream in self.pool.streams_of(FINAL):
             ready.append(asyncio.Event())
