@@ -98,6 +98,32 @@ async def test_a_sharded_stream_spreads_over_the_masters_each_key_once(redis_clu
     await pool.close()
 
 
+async def test_thirty_consumers_starting_at_once_on_a_fresh_client_all_join(redis_cluster: RedisClusterServers) -> None:
+    """A validator starts about thirty consumers at once on one new cluster client (five workers, two sharded
+    streams, three shards): every group is created and every member stops (Mempool.ready loads the slot map
+    once; without it, a lazily initializing client left some of them hanging)."""
+    tag = uuid.uuid4().hex[:8]
+    names = [f"test:start:{tag}:{i}" for i in range(2)]
+    pool = Mempool.from_url(redis_cluster.url, shards=3, sharded=frozenset(names))
+
+    async def ignore(_entry: Entry[types_pb2.TokenChunk]) -> list[Outbound]:
+        return []
+
+    members = [
+        Sharded(pool, name, f"g{w}", "m", types_pb2.TokenChunk, ignore, block_ms=100)
+        for name in names
+        for w in range(5)
+    ]
+    tasks = [asyncio.create_task(m.run()) for m in members]
+    shards = [s for name in names for s in pool.streams_of(name)]
+    await wait_for(lambda: _groups(pool, shards, 5), timeout=20)
+    for m in members:
+        m.stop()
+    async with asyncio.timeout(20):
+        await asyncio.gather(*tasks)
+    await pool.close()
+
+
 async def test_outputs_in_other_slots_are_sent_once_then_committed(redis_cluster: RedisClusterServers) -> None:
     """Input and output on different masters: SEND (output slot) then COMMIT (input slot), each key once,
     through duplicates and through a SIGKILLed consumer whose entries are re-run by a survivor."""
@@ -191,6 +217,13 @@ def _elsewhere(pool: Mempool, stream: str) -> str:
         _, out = tagged("out")
         if _port(pool, out) != _port(pool, stream):
             return out
+
+
+async def _groups(pool: Mempool, streams: list[str], each: int) -> bool:
+    for stream in streams:
+        if not await pool.redis.exists(stream) or len(await pool.redis.xinfo_groups(stream)) < each:
+            return False
+    return True
 
 
 async def _replicated(cluster: RedisClusterServers, replica: int, offset: int) -> bool:
