@@ -9,7 +9,13 @@ The deployed circuit holds N = 16 receipts, so one submitBatch settles at most 1
 measured batches, 64 receipts are 4 measured 16-receipt batches, and 4,096 receipts are PROJECTED as 256 times
 the mean measured 16-receipt batch (256 proofs would take minutes). Settling 4,096 in one transaction needs a
 bigger circuit (docs/contracts.md, "Gas"). Also prints the gas of each verification part.
-Prints, last, the ratio (4,096 single-receipt settlements) / (4,096 receipts in 16-receipt batches).
+Then it settles ONE real 4,096-receipt optimistic batch (OptimisticSettlement, docs/contracts.md): 4,096 requests
+signed by many clients (EIP-712, as the SDK signs them) for many operators become `ax0n.spec.batch` leaves, their
+chains and both keccak trees are built (timed, peak memory traced), and submitBatch stores the header under the
+same committee's stake certificate. It also measures what the accounts pay later: every client's applyDebits
+and every operator's claimCredits after the challenge window (64 accounts per transaction). Prints, last, the
+measured gas per receipt at 4,096 and its ratio to the measured 16-receipt zk batches. `--optimistic` runs only
+the optimistic batch.
 
 `--certificates` instead measures the stake-certificate check alone (NodeRegistry.checkCertificate) with 1,000
 registered validators and 0, 10 and 100 non-signers, against the per-key baseline of aggregating all 1,000
@@ -27,23 +33,30 @@ import math
 import os
 import re
 import subprocess
+import time
+import tracemalloc
 from pathlib import Path
 
 from ax0n_tools.devnet.anvil import Anvil
 from eth_account import Account
 
+from ax0n.chain import optimistic as opt_args
 from ax0n.chain.batch import SIZE, Batch, certificate_args, submission
 from ax0n.chain.bls_points import g1_uncompressed, g2_uncompressed
 from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
 from ax0n.chain.registration import signing_key_proof
+from ax0n.spec import batch as batches
 from ax0n.spec import bls
+from ax0n.spec import request as requests
 from ax0n.spec.certificate import batch_signing_root
 from ax0n.spec.params import MAINNET, TOKEN
 from ax0n.spec.settlement import BatchPlan, Leaf
+from ax0n.v1 import types_pb2
 from ax0n.zk.batch import CircuitBatchProver
 
 PARAMS = MAINNET.replace(settlement_frequency=1)
+CHUNK = 64  # accounts per applyDebits / claimCredits transaction
 
 # Run from the checkout as `make` runs it: the Groth16 setup the deployed Batch16Verifier was generated from, and
 # forge's build output (GasProbe and the test contracts are not package data).
@@ -53,7 +66,7 @@ os.environ.setdefault("AX0N_CONTRACTS_OUT", str(REPO / "contracts" / "out"))
 
 
 class Bench:
-    def __init__(self, chain: Anvil, manifest: Manifest, prover: CircuitBatchProver) -> None:
+    def __init__(self, chain: Anvil, manifest: Manifest, prover: CircuitBatchProver | None) -> None:
         self.chain, self.w3, self.manifest, self.prover = chain, chain.web3, manifest, prover
         self.owner = Signer.from_key(self.w3, chain.accounts[0].key)
         self.token = manifest.contract(self.w3, "Ax0nToken")
@@ -123,6 +136,7 @@ class Bench:
             for i in range(count)
         ]
         plan = BatchPlan(self.batch_id, tuple(leaves), SIZE, PARAMS)
+        assert self.prover is not None
         batch, proof = submission(plan, self.prover.prove(plan))
         self.last = batch, proof
         message = batch_signing_root(batch.batch_id.to_bytes(32, "big"), batch.root.to_bytes(32, "big"), self.chain_id)
@@ -130,6 +144,97 @@ class Bench:
         cert = certificate_args(self.w3.eth.block_number - 1, [], signature)  # all signed: no non-signers
         receipt = self.owner.transact(self.settlement.functions.submitBatch(batch.args(), proof, cert))
         return receipt["gasUsed"]
+
+
+def signed_debits(count: int, n_clients: int, n_ops: int, chain_id: int, domain: bytes) -> list[batches.Debit]:
+    """`count` receipts' debits: requests signed by `n_clients` fresh clients, served by `n_ops` operators."""
+    clients = [Account.create() for _ in range(n_clients)]
+    operators = [bytes.fromhex(Account.create().address[2:]) for _ in range(n_ops)]
+    out = []
+    for i in range(count):
+        req = types_pb2.InferenceRequest(
+            model_id="bench", prompt=f"prompt {i}", max_tokens=256, max_latency_ms=10_000, fee_cap=str(10**16),
+            nonce=i, deadline=2_000_000_000, chain_id=chain_id, settlement=domain,
+        )  # fmt: skip
+        req = requests.sign(req, clients[i % n_clients].key)
+        out.append(
+            batches.Debit(
+                receipt_hash=hashlib.sha256(f"receipt {i}".encode()).digest(),
+                request_hash=requests.struct_hash(req),
+                signature=bytes(req.signature),
+                client=bytes(req.client),
+                operator=operators[(i * 7) % n_ops],
+                fee=10**15 + 7 * i,
+            )
+        )
+    return out
+
+
+def optimistic(bench: Bench, count: int, n_clients: int, n_ops: int) -> float:
+    """Settle one `count`-receipt optimistic batch; returns submitBatch's gas per receipt."""
+    w3, manifest = bench.w3, bench.manifest
+    domain = bytes.fromhex(manifest.addresses["Settlement"][2:])  # what this deployment's clients sign for
+    treasury = bench.owner.address
+    settlement = bench.owner.deploy(
+        "OptimisticSettlement", bench.token.address, bench.nodes.address, manifest.addresses["ProtocolParams"],
+        treasury, manifest.addresses["Settlement"],
+    )  # fmt: skip
+    debits = signed_debits(count, n_clients, n_ops, bench.chain_id, domain)
+    tracemalloc.start()
+    start = time.perf_counter()
+    b = batches.build(1, debits, PARAMS.operator_fee_share_bps)
+    header = b.header  # both keccak trees
+    elapsed = time.perf_counter() - start
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"optimistic batch: {count:,} receipts, {n_clients} clients, {n_ops} operators, {len(b.accounts)} account "
+        f"entries; leaves, chains and both keccak trees built in {elapsed:.2f} s (Python), peak {peak / 2**20:.1f} MiB"
+    )
+    signature = bls.sign_many([sk for _, sk in bench.committee], opt_args.signing_root(header, bench.chain_id))
+    cert = certificate_args(w3.eth.block_number - 1, [], signature)
+    receipt = bench.owner.transact(settlement.functions.submitBatch(opt_args.header_args(header), cert))
+    gas = receipt["gasUsed"]
+    print(
+        f"optimistic submitBatch, {count:,} receipts, stake certificate of {len(bench.committee)} validators: "
+        f"{gas:,} gas ({gas / count:,.1f} gas/receipt; constant in the batch size)"
+    )
+    # Afterwards each account's money moves in its own transaction, paid by whoever wants it moved.
+    clients = [a for a in b.accounts if a.debit]
+    for a in clients:
+        who = opt_args.account_args(a)[1]
+        bench.owner.transact(bench.token.functions.transfer(who, a.debit))
+        w3.provider.make_request("anvil_setBalance", [who, hex(10**20)])
+        w3.provider.make_request("anvil_impersonateAccount", [who])
+        for fn in (bench.token.functions.approve(settlement.address, a.debit), settlement.functions.deposit(a.debit)):
+            assert w3.eth.wait_for_transaction_receipt(fn.transact({"from": who}))["status"] == 1
+    later = {"applyDebits": 0, "claimCredits": 0}
+    operators = [a for a in b.accounts if a.credit]
+    for name, group in (("applyDebits", clients), ("claimCredits", operators)):
+        if name == "claimCredits":
+            bench.chain.mine(PARAMS.slash_window + 1)
+        for k in range(0, len(group), CHUNK):
+            part = group[k : k + CHUNK]
+            fn = getattr(settlement.functions, name)(
+                1, [opt_args.account_args(a) for a in part], [b.account_proof(a.slot) for a in part]
+            )
+            later[name] += bench.owner.transact(fn)["gasUsed"]
+    fees = bench.owner.transact(settlement.functions.collectFees(1))["gasUsed"]
+    first = b.accounts[0]  # a client absent from the batch proves it against the first entry (it sorts before)
+    skip = settlement.functions.skipDebit(
+        1, "0x" + "00" * 19 + "01", [opt_args.account_args(first)], [b.account_proof(0)]
+    )
+    skip_gas = bench.owner.transact(skip)["gasUsed"]
+    assert settlement.functions.escrow(opt_args.account_args(clients[0])[1]).call() == 0
+    print(
+        f"after the {PARAMS.slash_window}-block challenge window, in transactions of <= {CHUNK} accounts: "
+        f"applyDebits {later['applyDebits'] / len(clients):,.0f} gas per client ({len(clients)}), claimCredits "
+        f"{later['claimCredits'] / len(operators):,.0f} gas per operator ({len(operators)}), collectFees {fees:,} gas"
+    )
+    print(f"skipDebit (a client absent from the batch, before it may withdraw): {skip_gas:,} gas per batch")
+    total = gas + sum(later.values()) + fees
+    print(f"all-in (submit + every debit, credit and fee split): {total:,} gas, {total / count:,.1f} gas/receipt")
+    return gas / count
 
 
 def verification_parts(chain: Anvil, manifest: Manifest, batch: Batch, proof: bytes, signers: int) -> None:
@@ -175,11 +280,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small account sets (CI)")
     parser.add_argument("--certificates", action="store_true", help="only the 1,000-validator certificate check")
+    parser.add_argument("--optimistic", action="store_true", help="only the 4,096-receipt optimistic batch")
     args = parser.parse_args()
     if args.certificates:
         certificates()
         return
     n_clients, n_ops, n_vals = (4, 2, 8) if args.quick else (SIZE, SIZE, 64)
+    big_clients, big_ops = (32, 16) if args.quick else (256, 64)
+    if args.optimistic:
+        with Anvil() as chain:
+            bench = Bench(chain, deploy(chain.web3, chain.accounts[0].key, params=PARAMS), None)
+            bench.validators(n_vals)
+            per_receipt = optimistic(bench, 4_096, big_clients, big_ops)
+        print(f"gas per receipt at 4,096 (one optimistic batch, measured): {per_receipt:,.1f}")
+        return
 
     prover = CircuitBatchProver(SIZE)
     with Anvil() as chain:
@@ -209,8 +323,14 @@ def main() -> None:
             )
         assert bench.last is not None
         verification_parts(chain, manifest, *bench.last, signers=n_vals)
+        per_receipt = optimistic(bench, 4_096, big_clients, big_ops)
     ratio = single * 4_096 / results[4_096]
     print(f"ratio (4,096 single-receipt settlements / 4,096 receipts in {SIZE}-receipt batches): {ratio:,.1f}x")
+    zk = per_batch / SIZE
+    print(
+        f"gas per receipt at 4,096 (one optimistic batch, measured): {per_receipt:,.1f} "
+        f"(zk {SIZE}-receipt batches, measured: {zk:,.0f}/receipt; {zk / per_receipt:,.0f}x less)"
+    )
 
 
 if __name__ == "__main__":

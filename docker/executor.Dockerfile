@@ -2,7 +2,15 @@
 # ax0n-executor (CPU): Ray Serve model replicas consuming ax0n:req:{cluster}. GPU nodes use executor-cuda.Dockerfile.
 # Build from the repository root:  docker build -f docker/executor.Dockerfile -t ax0n-executor:0.1.0 .
 
-FROM python:3.11.14-slim-bookworm AS build
+# The base: the public slim image by default; `make images` passes a local Debian bookworm base made with
+# mmdebstrap where no public image can be pulled (docs/deploy.md). Either has Python 3.11 as python3.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE} AS build
+# pip settings of the building host (`make images`: its CA bundle, find-links and mirrors); unset by default
+ARG PIP_CERT
+ARG PIP_FIND_LINKS
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_CONSTRAINT
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -12,14 +20,14 @@ COPY proto ./proto
 COPY ax0n ./ax0n
 COPY services/executor ./services/executor
 # The CPU build of torch first (PyPI's Linux wheel is the CUDA build); the executor's own pin then finds it installed.
-RUN python -m venv /opt/ax0n \
+RUN python3 -m venv /opt/ax0n \
  && /opt/ax0n/bin/pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" \
  && /opt/ax0n/bin/pip install grpcio-tools==1.85.1 \
  && /opt/ax0n/bin/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/ax0n/v1/*.proto \
  && /opt/ax0n/bin/pip install ./ ./services/executor \
  && /opt/ax0n/bin/pip uninstall --yes grpcio-tools
 
-FROM python:3.11.14-slim-bookworm
+FROM ${BASE_IMAGE}
 RUN groupadd --system --gid 10001 ax0n \
  && useradd --system --no-log-init --uid 10001 --gid ax0n --create-home --home-dir /home/ax0n ax0n
 COPY --from=build /opt/ax0n /opt/ax0n

@@ -65,6 +65,7 @@ class Engine:
         threads: int = 1,
         kv_cache: bool = True,
         device: str = "cpu",
+        compile: bool = False,
     ) -> None:
         self.model_dir = Path(model_dir)
         if expected_commitment is None:
@@ -80,6 +81,8 @@ class Engine:
             self.model_dir, dtype=DTYPES[dtype], local_files_only=True
         ).eval()
         self.model.to(device)
+        # torch.compile (TorchInductor) of the decoder stack: generation and prefill both run through it
+        self.decoder = torch.compile(self.model.model, dynamic=True) if compile else self.model.model
         self.context = int(self.model.config.max_position_embeddings)
         self.eos_ids = self._eos_ids()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
@@ -170,7 +173,7 @@ class Engine:
         first_token_s = 0.0
         for step in range(max(min(r.decoding.max_tokens, self.context - len(r.prompt)) for r in rows)):
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self.model.model(
+            out = self.decoder(
                 input_ids=step_input,
                 attention_mask=mask,
                 position_ids=positions[:, -step_input.shape[1] :],
@@ -249,7 +252,7 @@ class Engine:
         if len(prompt_ids) + len(token_ids) - 1 > self.context:
             raise ContextOverflow("prompt and output exceed the model's context")
         seq = list(prompt_ids) + list(token_ids[:-1])
-        out = self.model.model(input_ids=torch.tensor([seq], device=self.device), use_cache=False)
+        out = self.decoder(input_ids=torch.tensor([seq], device=self.device), use_cache=False)
         hidden = out.last_hidden_state[0, len(prompt_ids) - 1 :]
         logits = self.model.lm_head(hidden).float()
         return hidden.float().cpu().numpy(), logits.cpu()
@@ -271,9 +274,9 @@ def parse_models(spec: str) -> dict[str, tuple[str, bytes]]:
     return out
 
 
-def load_engines(spec: str, dtype: str = "float32", threads: int = 1) -> dict[str, Engine]:
+def load_engines(spec: str, dtype: str = "float32", threads: int = 1, compile: bool = False) -> dict[str, Engine]:
     """An engine for every `parse_models(spec)` entry, each refused unless its directory has the commitment."""
     return {
-        model_id: Engine(path, expected_commitment=root, dtype=dtype, threads=threads)
+        model_id: Engine(path, expected_commitment=root, dtype=dtype, threads=threads, compile=compile)
         for model_id, (path, root) in parse_models(spec).items()
     }

@@ -44,3 +44,15 @@ class ServiceSettings(BaseSettings):
     )
     profile: str = Field("mainnet", description="protocol parameter profile: mainnet or devnet")
     shutdown_grace_s: float = Field(10.0, description="seconds to finish in-flight work on SIGTERM")
+    tls_cert_file: str = Field(
+        "", description="PEM certificate chain the gRPC server presents (with tls_key_file: TLS; empty: plaintext)"
+    )
+    tls_key_file: str = Field("", description="PEM private key of tls_cert_file")
+    tls_ca_file: str = Field(
+        "", description="PEM CA bundle that verifies the ax0n services this one calls (empty: plaintext calls)"
+    )
+    health_port: int = Field(
+        -1,
+        description="plaintext port serving only grpc.health.v1, for probes that cannot speak TLS (the kubelet's); "
+        "-1: none",
+    )

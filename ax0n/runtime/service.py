@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from pydantic_settings import CliApp
 
 from ax0n import __version__
-from ax0n.runtime import telemetry
+from ax0n.runtime import telemetry, tls
 from ax0n.runtime.config import DEFAULT_PORTS, ServiceSettings
 from ax0n.v1 import types_pb2
 
@@ -66,11 +66,16 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:
     reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
 
     port = settings.grpc_port or DEFAULT_PORTS[spec.name]
-    bound = server.add_insecure_port(f"{settings.host}:{port}")
+    credentials = tls.server_credentials(settings.tls_cert_file, settings.tls_key_file)
+    address = f"{settings.host}:{port}"
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if bound == 0:
-        raise SystemExit(f"ax0n-{spec.name}: cannot bind gRPC port {settings.host}:{port} (in use?)")
+        raise SystemExit(f"ax0n-{spec.name}: cannot bind gRPC port {address} (in use?)")
+    probes = _health_server(health, settings, spec.name)
     metrics_port = telemetry.serve_metrics(settings.metrics_port)
     await server.start()
+    if probes is not None:
+        await probes.start()
     for component in spec.components:
         await component.start()
     for name in ["", *spec.service_names]:
@@ -91,7 +96,21 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings) -> None:
     except TimeoutError:
         log.warning("ax0n-%s: components did not finish within the grace period", spec.name)
     await server.stop(settings.shutdown_grace_s)
+    if probes is not None:
+        await probes.stop(None)
     print(f"ax0n-{spec.name} stopped", flush=True)
+
+
+def _health_server(health: health_aio.HealthServicer, settings: ServiceSettings, name: str) -> grpc.aio.Server | None:
+    """A plaintext server with only `health` on settings.health_port (None when -1): it tells probes what the TLS
+    port's health service tells its callers, and serves nothing else."""
+    if settings.health_port < 0:
+        return None
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    if server.add_insecure_port(f"{settings.host}:{settings.health_port}") == 0:
+        raise SystemExit(f"ax0n-{name}: cannot bind health port {settings.host}:{settings.health_port} (in use?)")
+    return server
 
 
 def main(

@@ -52,7 +52,8 @@ class SnapshotBuilder:
         state = await asyncio.to_thread(read_state, self.w3, self.manifest, block)
         end_ms = state.timestamp * 1_000
         nodes = {n.node_id: Registration(n.signing_key, await self._timestamp_ms(n.registered_at)) for n in state.nodes}
-        stats = await self.reader.read(nodes, end_ms - self.params.window_ms, end_ms) if nodes else {}
+        validators = {v.pubkey for v in state.validators}  # latency samples count only when one of them signed
+        stats = await self.reader.read(nodes, end_ms - self.params.window_ms, end_ms, validators) if nodes else {}
         return state, routing_snapshot(state, stats)
 
     async def _timestamp_ms(self, block: int) -> int:

@@ -6,7 +6,8 @@ Producers:
   ax0n/1/chain id, the same domain as requests and receipts; the primary type keeps the three apart);
 - an aggregator that certifies a receipt VALID appends a `LatencySample` to `ax0n:latency` after checking
   that the request entry and the exec entry the receipt carries (`measure_latency`) hold that request and that
-  receipt; the latency is the difference of their Redis-assigned entry ids.
+  receipt; the latency is the difference of their Redis-assigned entry ids. It signs the sample with its
+  registered validator BLS key (`sign_sample`, over `ax0n.spec.routing.latency_signing_root`).
 
 Reading (`StatsReader.read`) is deterministic: it waits until the Redis server's clock is past the window's
 end plus `settle_ms`, after which an auto-id XADD can no longer land in the window, then reads both streams
@@ -15,9 +16,11 @@ Redis therefore computes the same NodeStats for a window, however late it reads 
 
 A heartbeat counts only if its signature recovers to the node's registered signing address and its entry id's
 milliseconds are within `max_skew_ms` of its `signed_ms`: Redis, not the node, assigns entry ids, so a heartbeat
-cannot be kept and appended later to cover a slot the node was down in. Latency samples are de-duplicated by
-request id (every aggregator publishes one): a sample counts in the window holding the stream's first sample
-for that request, looking back `latency_dedup_ms` before the window for earlier copies.
+cannot be kept and appended later to cover a slot the node was down in. A latency sample counts only if it is
+for the reader's chain and its signature verifies under a key of the snapshot's validator set (`validators`);
+unsigned, forged or unregistered samples are ignored (they neither count nor shadow a genuine one). Samples are
+combined by request id (every aggregator publishes one; `ax0n.spec.routing.agreed_samples`): a request counts
+in the window holding its first valid sample, looking back `latency_dedup_ms` before the window for earlier ones.
 
 The parameters are not in `ax0n.spec.params`: that table is mirrored on-chain by ProtocolParams (deployed from
 `Params.as_dict()`), and these are operational settings of the mesh's readers and writers, not governed values.
@@ -26,7 +29,7 @@ The parameters are not in `ax0n.spec.params`: that table is mirrored on-chain by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -37,9 +40,18 @@ from eth_utils import keccak
 from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import MalformedEntry
 from ax0n.mempool.streams import EXECUTED, HEARTBEAT, LATENCY, REQUESTS_PREFIX, requests_stream
+from ax0n.spec import bls
 from ax0n.spec import receipt as receipts
 from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest
-from ax0n.spec.routing import LatencySample, LivenessBeat, NodeStats, window_stats
+from ax0n.spec.routing import (
+    LatencySample,
+    LivenessBeat,
+    NodeStats,
+    SampleReport,
+    agreed_samples,
+    latency_signing_root,
+    window_stats,
+)
 from ax0n.v1 import types_pb2
 
 HEARTBEAT_TYPES = {
@@ -197,19 +209,36 @@ def valid_beats(
 # ---- latency samples ----
 
 
-def first_samples(rows: Iterable[tuple[int, types_pb2.LatencySample]], start_ms: int) -> list[LatencySample]:
-    """The first sample per request id among `rows` (in stream order), kept when it lies after `start_ms`; earlier
-    rows are the look-back: a request already sampled there is not counted again."""
-    seen: set[bytes] = set()
-    out = []
-    for at_ms, s in rows:
-        rid = bytes(s.request_id)
-        if rid in seen:
-            continue
-        seen.add(rid)
-        if at_ms > start_ms:
-            out.append(LatencySample(bytes(s.node_id), at_ms, s.latency_ms))
-    return out
+def sign_sample(sample: types_pb2.LatencySample, key: bls.SecretKey, chain_id: int) -> types_pb2.LatencySample:
+    """`sample` for `chain_id`, signed with the aggregator's validator key."""
+    sample.chain_id = chain_id
+    sample.signer = bls.public_key(key)
+    sample.signature = bls.sign(key, latency_signing_root(sample))
+    return sample
+
+
+def sample_signer(sample: types_pb2.LatencySample, chain_id: int) -> bytes | None:
+    """The BLS public key that signed `sample` for `chain_id`, or None (another chain, or no valid signature)."""
+    if sample.chain_id != chain_id:
+        return None
+    try:
+        valid = bls.verify(bytes(sample.signer), latency_signing_root(sample), bytes(sample.signature))
+    except (bls.InvalidKey, bls.InvalidSignature, ValueError):
+        return None
+    return bytes(sample.signer) if valid else None
+
+
+def valid_samples(
+    rows: Iterable[tuple[int, types_pb2.LatencySample, bytes | None]], validators: Collection[bytes], start_ms: int
+) -> list[LatencySample]:
+    """The samples among (entry ms, sample, verified signer) that count: signed by a key in `validators`, combined
+    per request (ax0n.spec.routing.agreed_samples); requests first sampled at or before `start_ms` are left out."""
+    reports = [
+        SampleReport(bytes(s.request_id), signer, bytes(s.node_id), at_ms, s.latency_ms)
+        for at_ms, s, signer in rows
+        if signer is not None and signer in validators
+    ]
+    return agreed_samples(reports, start_ms)
 
 
 async def measure_latency(
@@ -297,9 +326,17 @@ class StatsReader:
         self.client, self.chain_id, self.params = client, chain_id, params
         self.heartbeats, self.latency = heartbeats, latency
         self._checked: dict[bytes, _Checked] = {}
+        self._signers: dict[bytes, tuple[types_pb2.LatencySample | None, bytes | None]] = {}
 
-    async def read(self, nodes: Mapping[bytes, Registration], start_ms: int, end_ms: int) -> dict[bytes, NodeStats]:
-        """NodeStats over (start_ms, end_ms] for each node in `nodes`, once nothing more can land in the window."""
+    async def read(
+        self,
+        nodes: Mapping[bytes, Registration],
+        start_ms: int,
+        end_ms: int,
+        validators: Collection[bytes] = frozenset(),
+    ) -> dict[bytes, NodeStats]:
+        """NodeStats over (start_ms, end_ms] for each node in `nodes`, once nothing more can land in the window;
+        latency samples count only when signed by a key in `validators` (the snapshot's validator set)."""
         if end_ms <= start_ms:
             raise ValueError(f"empty window ({start_ms}, {end_ms}]")
         await wait_until_past(self.client, end_ms + self.params.settle_ms)
@@ -308,23 +345,27 @@ class StatsReader:
         checked = [(entry_ms(eid), self._check(eid, fields)) for eid, fields in beat_rows]
         self._checked = {eid: self._checked[eid] for eid, _ in beat_rows}  # keep the latest window's only
         beats = valid_beats(checked, nodes, self.chain_id, self.params)
-        samples = first_samples(_samples(self.latency, sample_rows), start_ms)
+        signed = [(entry_ms(eid), *self._sample(eid, fields)) for eid, fields in sample_rows]
+        self._signers = {eid: self._signers[eid] for eid, _ in sample_rows}
+        samples = valid_samples([row for row in signed if row[1] is not None], validators, start_ms)
         registered = {node_id: reg.registered_ms for node_id, reg in nodes.items()}
         return window_stats(beats, samples, registered, start_ms, end_ms, self.params.liveness_slot_ms)
+
+    def _sample(
+        self, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> tuple[types_pb2.LatencySample | None, bytes | None]:
+        """The entry's sample (None: malformed) and its verified signer, recovered once per entry id."""
+        if entry_id not in self._signers:
+            try:
+                sample = wire.decode(self.latency, entry_id.decode(), fields, types_pb2.LatencySample).message
+            except MalformedEntry:
+                self._signers[entry_id] = (None, None)
+            else:
+                self._signers[entry_id] = (sample, sample_signer(sample, self.chain_id))
+        return self._signers[entry_id]
 
     def _check(self, entry_id: bytes, fields: dict[bytes, bytes]) -> _Checked:
         c = self._checked.get(entry_id)
         if c is None:
             c = self._checked[entry_id] = _check_heartbeat(fields)
         return c
-
-
-def _samples(stream: str, rows: list[tuple[bytes, dict]]) -> list[tuple[int, types_pb2.LatencySample]]:
-    out = []
-    for eid, fields in rows:
-        try:
-            sample = wire.decode(stream, eid.decode(), fields, types_pb2.LatencySample).message
-        except MalformedEntry:
-            continue
-        out.append((entry_ms(eid), sample))
-    return out

@@ -12,6 +12,8 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from ax0n.runtime import tls
+
 if TYPE_CHECKING:  # the OpenTelemetry SDK (export) is a service dependency; the API alone serves clients
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -88,9 +90,13 @@ def extract(carrier: Mapping[str, str]):  # -> opentelemetry.context.Context
     return propagate.extract(dict(carrier))
 
 
-def channel(target: str) -> grpc.aio.Channel:
-    """An insecure gRPC channel whose calls carry the current trace context (client spans)."""
-    return grpc.aio.insecure_channel(target, interceptors=aio_client_interceptors())
+def channel(target: str, ca_file: str = "") -> grpc.aio.Channel:
+    """A gRPC channel whose calls carry the current trace context (client spans): TLS verified against the CA
+    bundle `ca_file` (ax0n.runtime.tls), plaintext without one."""
+    credentials = tls.channel_credentials(ca_file)
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, interceptors=aio_client_interceptors())
+    return grpc.aio.secure_channel(target, credentials, interceptors=aio_client_interceptors())
 
 
 def serve_metrics(port: int, addr: str = "0.0.0.0") -> int | None:

@@ -69,7 +69,9 @@ class ResultStream:
 
 class AsyncAx0nClient:
     """An asyncio client of one router. `verify=True` checks every result's evidence with `verifier`. Requests are
-    signed for the deployment at `settlement` (0x address; default: the devnet's) on `chain_id`."""
+    signed for the deployment at `settlement` (0x address; default: the devnet's) on `chain_id`. With `tls_ca_file`
+    (a PEM CA bundle, e.g. the Helm release's gRPC CA) the router and the settler are reached over TLS and must
+    present certificates that chain to it; without it, in plaintext (the devnet)."""
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class AsyncAx0nClient:
         verify: bool = False,
         verifier: Verifier | None = None,
         settler: str | None = None,
+        tls_ca_file: str = "",
     ) -> None:
         self.target = target
         self._account = Account.from_key(private_key)
@@ -90,10 +93,10 @@ class AsyncAx0nClient:
         self.max_latency_ms, self.deadline_s = max_latency_ms, deadline_s
         self.deployment = Deployment.of(chain_id, settlement) if settlement else Deployment(chain_id, DEVNET.settlement)
         self.verify, self._verifier = verify, verifier
-        self._channel = telemetry.channel(target)
+        self._channel = telemetry.channel(target, tls_ca_file)
         self._stub = router_pb2_grpc.RouterStub(self._channel)
         self._models: dict[str, types_pb2.ModelInfo] = {}
-        self._settler_channel = telemetry.channel(settler) if settler else None
+        self._settler_channel = telemetry.channel(settler, tls_ca_file) if settler else None
         self._settler = settler_pb2_grpc.SettlerStub(self._settler_channel) if self._settler_channel else None
 
     @property

@@ -184,6 +184,11 @@ def _recover_digest(signature: bytes, msg_digest: bytes) -> bytes:
     return keccak(public_key.format(compressed=False)[1:])[12:]
 
 
+def recover_digest(signature: bytes, msg_digest: bytes) -> bytes:
+    """The 20-byte address whose key made `signature` over the 32-byte `msg_digest`; InvalidSignature if none."""
+    return _recover_digest(signature, msg_digest)
+
+
 def sign(req: types_pb2.InferenceRequest, private_key: bytes | str) -> types_pb2.InferenceRequest:
     """Fill prompt_hash, client, signature and request_id of a copy of `req`, signed with `private_key`."""
     out = types_pb2.InferenceRequest()

@@ -12,7 +12,10 @@ Where the stats come from (ax0n.runtime.stats reads them; docs/router.md says wh
   (`LivenessBeat`); Redis assigns the entry ids, so an old heartbeat cannot be replayed into a later slot;
 - p95 latency: the time from the request's append to `ax0n:req:{cluster}` to its receipt's append to
   `ax0n:exec`, both Redis-assigned entry ids, published on `ax0n:latency` by the aggregator that certified
-  the receipt VALID (`LatencySample`); a node's own `Timings` are not used.
+  the receipt VALID (`LatencySample`); a node's own `Timings` are not used. Each sample is signed by the
+  aggregator's registered validator key (`latency_signing_root`); per request, `agreed_samples` takes what the
+  distinct registered signers agree on (the node most of them name, the lower median of their latencies), so
+  validators holding fewer than half of a request's samples cannot move it.
 `window_stats` reduces those observations to `NodeStats`; `ax0n.chain.snapshot` reads the rest.
 
 Score (all governable, integer, basis points):
@@ -36,6 +39,7 @@ from operator import attrgetter
 from eth_utils import keccak
 
 from ax0n.spec.params import BPS, MAINNET, Params
+from ax0n.v1 import types_pb2
 
 SEED_TAG = b"ax0n/route/v1"
 
@@ -194,6 +198,68 @@ class LatencySample:
     node_id: bytes
     at_ms: int  # milliseconds of the sample's Redis entry id on ax0n:latency: decides its window
     latency_ms: int
+
+
+LATENCY_DOMAIN = b"ax0n/LatencySample/v1"
+
+
+def latency_signing_root(sample: types_pb2.LatencySample) -> bytes:
+    """What an aggregator signs for a latency sample: sha256 over the domain tag, the chain id, the latency and
+    every other field but the signer and the signature, each length-prefixed."""
+
+    def part(raw: bytes) -> bytes:
+        return len(raw).to_bytes(4, "big") + raw
+
+    return sha256(
+        LATENCY_DOMAIN
+        + sample.chain_id.to_bytes(8, "big")
+        + sample.latency_ms.to_bytes(8, "big")
+        + b"".join(
+            part(raw)
+            for raw in (
+                bytes(sample.node_id),
+                bytes(sample.request_id),
+                sample.cluster_id.encode(),
+                sample.request_entry_id.encode(),
+                sample.exec_entry_id.encode(),
+            )
+        )
+    ).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class SampleReport:
+    """A latency sample whose signature verified, from a registered validator (ax0n.runtime.stats)."""
+
+    request_id: bytes
+    signer: bytes  # the validator's BLS public key
+    node_id: bytes
+    at_ms: int  # milliseconds of its Redis entry id on ax0n:latency
+    latency_ms: int
+
+
+def agreed_samples(reports: Iterable[SampleReport], start_ms: int) -> list[LatencySample]:
+    """One sample per request id among `reports` (in stream order): each signer's first report counts once; the
+    node is the one most signers name (ties: the earliest named), the latency the lower median of the latencies
+    of the signers naming it, the time the request's first report's. Requests first reported at or before
+    `start_ms` (the look-back) were counted in an earlier window and are left out."""
+    by_request: dict[bytes, list[SampleReport]] = {}
+    for r in reports:
+        seen = by_request.setdefault(r.request_id, [])
+        if all(s.signer != r.signer for s in seen):
+            seen.append(r)
+    out = []
+    for group in by_request.values():
+        first_ms = group[0].at_ms
+        if first_ms <= start_ms:
+            continue
+        votes: dict[bytes, list[int]] = {}
+        for r in group:
+            votes.setdefault(r.node_id, []).append(r.latency_ms)
+        node_id = max(votes, key=lambda n: len(votes[n]))  # max keeps the first of equals: the earliest named
+        values = sorted(votes[node_id])
+        out.append(LatencySample(node_id, first_ms, values[(len(values) - 1) // 2]))
+    return out
 
 
 def p95(values: Sequence[int]) -> int:

@@ -23,8 +23,15 @@ def values_file(name: str) -> dict[str, Any]:
     return yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text())
 
 
+# One CPU pool, its weights fetched from a URL: the chart's defaults plus the one required list.
+CPU_MODEL = {
+    "id": "tiny",
+    "commitment": "0x" + "11" * 32,
+    "pricePer1kTokens": "1000",
+    "weights": {"url": "https://models.example.org/tiny.tar.gz"},
+}
 VALUE_SETS: dict[str, dict[str, Any]] = {
-    "default": {},
+    "default": {"models": [CPU_MODEL]},
     "gpu": values_file("gpu"),
     "minimal": values_file("minimal"),
 }
@@ -51,8 +58,25 @@ class Rendered:
         assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
         return matches[0]
 
+    def pools(self) -> list[str]:
+        """The executor pools (one per served model), by their ax0n.io/pool label."""
+        return [
+            d["metadata"]["labels"]["ax0n.io/pool"]
+            for d in self.of("Deployment")
+            if "ax0n.io/pool" in d["metadata"]["labels"]
+        ]
+
     def component(self, kind: str, component: str) -> Manifest:
-        return self.get(kind, f"{RELEASE}-ax0n-{component}")
+        """`{release}-ax0n-{component}`; "executor…" names the one executor pool's object when there is one pool."""
+        name = f"{RELEASE}-ax0n-{component}"
+        pools = self.pools()
+        if (
+            component.startswith("executor")
+            and len(pools) == 1
+            and not any(o["metadata"]["name"] == name for o in self.of(kind))
+        ):
+            name = f"{RELEASE}-ax0n-executor-{pools[0]}{component.removeprefix('executor')}"
+        return self.get(kind, name)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
@@ -19,11 +20,11 @@ from eth_utils import keccak, to_bytes
 from redis.asyncio.cluster import RedisCluster
 
 from ax0n.chain.deploy import Manifest as DeploymentManifest
-from ax0n.mempool import connect, streams
+from ax0n.mempool import acl, connect, streams
 from ax0n.runtime import stats, telemetry
 from ax0n.runtime.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 
-from .conftest import CHART, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
+from .conftest import CHART, CPU_MODEL, NAMESPACE, RELEASE, VALUE_SETS, Manifest, Rendered
 from .test_runtime import pod_env
 
 SERVICES = list(DEFAULT_PORTS)
@@ -34,6 +35,7 @@ CUSTOM_RESOURCES = {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "
                     ("monitoring.coreos.com/v1", "ServiceMonitor")}  # fmt: skip
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
 KEDA = {"executor": {"autoscaling": {"mode": "keda"}}, "prover": {"autoscaling": {"mode": "keda"}}}
+HEALTH_PORT = 9091  # values.yaml probes.healthPort
 
 
 def merged(*layers: dict[str, Any]) -> dict[str, Any]:
@@ -115,8 +117,11 @@ def test_ports_match_service_config(render, name: str) -> None:
         assert ports["metrics"] == DEFAULT_METRICS_PORT
         assert env(workload)["AX0N_GRPC_PORT"] == str(port)
         assert env(workload)["AX0N_METRICS_PORT"] == str(DEFAULT_METRICS_PORT)
+        # the kubelet's gRPC probes speak no TLS: they check the plaintext health-only port
+        assert ports["health"] == HEALTH_PORT != port
+        assert env(workload)["AX0N_HEALTH_PORT"] == str(HEALTH_PORT)
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert c[probe]["grpc"]["port"] == port, f"{service} {probe} is not a gRPC health probe on its port"
+            assert c[probe]["grpc"]["port"] == HEALTH_PORT, f"{service} {probe} is not a gRPC probe on its health port"
         svc_ports = {p["name"]: p["port"] for p in rendered.component("Service", service)["spec"]["ports"]}
         assert svc_ports["grpc"] == port
         assert svc_ports["metrics"] == DEFAULT_METRICS_PORT
@@ -156,7 +161,7 @@ def keda_triggers(rendered: Rendered, component: str) -> list[dict[str, Any]]:
     assert scaled["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "name": f"{RELEASE}-ax0n-{component}",
+        "name": rendered.component("Deployment", component)["metadata"]["name"],
     }
     assert 0 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
     return scaled["spec"]["triggers"]
@@ -166,7 +171,8 @@ def keda_triggers(rendered: Rendered, component: str) -> list[dict[str, Any]]:
 def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: str) -> None:
     values = merged(VALUE_SETS[name], KEDA)
     rendered = render(values)
-    cluster = values.get("executor", {}).get("cluster", "default")
+    (model,) = values["models"]
+    cluster = model.get("cluster", f"default-{model['id']}")
     expected = {
         "executor": (streams.requests_stream(cluster), streams.EXECUTOR_GROUP),
         "prover": (streams.EXECUTED, streams.PROVER_GROUP),  # one shard: the stream itself
@@ -179,10 +185,14 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
             "lagCount",
             "pendingEntriesCount",
         }
+        # KEDA reads the backlog as the stats user (ax0n/mempool/acl.py), never with the administrator's password
         auth = rendered.component("TriggerAuthentication", f"{component}-redis")
-        (ref,) = auth["spec"]["secretTargetRef"]
-        assert ref["parameter"] == "password"
-        assert rendered.component("Secret", "redis")["metadata"]["name"] == ref["name"]
+        stats_user = rendered.component("Secret", "redis-stats")
+        assert auth["spec"]["secretTargetRef"] == [
+            {"parameter": "username", "name": stats_user["metadata"]["name"], "key": "username"},
+            {"parameter": "password", "name": stats_user["metadata"]["name"], "key": "password"},
+        ]
+        assert base64.b64decode(stats_user["data"]["username"]) == b"stats"
         for trigger in triggers:
             meta = trigger["metadata"]
             assert meta["stream"] == stream
@@ -192,7 +202,7 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
             assert int(meta.get("lagCount", meta.get("pendingEntriesCount"))) > 0
             assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
         assert not rendered.of("HorizontalPodAutoscaler") or all(
-            h["spec"]["scaleTargetRef"]["name"] != f"{RELEASE}-ax0n-{component}"
+            h["spec"]["scaleTargetRef"]["name"] != rendered.component("Deployment", component)["metadata"]["name"]
             for h in rendered.of("HorizontalPodAutoscaler")
         )
         assert "replicas" not in rendered.component("Deployment", component)["spec"], "KEDA owns the replica count"
@@ -200,11 +210,11 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
 
 def test_hpa_fallback_when_the_cluster_has_no_keda(render) -> None:
     """mode auto checks .Capabilities for keda.sh/v1alpha1; offline rendering has no KEDA, so HPAs come out."""
-    rendered = render({})
+    rendered = render(VALUE_SETS["default"])
     assert rendered.of("ScaledObject") == []
     for component in ("executor", "prover"):
         hpa = rendered.component("HorizontalPodAutoscaler", component)
-        assert hpa["spec"]["scaleTargetRef"]["name"] == f"{RELEASE}-ax0n-{component}"
+        assert hpa["spec"]["scaleTargetRef"]["name"] == rendered.component("Deployment", component)["metadata"]["name"]
         assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
         assert "replicas" not in rendered.component("Deployment", component)["spec"]
     assert "HPA on CPU" in rendered.notes
@@ -224,26 +234,34 @@ def test_gpu_executors_request_gpus_on_gpu_nodes(render) -> None:
     executor = render(values).component("Deployment", "executor")
     pod = executor["spec"]["template"]["spec"]
     c = container(executor)
-    count = values["executor"]["gpu"]["count"]
+    (model,) = values["models"]
+    count = model["gpu"]["count"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == count
     assert c["resources"]["requests"]["nvidia.com/gpu"] == count
     assert c["resources"]["requests"]["cpu"] == values["executor"]["resources"]["requests"]["cpu"]
     assert c["image"] == "ghcr.io/example-org/ax0n-executor-cuda:0.1.0"
-    assert pod["nodeSelector"] == values["executor"]["nodeSelector"]
+    assert pod["nodeSelector"] == {
+        **values["executor"]["nodeSelector"],
+        "nvidia.com/gpu.product": model["gpu"]["product"],
+    }
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert values["executor"]["tolerations"][0] in pod["tolerations"]
-    assert env(executor)["AX0N_NUM_GPUS"] == str(count)
+    e = env(executor)
+    # one Serve replica per GPU, each with one GPU, in the model's registered dtype
+    assert (e["AX0N_SERVE"], e["AX0N_SERVE_NUM_GPUS"], e["AX0N_SERVE_MAX_REPLICAS"]) == ("true", "1", str(count))
+    assert e["AX0N_DTYPE"] == "bfloat16" and e["AX0N_CLUSTER"] == model["cluster"]
     shm = next(v for v in pod["volumes"] if v["name"] == "dshm")
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": values["executor"]["shmSize"]}
 
 
 def test_cpu_executors_request_no_gpu(render) -> None:
-    executor = render({}).component("Deployment", "executor")
+    executor = render(VALUE_SETS["default"]).component("Deployment", "executor")
     resources = container(executor)["resources"]
     assert "nvidia.com/gpu" not in {**resources.get("limits", {}), **resources.get("requests", {})}
     assert "tolerations" not in executor["spec"]["template"]["spec"]
     assert container(executor)["image"] == "ax0n-executor:0.1.0"
-    assert env(executor)["AX0N_CLUSTER"] == "default"
+    assert env(executor)["AX0N_CLUSTER"] == "default-tiny"
+    assert env(executor)["AX0N_SERVE_NUM_GPUS"] == "0"
 
 
 # ---- secrets ----------------------------------------------------------------------------------------------------
@@ -285,16 +303,24 @@ def test_secrets_are_only_in_secrets(render) -> None:
     mount = next(m for m in container(validator)["volumeMounts"] if m["name"] == "bls-keys")
     assert mount["readOnly"] is True
     assert env(validator)["AX0N_KEYS_DIR"] == mount["mountPath"]
-    # Every service gets the Redis password from the Secret, and only as a $(VAR) reference in its URL.
+    # Every service connects as its own Redis user, from its own Secret, and only as $(VAR) references in its URL.
     for workload in ax0n_workloads(rendered):
         e = env(workload)
-        assert e["AX0N_REDIS_PASSWORD"] == {"secretKeyRef": {"name": f"{RELEASE}-ax0n-redis", "key": "password"}}
-        assert e["AX0N_REDIS_URL"] == f"redis://:$(AX0N_REDIS_PASSWORD)@{RELEASE}-ax0n-redis.{NAMESPACE}.svc:6379/0"
+        own = f"{RELEASE}-ax0n-redis-{workload['metadata']['labels']['app.kubernetes.io/component']}"
+        assert e["AX0N_REDIS_USERNAME"] == {"secretKeyRef": {"name": own, "key": "username"}}
+        assert e["AX0N_REDIS_PASSWORD"] == {"secretKeyRef": {"name": own, "key": "password"}}
+        assert e["AX0N_REDIS_URL"] == (
+            f"redis://$(AX0N_REDIS_USERNAME):$(AX0N_REDIS_PASSWORD)@{RELEASE}-ax0n-redis.{NAMESPACE}.svc:6379/0"
+        )
 
 
 def test_existing_secrets_are_referenced_not_created(render) -> None:
     rendered = render(VALUE_SETS["gpu"])
-    assert [s["metadata"]["name"] for s in rendered.of("Secret")] == [f"{RELEASE}-ax0n-redis"]
+    generated = [f"{RELEASE}-ax0n-redis", *(f"{RELEASE}-ax0n-redis-{role}" for role in sorted(acl.ROLES))]
+    # one certificate per gRPC server: each service, the executor's one pool, the validators' re-executor
+    servers = [rendered.component("Service", s)["metadata"]["name"] for s in [*SERVICES, "reexecutor"]]
+    generated += [f"{RELEASE}-ax0n-grpc-ca", *(f"{name}-tls" for name in servers)]
+    assert sorted(s["metadata"]["name"] for s in rendered.of("Secret")) == sorted(generated)
     validator = rendered.component("StatefulSet", "validator")
     assert validator["spec"]["replicas"] == 3
     volume = next(v for v in validator["spec"]["template"]["spec"]["volumes"] if v["name"] == "all-keys")
@@ -337,7 +363,7 @@ def test_an_operators_redis_cluster_with_sharded_streams(render) -> None:
         assert urlsplit(url).scheme == "rediss-cluster" and urlsplit(url).hostname == ext["host"]
         assert isinstance(connect(url.replace("$(AX0N_REDIS_PASSWORD)", "pw")), RedisCluster)
     expected = {
-        "executor": [streams.requests_stream(values.get("executor", {}).get("cluster", "default"))],
+        "executor": [streams.requests_stream("default-tiny")],  # the one model's pool
         "prover": streams.shard_streams(streams.EXECUTED, 3),
     }
     for component, names in expected.items():
@@ -377,7 +403,8 @@ def test_redis_runs_with_aof_on_a_volume(render) -> None:
     redis = rendered.component("StatefulSet", "redis")
     (claim,) = redis["spec"]["volumeClaimTemplates"]
     assert container(redis)["volumeMounts"][0] == {"name": claim["metadata"]["name"], "mountPath": "/data"}
-    assert container(redis)["args"] == ["/etc/redis/redis.conf", "--requirepass", "$(REDIS_PASSWORD)"]
+    assert container(redis)["args"] == ["/etc/redis/redis.conf"]  # the users, the administrator's too: the ACL file
+    assert "aclfile /run/redis-acl/users.acl" in conf
 
 
 def test_traces_go_to_the_collector(render) -> None:
@@ -458,12 +485,23 @@ def test_grafana_dashboard_queries_real_metrics(render) -> None:
 
 def test_helm_test_checks_grpc_health_of_every_service(render) -> None:
     for name, values in VALUE_SETS.items():
-        pod = render(values).get("Pod", f"{RELEASE}-ax0n-test-grpc-health")
+        rendered = render(values)
+        pod = rendered.get("Pod", f"{RELEASE}-ax0n-test-grpc-health")
         assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
         spec = pod["spec"]["containers"][0]
         assert spec["command"] == ["ax0n-healthcheck"]
-        expected = [f"{RELEASE}-ax0n-{s}.{NAMESPACE}.svc:{p}" for s, p in DEFAULT_PORTS.items()]
+        services = [rendered.component("Service", s)["metadata"]["name"] for s in DEFAULT_PORTS]
+        expected = [f"{svc}.{NAMESPACE}.svc:{p}" for svc, p in zip(services, DEFAULT_PORTS.values(), strict=True)]
+        if rendered.of("Service") and any(
+            s["metadata"]["name"].endswith("-reexecutor") for s in rendered.of("Service")
+        ):
+            expected.append(f"{RELEASE}-ax0n-reexecutor.{NAMESPACE}.svc:50056")
         assert spec["args"] == expected, name
+    reexec = render(
+        merged(VALUE_SETS["default"], {"validator": {"reexecutor": {"callerKeys": {"existingSecret": "c"}}}})
+    )
+    args = reexec.get("Pod", f"{RELEASE}-ax0n-test-grpc-health")["spec"]["containers"][0]["args"]
+    assert args[-1] == f"{RELEASE}-ax0n-reexecutor.{NAMESPACE}.svc:50056"
 
 
 def test_notes_tell_how_to_reach_the_router(render) -> None:
@@ -487,7 +525,13 @@ def test_containers_run_as_non_root_with_read_only_root(render) -> None:
 BAD_VALUES = {
     "port not a number": {"router": {"port": "50051"}},
     "port out of range": {"executor": {"port": 70000}},
-    "zero GPUs": {"executor": {"gpu": {"enabled": True, "count": 0}}},
+    "negative GPUs": {"models": [{**CPU_MODEL, "gpu": {"count": -1}}]},
+    "model without weights": {"models": [{k: v for k, v in CPU_MODEL.items() if k != "weights"}]},
+    "weights from both a volume and a URL": {
+        "models": [{**CPU_MODEL, "weights": {"url": "https://m.example/t.tar", "pvc": {"claimName": "m"}}}]
+    },
+    "commitment too short": {"models": [{**CPU_MODEL, "commitment": "0x1234"}]},
+    "unknown dtype": {"models": [{**CPU_MODEL, "dtype": "int4"}]},
     "unknown autoscaling mode": {"executor": {"autoscaling": {"mode": "magic"}}},
     "unknown top-level key": {"exectuor": {"replicas": 2}},
     "unknown service key": {"router": {"replica": 2}},
@@ -511,6 +555,10 @@ BAD_VALUES = {
     },
     "no shards": {"mempool": {"shards": 0}},
     "more shards than tabled": {"mempool": {"shards": 17}},
+    "TLS Secret for an unknown service": {"grpcTLS": {"existingSecrets": {"redis": "my-tls"}}},
+    "TLS Secret name not a DNS name": {"grpcTLS": {"existingSecrets": {"router": "My_TLS"}}},
+    "Redis user for an unknown role": {"externalRedis": {"userSecrets": {"admin": "ax0n-redis-admin"}}},
+    "health port out of range": {"probes": {"healthPort": 70000}},
 }
 
 
@@ -526,19 +574,23 @@ def test_schema_accepts_the_shipped_values(chart, name: str) -> None:
 
 
 def test_extra_env_volumes_and_redis_peers_reach_the_pods(render) -> None:
-    values = VALUE_SETS["gpu"]
+    extra = {
+        "extraEnv": [{"name": "HF_HOME", "value": "/var/lib/ax0n/cache"}],
+        "extraVolumes": [{"name": "cache", "emptyDir": {}}],
+        "extraVolumeMounts": [{"name": "cache", "mountPath": "/var/lib/ax0n/cache"}],
+    }
     peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "ax0n-l4"}}}
-    rendered = render(merged(values, {"networkPolicy": {"redisFrom": [peer]}}))
+    rendered = render(merged(VALUE_SETS["gpu"], {"executor": extra, "networkPolicy": {"redisFrom": [peer]}}))
     executor = rendered.component("Deployment", "executor")
-    assert env(executor)["HF_HOME"] == "/var/lib/ax0n/models"
-    assert values["executor"]["extraVolumes"][0] in executor["spec"]["template"]["spec"]["volumes"]
-    assert values["executor"]["extraVolumeMounts"][0] in container(executor)["volumeMounts"]
+    assert env(executor)["HF_HOME"] == "/var/lib/ax0n/cache"
+    assert extra["extraVolumes"][0] in executor["spec"]["template"]["spec"]["volumes"]
+    assert extra["extraVolumeMounts"][0] in container(executor)["volumeMounts"]
     assert peer in rendered.component("NetworkPolicy", "redis")["spec"]["ingress"][0]["from"]
 
 
 def test_scale_to_zero_only_with_keda(render) -> None:
     """KEDA can activate from zero replicas on stream lag; an HPA cannot go below one."""
-    zero = {"executor": {"autoscaling": {"minReplicas": 0}}}
+    zero = {**VALUE_SETS["default"], "executor": {"autoscaling": {"minReplicas": 0}}}
     assert (
         render(merged(zero, {"executor": {"autoscaling": {"mode": "hpa"}}})).component(
             "HorizontalPodAutoscaler", "executor"
@@ -619,11 +671,11 @@ SETTINGS = {
 }
 # AX0N_* variables a service gets but that are no field of its settings, each for a stated reason.
 NOT_SETTINGS = {
-    "AX0N_REDIS_PASSWORD",  # expanded into AX0N_REDIS_URL by the kubelet
+    "AX0N_REDIS_USERNAME",  # expanded into AX0N_REDIS_URL by the kubelet
+    "AX0N_REDIS_PASSWORD",  # likewise
     "AX0N_LOG_LEVEL",  # read by ax0n.runtime.service itself
 }
 UNREAD = {
-    "executor": {"AX0N_NUM_GPUS"},  # docs/deploy.md: the executor does not read it yet
     # AX0N_ARTIFACTS_DIR is read by ax0n.zk.artifacts from the environment; AX0N_CHAIN_ID comes with the shared
     # ConfigMap, which reaches every container.
     "prover": {"AX0N_ARTIFACTS_DIR", "AX0N_CHAIN_ID"},
@@ -739,7 +791,7 @@ def test_executor_heartbeats_name_the_operator_routing_id(render, monkeypatch) -
         assert settings.chain_id == values["chainId"]  # the heartbeat's EIP-712 domain, from the shared ConfigMap
         assert settings.stats_params() == stats.PROFILES[values.get("profile", "mainnet")]  # the profile's interval
     # Without nodeId the executor falls back to its node key's address: another id when that key is not the operator's.
-    rendered = render({})
+    rendered = render(VALUE_SETS["default"])
     executor = rendered.component("Deployment", "executor")
     assert "AX0N_NODE_ID" not in env(executor)
     environ = {**pod_env(rendered, executor, "mesh-ax0n-executor-0"), "AX0N_NODE_KEY": SIGNING_KEY}
@@ -756,3 +808,94 @@ def test_validators_serve_signed_calls_only_from_the_allowed_settler(render) -> 
     assert "validator.allowedCallers is empty" not in rendered.notes
     assert "validator.allowedCallers is empty" in render({}).notes
     assert env(render({}).component("StatefulSet", "validator"))["AX0N_ALLOWED_CALLERS"] == ""
+
+
+# ---- Redis users from the one rule source, gRPC TLS --------------------------------------------------------------
+
+
+def test_chart_redis_users_are_ax0n_acl_rules(render) -> None:
+    """files/redis-acl.yaml is what ax0n_tools.chart_acl writes from ax0n/mempool/acl.py (regenerate it with
+    `python -m ax0n_tools.chart_acl` when this fails); the rendered ConfigMap carries those rules, a Secret each."""
+    from ax0n_tools import chart_acl
+
+    assert chart_acl.CHART_FILE.read_text() == chart_acl.chart_file()
+    rendered = render({})
+    rules = rendered.component("ConfigMap", "redis-acl")["data"]
+    assert rules == {role: " ".join(acl.rules(role)) for role in acl.ROLES}
+    passwords = set()
+    for role in acl.ROLES:
+        data = rendered.component("Secret", f"redis-{role}")["data"]
+        assert base64.b64decode(data["username"]).decode() == role
+        passwords.add(data["password"])
+    assert len(passwords) == len(acl.ROLES)  # no two roles share a password
+    (init,) = rendered.component("StatefulSet", "redis")["spec"]["template"]["spec"]["initContainers"]
+    assert {e["name"] for e in init["env"]} == {"REDIS_PASSWORD", *(f"PASSWORD_{r.upper()}" for r in acl.ROLES)}
+
+
+def test_every_service_serves_grpc_over_tls_with_its_own_certificate(render) -> None:
+    from cryptography import x509
+
+    reexecutor = {"callerKeys": {"existingSecret": "callers"}}
+    rendered = render({**VALUE_SETS["default"], "validator": {"replicas": 3, "reexecutor": reexecutor}})
+    ca = x509.load_pem_x509_certificate(base64.b64decode(rendered.component("Secret", "grpc-ca")["data"]["tls.crt"]))
+    for service in [*SERVICES, "reexecutor"]:
+        workload = rendered.component("StatefulSet" if service == "validator" else "Deployment", service)
+        name = rendered.component("Service", service)["metadata"]["name"]
+        (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "grpc-tls"]
+        assert volume["secret"]["secretName"] == f"{name}-tls"  # its own key, no other's
+        data = rendered.get("Secret", volume["secret"]["secretName"])["data"]
+        cert = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+        cert.verify_directly_issued_by(ca)
+        assert base64.b64decode(data["ca.crt"]) == base64.b64decode(
+            rendered.component("Secret", "grpc-ca")["data"]["tls.crt"]
+        )
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        )
+        assert f"{name}.{NAMESPACE}.svc" in names
+        e = env(workload)
+        assert (e["AX0N_TLS_CERT_FILE"], e["AX0N_TLS_KEY_FILE"], e["AX0N_TLS_CA_FILE"]) == (
+            "/etc/ax0n/tls/tls.crt", "/etc/ax0n/tls/tls.key", "/etc/ax0n/tls/ca.crt"
+        )  # fmt: skip
+    # the settler dials each validator pod by its headless name: the validator's certificate covers them
+    validator = x509.load_pem_x509_certificate(
+        base64.b64decode(rendered.component("Secret", "validator-tls")["data"]["tls.crt"])
+    )
+    wildcard = f"*.{RELEASE}-ax0n-validator-headless.{NAMESPACE}.svc"
+    assert wildcard in validator.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    ).value.get_values_for_type(x509.DNSName)
+    for target in env(rendered.component("Deployment", "settler"))["AX0N_VALIDATOR_TARGETS"].split(","):
+        assert target.split(":")[0].split(".", 1)[1] == wildcard[2:]
+    # the helm test checks every service over TLS against the CA
+    (pod,) = rendered.of("Pod")
+    assert {"name": "AX0N_TLS_CA_FILE", "value": "/etc/ax0n/tls/ca.crt"} in pod["spec"]["containers"][0]["env"]
+    # existing Secrets (e.g. cert-manager's) replace the generated ones; TLS off renders none
+    servers = [s for s in SERVICES if s != "executor"] + ["executor-tiny"]  # the executor: each model's pool
+    mine = render({**VALUE_SETS["default"], "grpcTLS": {"existingSecrets": {s: f"cm-{s}" for s in servers}}})
+    assert not [s for s in mine.of("Secret") if s["metadata"]["name"].endswith(("-tls", "-grpc-ca"))]
+    router = mine.component("Deployment", "router")
+    assert {v["name"]: v for v in router["spec"]["template"]["spec"]["volumes"]}["grpc-tls"]["secret"][
+        "secretName"
+    ] == "cm-router"
+    plain = render({"grpcTLS": {"enabled": False}})
+    assert "AX0N_TLS_CERT_FILE" not in env(plain.component("Deployment", "router"))
+
+
+def test_external_redis_users_from_their_secrets(render) -> None:
+    """With an external Redis, each role connects as the user in its Secret; roles without one share the password,
+    and NOTES say which."""
+    users = {role: f"ax0n-redis-{role}" for role in acl.ROLES}
+    rendered = render(merged(VALUE_SETS["minimal"], {"externalRedis": {"userSecrets": users}}, KEDA))
+    for workload in ax0n_workloads(rendered):
+        own = users[workload["metadata"]["labels"]["app.kubernetes.io/component"]]
+        e = env(workload)
+        assert e["AX0N_REDIS_USERNAME"] == {"secretKeyRef": {"name": own, "key": "username"}}
+        assert urlsplit(e["AX0N_REDIS_URL"]).username == "$(AX0N_REDIS_USERNAME)"
+    auth = rendered.component("TriggerAuthentication", "executor-redis")
+    assert {r["name"] for r in auth["spec"]["secretTargetRef"]} == {users["stats"]}
+    assert "externalRedis.userSecrets names no Redis user" not in rendered.notes
+    assert (
+        "names no Redis user for: router, executor, prover, validator, settler, stats"
+        in render(VALUE_SETS["minimal"]).notes
+    )

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from ax0n_tools.devnet.redis import RedisServer
 from redis.exceptions import NoPermissionError, ResponseError
 
-from ax0n.mempool import Entry, Mempool, Outbound, Sharded, acl, streams
+from ax0n.mempool import Consumer, Entry, Mempool, Outbound, Sharded, acl, streams
 from ax0n.v1 import types_pb2
 
 
@@ -112,3 +112,63 @@ async def test_a_role_runs_its_consumer_and_publisher_through_the_scripts(server
         await admin.redis.delete(*admin.streams_of(streams.EXECUTED), *admin.streams_of(streams.PROVED))
         for pool in (admin, prover, executor):
             await pool.close()
+
+
+async def test_the_stats_user_reads_the_backlog_the_autoscaler_needs_but_no_request(as_role, server) -> None:
+    """KEDA connects as the stats user: XINFO GROUPS, XPENDING and XLEN on the scaled streams; no entry's content,
+    no write."""
+    admin = aioredis.Redis.from_url(server.url)
+    stream = streams.requests_stream("scaled")
+    await admin.xadd(stream, {"prompt": "a secret prompt"})
+    await admin.xgroup_create(stream, streams.EXECUTOR_GROUP, id="0")
+    stats = as_role("stats")
+    (group,) = await stats.xinfo_groups(stream)
+    assert group["lag"] == 1
+    assert (await stats.xpending(stream, streams.EXECUTOR_GROUP))["pending"] == 0
+    assert await stats.xlen(streams.EXECUTED) == await admin.xlen(streams.EXECUTED)
+    await _refused(stats.xrange(stream))  # the prompt itself
+    await _refused(stats.xinfo_stream(stream))  # shows the first and last entries
+    await _refused(stats.xreadgroup(streams.EXECUTOR_GROUP, "keda", {stream: ">"}))
+    await _refused(stats.xadd(stream, {"a": "1"}))
+    await _refused(stats.xinfo_groups(streams.FINAL))  # only the scaled streams
+    await admin.aclose()
+
+
+async def test_an_executor_consumes_requests_but_cannot_append_to_them(server: RedisServer, as_role) -> None:
+    """The executor's real consumer reads, acknowledges, dead-letters and trims its cluster's request stream
+    through the mempool's scripts; appending a copy of a request there (to cite a later entry and shorten its
+    measured latency) is NOPERM, directly and through a script."""
+    stream = streams.requests_stream("consume-only")
+    router, executor = Mempool.from_url(server.url_for("router")), Mempool.from_url(server.url_for("executor"))
+    try:
+        await executor.ensure_group(stream, streams.EXECUTOR_GROUP)
+        request = types_pb2.InferenceRequest(request_id=b"\x07" * 32, model_id="m")
+        await router.publish(stream, request, key="r7")
+        await router.redis.xadd(stream, {"garbage": "not an entry"})  # malformed: dead-lettered by the consumer
+
+        async def handle(entry: Entry[types_pb2.InferenceRequest]) -> list[Outbound]:
+            receipt = types_pb2.ExecutedReceipt(request=entry.message)
+            return [Outbound(streams.EXECUTED, receipt, entry.key)]
+
+        consumer = Consumer(
+            executor, stream, streams.EXECUTOR_GROUP, "e1", types_pb2.InferenceRequest, handle, block_ms=50
+        )
+        task = asyncio.create_task(consumer.run())
+        async with asyncio.timeout(20):
+            while not (
+                await router.redis.xlen(streams.dead_letter_stream(stream))
+                and (await router.redis.xpending(stream, streams.EXECUTOR_GROUP))["pending"] == 0
+            ):
+                await asyncio.sleep(0.05)
+        consumer.stop()
+        await task
+        assert await executor.trim_consumed(stream) >= 0
+        (group,) = await router.redis.xinfo_groups(stream)
+        assert (group["pending"], group["lag"]) == (0, 0)  # both entries handled and acknowledged
+        copy = as_role("executor")
+        await _refused(copy.xadd(stream, {"copy": "of a request"}))
+        await _refused(copy.eval("return redis.call('XADD', KEYS[1], '*', 'a', 1)", 1, stream))
+        await _refused(copy.xgroup_setid(stream, streams.EXECUTOR_GROUP, "0"))  # no rewinding the group either
+    finally:
+        await router.close()
+        await executor.close()

@@ -203,3 +203,24 @@ def test_fast_alias_table_equals_the_reference_on_ties() -> None:
     cases += [[rng.randint(0, 4) + 1 for _ in range(rng.randint(1, 40))] for _ in range(200)]
     for weights in cases:
         assert AliasTable.build(weights) == reference_index.alias_table(weights), weights
+
+
+def test_agreed_samples_follow_the_signers_not_the_first_writer() -> None:
+    """Per request: each signer once, the node most signers name (a tie: the earliest named), the lower median of
+    their latencies, the first report's time; a request first reported in the look-back is left out."""
+    a, b, rid = b"\xaa" * 32, b"\xbb" * 32, b"\x01" * 32
+    report = routing.SampleReport
+    reports = [
+        report(rid, b"v2", b, 11, 1),  # first, outvoted
+        report(rid, b"v0", a, 12, 500),
+        report(rid, b"v0", a, 13, 1),  # v0 again: its first report stands
+        report(rid, b"v1", a, 14, 700),
+        report(b"\x02" * 32, b"v0", b, 15, 40),  # a tie of one each: the earliest named node
+        report(b"\x02" * 32, b"v1", a, 16, 30),
+        report(b"\x03" * 32, b"v0", a, 5, 9),  # first reported before the window
+        report(b"\x03" * 32, b"v1", a, 17, 9),
+    ]
+    assert routing.agreed_samples(reports, start_ms=10) == [
+        routing.LatencySample(a, 11, 500),
+        routing.LatencySample(b, 15, 40),
+    ]

@@ -7,10 +7,11 @@ import hashlib
 
 import pytest
 from ax0n_validator.aggregator import Aggregator
-from ax0n_validator.batch import check_batch, sign_batch
+from ax0n_validator.batch import check_batch, optimistic_root, sign_batch
 from ax0n_validator.client import Quorums, ValidatorClient
 from py_ecc.bls import G2ProofOfPossession as PyEcc
 
+from ax0n.spec import batch as batches
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
 from ax0n.spec.answers import DEVNET as DEVNET_DEPLOYMENT
@@ -120,6 +121,23 @@ def test_batch_checks_reject_bad_receipts(registry: Registry, finalized) -> None
     wrong_root = batch_of(finalized)
     wrong_root.root = b"\x01" * 32
     assert "root" in check(finalized, wrong_root)
+
+
+def test_batch_committee_certifies_an_optimistic_batch_of_these_receipts(registry: Registry, finalized) -> None:
+    quorums = Quorums(Validators(registry).sets)
+    operator = b"\x0a" * 20
+    root = optimistic_root(quorums.params, lambda r: operator)
+    batch = types_pb2.Batch(batch_id=(7).to_bytes(32, "big"), root=root(finalized), count=len(finalized))
+    assert check_batch(batch, finalized, quorums, models(), root, DEVNET_DEPLOYMENT) is None
+    debits = [batches.debit_of(f, operator) for f in finalized]
+    built = batches.build(7, debits, quorums.params.operator_fee_share_bps)
+    assert built.header.hash() == batch.root
+    # the clients' real signatures verify as OptimisticSettlement checks them: no provable fault
+    assert batches.find_fault(built, CHAIN_ID, DEVNET_DEPLOYMENT.settlement) is None
+    # crediting another operator is another root: the committee refuses it
+    elsewhere = optimistic_root(quorums.params, lambda r: b"\x0b" * 20)
+    finding = check_batch(batch, finalized, quorums, models(), elsewhere, DEVNET_DEPLOYMENT)
+    assert finding is not None and "root" in finding.reason
 
 
 @pytest.mark.slow

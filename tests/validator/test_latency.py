@@ -1,5 +1,6 @@
 """Latency samples from a real aggregator: a receipt certified VALID over redis yields one sample on the latency
-stream, measured between the request's and the receipt's Redis entry ids, only when those entries check out."""
+stream, measured between the request's and the receipt's Redis entry ids, only when those entries check out, and
+signed with the aggregator's registered validator key; readers count it against the validator set only."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ax0n.mempool import entry as wire
 from ax0n.mempool.streams import requests_stream
 from ax0n.runtime import stats
 from ax0n.runtime.stats import Registration, StatsReader
+from ax0n.spec import bls
 from ax0n.v1 import types_pb2
 
 from .helpers import CHAIN_ID, Registry
@@ -46,7 +48,8 @@ async def test_valid_receipts_give_latency_samples_and_stats(redis_url: str, reg
         Attester(pool, ValidatorClient(ks, quorums, checks(), receipt_hash, CHAIN_ID), f"v{i}", streams)
         for i, ks in enumerate(validators.keystores(4))
     ]
-    workers.append(AggregatorWorker(pool, Aggregator(quorums, receipt_hash, CHAIN_ID), "agg", streams))
+    key = registry.secrets[0]  # the aggregator's own registered validator key
+    workers.append(AggregatorWorker(pool, Aggregator(quorums, receipt_hash, CHAIN_ID), "agg", streams, sample_key=key))
     start = await stats.server_ms(pool.redis)
 
     async def executed(name: bytes, *, wrong_request: bool = False) -> types_pb2.ProvedReceipt:
@@ -84,13 +87,21 @@ async def test_valid_receipts_give_latency_samples_and_stats(redis_url: str, reg
     assert sample.request_id == good.receipt.request_id and sample.node_id == good.receipt.route.node_id
     assert sample.latency_ms == stats.entry_ms(good.exec_entry_id) - stats.entry_ms(good.request_entry_id) >= 30
     assert (sample.request_entry_id, sample.exec_entry_id) == (good.request_entry_id, good.exec_entry_id)
+    assert stats.sample_signer(sample, CHAIN_ID) == bls.public_key(key)
 
-    # a second aggregator publishing the same sample does not count twice
+    # a second copy of the same sample does not count twice; a sample an outsider signs claiming a lower latency
+    # for the same request does not count at all
     await _append(pool, streams.latency, sample, sample.request_id.hex())
+    forged = types_pb2.LatencySample()
+    forged.CopyFrom(sample)
+    forged.latency_ms = 1
+    stats.sign_sample(forged, bls.keygen(b"not a registered validator key 0"), CHAIN_ID)
+    await _append(pool, streams.latency, forged, sample.request_id.hex())
     end = await stats.server_ms(pool.redis)
     node = good.receipt.route.node_id
     signer = bytes.fromhex(Account.from_key(NODE_KEYS[node]).address[2:])
     reader = StatsReader(pool.redis, CHAIN_ID, heartbeats=f"t:{tag}:heartbeat", latency=streams.latency)
-    got = (await reader.read({node: Registration(signer, 0)}, start, end))[node]
+    validator_set = {v.pubkey for v in registry.validators}
+    got = (await reader.read({node: Registration(signer, 0)}, start, end, validator_set))[node]
     assert (got.samples, got.p95_latency_ms) == (1, sample.latency_ms)
     await pool.close()

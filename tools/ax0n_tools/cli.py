@@ -71,6 +71,28 @@ class Demo(BaseModel):
             raise SystemExit(1)
 
 
+class Build(BaseModel):
+    """Build every service image with podman from docker/ (a local Debian base where none can be pulled)."""
+
+    def cli_cmd(self) -> None:
+        from ax0n_tools import images
+
+        try:
+            names = images.build_all()
+        except images.ImageError as exc:
+            raise SystemExit(f"ax0n images build: {exc}") from None
+        print("\n".join(names))
+
+
+class Images(BaseModel):
+    """The service container images (podman)."""
+
+    build: CliSubCommand[Build] = Field(description="build the five service images (progress shown)")
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
+
+
 class Ax0n(BaseSettings):
     """ax0n: verifiable AI inference."""
 
@@ -78,6 +100,7 @@ class Ax0n(BaseSettings):
 
     devnet: CliSubCommand[Devnet] = Field(description="the local devnet: up, down, status")
     demo: CliSubCommand[Demo] = Field(description="devnet + the SDK example on both tiers, end to end (`make demo`)")
+    images: CliSubCommand[Images] = Field(description="the service images: build them with podman (`make images`)")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

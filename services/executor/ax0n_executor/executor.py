@@ -73,13 +73,18 @@ class Executor:
         gen = engine.generate(ids, d, bytes(req.request_id), on_text)
         return self.receipt(req, engine, gen, batch_size=1, queued_s=queued_s), gen.text
 
-    def execute_batch(self, reqs: Sequence[types_pb2.InferenceRequest]) -> list[tuple[types_pb2.Receipt, str]]:
-        """Execute requests for one model together (one left-padded batch); all must be valid."""
+    def execute_batch(
+        self, reqs: Sequence[types_pb2.InferenceRequest], on_text: OnText | None = None
+    ) -> list[tuple[types_pb2.Receipt, str]]:
+        """Execute requests for one model together (one left-padded batch), streaming each row's text as it is
+        generated; all must be valid."""
         prepared = [self.prepare(r) for r in reqs]
         engine = prepared[0][0]
         if any(p[0] is not engine for p in prepared):
             raise InvalidRequest("a batch must be for one model")
-        gens = engine.generate_batch([p[1] for p in prepared], [p[2] for p in prepared], [r.request_id for r in reqs])
+        gens = engine.generate_batch(
+            [p[1] for p in prepared], [p[2] for p in prepared], [r.request_id for r in reqs], on_text
+        )
         return [(self.receipt(r, engine, g, batch_size=len(reqs)), g.text) for r, g in zip(reqs, gens, strict=True)]
 
     def receipt(

@@ -17,12 +17,13 @@ from typing import Any
 import grpc
 
 from ax0n.llm.engine import OnText
-from ax0n.llm.errors import ExecutorError, UnknownModel
+from ax0n.llm.errors import ExecutorError
 from ax0n.mempool import Consumer, Entry, Mempool, Outbound
 from ax0n.mempool.streams import EXECUTED, EXECUTOR_GROUP, requests_stream, tokens_stream
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
 from ax0n_executor.executor import Executor
+from ax0n_executor.replica import Done, Text
 
 Run = Callable[[types_pb2.InferenceRequest, OnText], Awaitable[tuple[types_pb2.Receipt, str]]]
 
@@ -36,22 +37,30 @@ def local(executor: Executor) -> Run:
     return run
 
 
-def via_serve(handles: dict[str, Any]) -> Run:
-    """Execute on Ray Serve deployments (`serving.ModelServer`, one per model id); text arrives in one piece."""
+def via_serve(handles: dict[str, Any], fallback: Run) -> Run:
+    """Execute on Ray Serve deployments (`serving.ModelServer`, one per model id), streaming each text delta
+    as the replica produces it; other models (the zk tier, unknown ids) go to `fallback`."""
 
     async def run(req: types_pb2.InferenceRequest, on_text: OnText) -> tuple[types_pb2.Receipt, str]:
-        if req.model_id not in handles:
-            raise UnknownModel(f"model {req.model_id!r} is not served here; served: {sorted(handles)}")
-        receipt_bytes, output, code, message = await handles[req.model_id].execute.remote(req.SerializeToString())
-        if code:
-            err = ExecutorError(message)
-            err.code = grpc.StatusCode[code]
-            raise err
-        receipt = types_pb2.Receipt.FromString(receipt_bytes)
-        on_text(0, output, list(receipt.output_token_ids))
-        return receipt, output
+        handle = handles.get(req.model_id)
+        if handle is None:
+            return await fallback(req, on_text)
+        async for event in handle.options(stream=True).stream.remote(req.SerializeToString()):
+            if isinstance(event, Text):
+                on_text(0, event.delta, event.token_ids)
+            elif isinstance(event, Done):
+                if event.code:
+                    raise _refusal(grpc.StatusCode[event.code], event.message)
+                return types_pb2.Receipt.FromString(event.receipt), event.output
+        raise _refusal(grpc.StatusCode.UNAVAILABLE, f"the Serve deployment of {req.model_id!r} ended without a receipt")
 
     return run
+
+
+def _refusal(code: grpc.StatusCode, message: str) -> ExecutorError:
+    err = ExecutorError(message)
+    err.code = code
+    return err
 
 
 class StreamWorker:

@@ -54,7 +54,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if not self.settings.settler_target:
             return result
         if self._settler is None:
-            self._settler = settler_pb2_grpc.SettlerStub(telemetry.channel(self.settings.settler_target))
+            self._settler = settler_pb2_grpc.SettlerStub(
+                telemetry.channel(self.settings.settler_target, self.settings.tls_ca_file)
+            )
         try:
             found = await self._settler.GetSettlement(
                 settler_pb2.GetSettlementRequest(request_id=result.request_id), timeout=5

@@ -21,6 +21,7 @@ import grpc
 from eth_utils import to_checksum_address
 
 from ax0n.chain.batch import certificate_args
+from ax0n.runtime import tls
 from ax0n.runtime.calls import signed
 from ax0n.spec import bls
 from ax0n.spec import certificate as qc
@@ -67,11 +68,14 @@ class ValidatorCommittee:
         timeout_s: float = 60.0,
         head: Callable[[], int] | None = None,
         interval: int = MAINNET.routing_rebuild_interval,
+        ca_file: str = "",
     ) -> None:
-        """`caller_key` signs every call (ax0n.spec.calls): validators serve only the settlers they allow."""
+        """`caller_key` signs every call (ax0n.spec.calls): validators serve only the settlers they allow. With
+        `ca_file`, calls go over TLS to validators whose certificates chain to it (ax0n.runtime.tls)."""
         if not targets:
             raise ValueError("a validator committee needs at least one validator address")
         self.targets, self.caller_key, self.timeout_s = list(targets), caller_key, timeout_s
+        self.ca_file = ca_file
         self.head, self.interval = head, interval
 
     def certify(self, seq: int, root: int, chain_id: int, finals: Sequence[types_pb2.FinalizedReceipt]) -> Certificate:
@@ -108,7 +112,7 @@ class ValidatorCommittee:
         named: set[bytes] = set()
         for target in self.targets:
             try:
-                with grpc.insecure_channel(target) as channel:
+                with tls.sync_channel(target, self.ca_file) as channel:
                     reply = ask(validator_pb2_grpc.ValidatorStub(channel))
             except grpc.RpcError as exc:
                 refusals.append(f"{target}: {exc.code().name}: {exc.details()}")

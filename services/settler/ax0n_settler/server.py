@@ -78,7 +78,8 @@ def validator_committee(s: SettlerSettings, head: Callable[[], int] | None = Non
     if not s.settler_key_file:
         raise ValueError("--validator-targets needs --settler-key-file: validators serve only signed calls")
     interval = PROFILES[s.profile].routing_rebuild_interval
-    return ValidatorCommittee(targets, Path(s.settler_key_file).read_text().strip(), head=head, interval=interval)
+    key = Path(s.settler_key_file).read_text().strip()
+    return ValidatorCommittee(targets, key, head=head, interval=interval, ca_file=s.tls_ca_file)
 
 
 def settlement_chain(s: SettlerSettings) -> SettlementChain:

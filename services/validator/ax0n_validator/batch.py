@@ -2,8 +2,9 @@
 
 The committee for a batch is every validator with bonded stake at the batch's committee snapshot block
 (`Committee.live`): Settlement counts live stake, so the certificate it verifies with EIP-2537 is a stake
-certificate (that block, the non-signers, the others' aggregate signature over `batch_signing_root`). The root is the batch circuit's Poseidon tree over the receipts'
-leaves (`ax0n.spec.settlement`), built here as the settler builds it.
+certificate (that block, the non-signers, the others' aggregate signature over `batch_signing_root`). The root is
+the batch circuit's Poseidon tree over the receipts' leaves (`ax0n.spec.settlement`, Settlement), or the optimistic
+batch's header hash (`ax0n.spec.batch`, OptimisticSettlement), built here as the settler builds it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ax0n.spec import batch as batches
 from ax0n.spec import bls, finality, settlement
 from ax0n.spec import certificate as qc
 from ax0n.spec.answers import Deployment, ModelSource
@@ -31,6 +33,17 @@ def poseidon_root(params: Params, operator_of: OperatorOf) -> BatchRoot:
     def root(receipts: Sequence[types_pb2.FinalizedReceipt]) -> bytes:
         leaves = [settlement.leaf_of(f, operator_of(f.receipt)) for f in receipts]
         return settlement.merkle_root(leaves, settlement.tree_size(params.max_batch_size)).to_bytes(32, "big")
+
+    return root
+
+
+def optimistic_root(params: Params, operator_of: OperatorOf) -> BatchRoot:
+    """The optimistic batch's header hash (ax0n.spec.batch, OptimisticSettlement.headerHash) over the receipts'
+    debits, each crediting `operator_of(receipt)`: leaves, chains and account entries as the settler builds them."""
+
+    def root(receipts: Sequence[types_pb2.FinalizedReceipt]) -> bytes:
+        debits = [batches.debit_of(f, operator_of(f.receipt)) for f in receipts]
+        return batches.build(0, debits, params.operator_fee_share_bps).header.hash()
 
     return root
 

@@ -138,14 +138,14 @@ def local_reexecutor(engines: Mapping[str, Engine]) -> Reexecutor:
     return reexecute
 
 
-def grpc_reexecutor(target: str, caller_key: str, timeout_s: float = 60.0) -> Reexecutor:
+def grpc_reexecutor(target: str, caller_key: str, timeout_s: float = 60.0, ca_file: str = "") -> Reexecutor:
     """Re-run the prefill on the re-executor at `target` that this validator's operator runs (never an executor),
-    each call signed with `caller_key` (ax0n.spec.calls)."""
+    each call signed with `caller_key` (ax0n.spec.calls), over TLS verified against `ca_file` when given."""
     stubs: list[validator_pb2_grpc.ReexecutorStub] = []  # the channel opens on first use, inside the event loop
 
     async def reexecute(item: types_pb2.ProvedReceipt) -> Finding:
         if not stubs:
-            stubs.append(validator_pb2_grpc.ReexecutorStub(telemetry.channel(target)))
+            stubs.append(validator_pb2_grpc.ReexecutorStub(telemetry.channel(target, ca_file)))
         request = validator_pb2.ReexecuteRequest(request=item.request, receipt=item.receipt, output=item.output)
         reply = await stubs[0].Reexecute(request, timeout=timeout_s, metadata=signed(caller_key, "Reexecute", request))
         return OK if reply.valid else Finding(False, f"fingerprint re-execution failed: {reply.reason}")

@@ -215,7 +215,8 @@ def reexecutor(settings: ValidatorSettings) -> Reexecutor | None:
         return None
     if not settings.caller_key_file:
         raise ValueError("--reexecutor-target needs --caller-key-file: the re-executor serves only signed calls")
-    return grpc_reexecutor(settings.reexecutor_target, Path(settings.caller_key_file).read_text().strip())
+    key = Path(settings.caller_key_file).read_text().strip()
+    return grpc_reexecutor(settings.reexecutor_target, key, ca_file=settings.tls_ca_file)
 
 
 def build(settings: ValidatorSettings) -> service.ServiceSpec:
@@ -258,6 +259,7 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
                 Aggregator(quorums, receipt_hash, settings.chain_id),
                 instance,
                 stats_params=STATS[settings.profile],
+                sample_key=next(iter(keys.values()), None),  # latency samples are signed with a registered key
             )
             components.append(aggregator)
     log.info("validator: %d keys, aggregator %s", len(keys), "on" if aggregator else "off")

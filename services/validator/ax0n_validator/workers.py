@@ -4,7 +4,8 @@ Every validator process reads every proved receipt and every attestation, so eac
 its own (`attester:{instance}`, `aggregator:{instance}`); the settler and router de-duplicate
 `ax0n:final` by key (the request id), so several aggregators may run side by side. With each VALID
 certificate the aggregator also publishes the receipt's latency sample to `ax0n:latency` (ax0n.runtime.stats), when
-the request and exec entries the receipt carries check out; stats readers de-duplicate those by request id.
+the request and exec entries the receipt carries check out, signed with the validator key it is given (none: it
+publishes no samples); stats readers count only samples signed by registered validators, combined per request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ax0n.mempool import streams as names
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import ATTESTATIONS, FAULTS
 from ax0n.runtime import stats
+from ax0n.spec import bls
 from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import types_pb2
 from ax0n_validator.aggregator import MAX_OPEN, Aggregator
@@ -95,8 +97,11 @@ class AggregatorWorker(_Worker):
         instance: str,
         streams: Streams = Streams(),
         stats_params: stats.StatsParams = stats.DEFAULT,
+        sample_key: bls.SecretKey | None = None,
     ) -> None:
+        """`sample_key`: the registered validator key latency samples are signed with (None: no samples)."""
         self.pool, self.aggregator, self.streams, self.stats_params = pool, aggregator, streams, stats_params
+        self.sample_key = sample_key
         self.certificates: collections.OrderedDict[bytes, types_pb2.QuorumCertificate] = collections.OrderedDict()
         group = f"aggregator:{instance}"
         super().__init__(
@@ -122,7 +127,7 @@ class AggregatorWorker(_Worker):
     async def _latency(self, request_id: bytes) -> list[Outbound]:
         """The latency sample of the receipt just certified VALID, when it can be measured (ax0n.runtime.stats)."""
         item = self.aggregator.proved(request_id)
-        if item is None:
+        if item is None or self.sample_key is None:
             return []
         redis, s = self.pool.redis, self.streams
         try:  # the certificate is published either way: this entry is not handled again once certified
@@ -137,6 +142,7 @@ class AggregatorWorker(_Worker):
         except (*RETRYABLE, ResponseError) as exc:
             log.warning("request %s: latency sample not measured: %s", request_id.hex(), exc)
             return []
+        sample = stats.sign_sample(sample, self.sample_key, self.aggregator.chain_id)
         return [Outbound(s.latency, sample, request_id.hex())]
 
     async def _on_proved(self, entry: Entry[types_pb2.ProvedReceipt]) -> list[Outbound]:

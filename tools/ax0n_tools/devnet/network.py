@@ -96,6 +96,7 @@ class Devnet:
         reexecutor: bool = False,
         redis_cluster_url: str = "",
         mempool_shards: int = 1,
+        images: dict[str, str] | None = None,
     ) -> None:
         self.progress = progress
         # executor processes: replicas of the one node, consuming its cluster's stream (0: the caller brings its own)
@@ -108,6 +109,8 @@ class Devnet:
         # a Redis Cluster the caller runs (redis-cluster://), instead of the devnet's own redis-server with per-role
         # users; every service splits the global streams into `mempool_shards`
         self.redis_cluster_url, self.mempool_shards = redis_cluster_url, mempool_shards
+        # service -> container image to run it from (podman, host network; ax0n_tools.images); else this venv
+        self.images = images or {}
         self.dir = state_dir or STATE_DIR
         self.http_port = free_port()
         self.provisioned: Provisioned | None = None
@@ -145,7 +148,8 @@ class Devnet:
                         args += ["--otlp-endpoint", self.otlp_endpoint]
                     url = self.redis.url_for(ROLE.get(name, "stats")) if self.redis else self.redis_cluster_url
                     args += ["--mempool-shards", str(self.mempool_shards)]
-                    svc = ServiceProcess(name, url, "--profile", "devnet", *args, env=env, log=log)
+                    image = self.images.get("validator" if name == REEXECUTOR else name, "")
+                    svc = ServiceProcess(name, url, "--profile", "devnet", *args, env=env, log=log, image=image)
                     self.stack.callback(svc.terminate)
                     self.services[label] = svc.start()
                     bar.update()

@@ -31,7 +31,13 @@ class ServiceProcess:
     """`ax0n-<name>` as a child process on free ports."""
 
     def __init__(
-        self, name: str, redis_url: str, *extra: str, env: dict[str, str] | None = None, log: Path | None = None
+        self,
+        name: str,
+        redis_url: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        image: str = "",
     ) -> None:
         self.name = name
         self.log = log.open("a", buffering=1) if log is not None else None  # also append the output here
@@ -42,6 +48,11 @@ class ServiceProcess:
         binary = Path(sys.executable).parent / f"ax0n-{name}"
         self.args = [str(binary), "--host", "127.0.0.1", "--grpc-port", str(self.grpc_port)]
         self.args += ["--metrics-port", "0", "--redis-url", redis_url, *extra]
+        if image:  # the same service and flags, from its container image (ax0n_tools.images)
+            from ax0n_tools import images
+
+            self.args = images.run_command(name, image, self.args[1:], env or {})
+            self.env = images.environment(Path.home() / ".cache" / "ax0n" / "podman") | (env or {})
         self.proc: subprocess.Popen[str] | None = None
         self._drainer: threading.Thread | None = None
 

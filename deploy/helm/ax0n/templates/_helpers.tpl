@@ -16,9 +16,16 @@
 {{- end -}}
 {{- end -}}
 
-{{/* "ax0n.component" (dict "root" $ "name" "router") -> {fullname}-router */}}
+{{/* "ax0n.componentName" (dict "root" $ "name" "router") -> {fullname}-router; with "pool" P (one executor pool
+per served model) -> {fullname}-executor-P */}}
 {{- define "ax0n.componentName" -}}
-{{- printf "%s-%s" (include "ax0n.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- $name := ternary (printf "%s-%s" .name (.pool | default "")) .name (not (empty .pool)) -}}
+{{- printf "%s-%s" (include "ax0n.fullname" .root) $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Kubernetes name of a served model's pool: its id in lower case, [._] as "-" */}}
+{{- define "ax0n.poolName" -}}
+{{- .id | lower | replace "." "-" | replace "_" "-" | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "ax0n.serviceAccountName" -}}
@@ -34,6 +41,9 @@
 app.kubernetes.io/name: {{ include "ax0n.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .name }}
+{{- with .pool }}
+ax0n.io/pool: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{- define "ax0n.labels" -}}
@@ -105,6 +115,23 @@ app.kubernetes.io/part-of: ax0n
 {{- end -}}
 {{- end -}}
 
+{{/* The Redis roles and their ACL rules: files/redis-acl.yaml, written from ax0n/mempool/acl.py (the one rule
+source) by `python -m ax0n_tools.chart_acl`; the chart tests fail when it drifts. */}}
+{{- define "ax0n.redis.acl" -}}
+{{- .Files.Get "files/redis-acl.yaml" -}}
+{{- end -}}
+
+{{/* Secret (keys username, password) of a role's own Redis user: (dict "root" $ "role" "router"). The chart's Redis:
+one Secret per role, generated; an external Redis: externalRedis.userSecrets.<role>. Empty: none, the service
+connects with the shared password above. */}}
+{{- define "ax0n.redis.userSecret" -}}
+{{- if .root.Values.redis.enabled -}}
+{{- printf "%s-%s" (include "ax0n.componentName" (dict "root" .root "name" "redis")) .role -}}
+{{- else -}}
+{{- index (.root.Values.externalRedis.userSecrets | default dict) .role | default "" -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "ax0n.otlpEndpoint" -}}
 {{- if .Values.otel.enabled -}}
 {{- printf "http://%s.%s.svc:4317" (include "ax0n.componentName" (dict "root" . "name" "otel-collector")) .Release.Namespace -}}
@@ -116,8 +143,10 @@ app.kubernetes.io/part-of: ax0n
 {{/* Environment of an ax0n container: (dict "root" $ "name" "router" "port" 50051 "values" .Values.router) */}}
 {{- define "ax0n.env" -}}
 {{- $root := .root -}}
+{{- $user := include "ax0n.redis.userSecret" (dict "root" $root "role" .name) -}}
 {{- $secret := include "ax0n.redis.secretName" $root -}}
 {{- $scheme := include "ax0n.redis.scheme" $root -}}
+{{- $address := printf "%s:%s/%s" (include "ax0n.redis.host" $root) (include "ax0n.redis.port" $root) (include "ax0n.redis.database" $root) -}}
 - name: AX0N_HOST
   value: "0.0.0.0"
 - name: AX0N_GRPC_PORT
@@ -128,17 +157,37 @@ app.kubernetes.io/part-of: ax0n
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
-{{- if $secret }}
+{{- if $user }}
+# the service's own least-privilege Redis user (ax0n/mempool/acl.py)
+- name: AX0N_REDIS_USERNAME
+  valueFrom:
+    secretKeyRef: {name: {{ $user }}, key: username}
+- name: AX0N_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $user }}, key: password}
+- name: AX0N_REDIS_URL
+  value: {{ printf "%s://$(AX0N_REDIS_USERNAME):$(AX0N_REDIS_PASSWORD)@%s" $scheme $address | quote }}
+{{- else if $secret }}
 - name: AX0N_REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ include "ax0n.redis.secretKey" $root }}
 - name: AX0N_REDIS_URL
-  value: {{ printf "%s://:$(AX0N_REDIS_PASSWORD)@%s:%s/%s" $scheme (include "ax0n.redis.host" $root) (include "ax0n.redis.port" $root) (include "ax0n.redis.database" $root) | quote }}
+  value: {{ printf "%s://:$(AX0N_REDIS_PASSWORD)@%s" $scheme $address | quote }}
 {{- else }}
 - name: AX0N_REDIS_URL
-  value: {{ printf "%s://%s:%s/%s" $scheme (include "ax0n.redis.host" $root) (include "ax0n.redis.port" $root) (include "ax0n.redis.database" $root) | quote }}
+  value: {{ printf "%s://%s" $scheme $address | quote }}
+{{- end }}
+- name: AX0N_HEALTH_PORT
+  value: {{ $root.Values.probes.healthPort | quote }}
+{{- if $root.Values.grpcTLS.enabled }}
+- name: AX0N_TLS_CERT_FILE
+  value: {{ include "ax0n.tls.dir" . }}/tls.crt
+- name: AX0N_TLS_KEY_FILE
+  value: {{ include "ax0n.tls.dir" . }}/tls.key
+- name: AX0N_TLS_CA_FILE
+  value: {{ include "ax0n.tls.dir" . }}/ca.crt
 {{- end }}
 {{- with .values.extraEnv }}
 {{ toYaml . }}
@@ -154,19 +203,20 @@ app.kubernetes.io/part-of: ax0n
 {{- end }}
 {{- end -}}
 
-{{/* gRPC health probes on the service port. */}}
+{{/* gRPC health probes on the plaintext health port (the kubelet's gRPC probe speaks no TLS): it serves only
+grpc.health.v1, the same health service the TLS port serves. */}}
 {{- define "ax0n.probes" -}}
 {{- $p := .root.Values.probes -}}
 startupProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $p.healthPort }}}
   periodSeconds: {{ $p.startup.periodSeconds }}
   failureThreshold: {{ $p.startup.failureThreshold }}
 readinessProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $p.healthPort }}}
   periodSeconds: {{ $p.readiness.periodSeconds }}
   failureThreshold: {{ $p.readiness.failureThreshold }}
 livenessProbe:
-  grpc: {port: {{ .port }}}
+  grpc: {port: {{ $p.healthPort }}}
   periodSeconds: {{ $p.liveness.periodSeconds }}
   failureThreshold: {{ $p.liveness.failureThreshold }}
 {{- end -}}
@@ -179,6 +229,44 @@ livenessProbe:
 - name: metrics
   containerPort: {{ .root.Values.metricsPort | default 9090 }}
   protocol: TCP
+- name: health
+  containerPort: {{ .root.Values.probes.healthPort }}
+  protocol: TCP
+{{- end -}}
+
+{{/*
+gRPC TLS (grpcTLS): each service's certificate Secret (tls.crt, tls.key, ca.crt), mounted read-only where
+AX0N_TLS_* point. (dict "root" $ "name" "router")
+*/}}
+{{- define "ax0n.tls.dir" -}}/etc/ax0n/tls{{- end -}}
+
+{{- define "ax0n.tls.secretName" -}}
+{{- $key := ternary (printf "%s-%s" .name (.pool | default "")) .name (not (empty .pool)) -}}
+{{- index .root.Values.grpcTLS.existingSecrets $key | default (printf "%s-tls" (include "ax0n.componentName" .)) -}}
+{{- end -}}
+
+{{- define "ax0n.tls.mount" -}}
+{{- if .root.Values.grpcTLS.enabled }}
+- {name: grpc-tls, mountPath: {{ include "ax0n.tls.dir" . }}, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "ax0n.tls.volume" -}}
+{{- if .root.Values.grpcTLS.enabled }}
+- name: grpc-tls
+  secret: {secretName: {{ include "ax0n.tls.secretName" . }}, defaultMode: 0440}
+{{- end }}
+{{- end -}}
+
+{{/* DNS names a service's certificate names: its Service, and for the validator every pod of its headless one. */}}
+{{- define "ax0n.tls.dnsNames" -}}
+{{- $name := include "ax0n.componentName" . -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- $names := list $name (printf "%s.%s" $name $ns) (printf "%s.%s.svc" $name $ns) (printf "%s.%s.svc.cluster.local" $name $ns) -}}
+{{- if eq .name "validator" -}}
+{{- $names = concat $names (list (printf "*.%s-headless.%s.svc" $name $ns) (printf "*.%s-headless.%s.svc.cluster.local" $name $ns)) -}}
+{{- end -}}
+{{- toJson $names -}}
 {{- end -}}
 
 {{/* Pod-level fields shared by the ax0n services: (dict "root" $ "values" .Values.router ["serviceAccount" name]) */}}
@@ -235,12 +323,13 @@ KEDA ScaledObject (redis-streams: group lag and pending entries) or, without KED
 */}}
 {{- define "ax0n.streamAutoscaler" -}}
 {{- $root := .root -}}
-{{- $ctx := dict "root" $root "name" .name -}}
+{{- $ctx := dict "root" $root "name" .name "pool" .pool -}}
 {{- $a := .values.autoscaling -}}
 {{- $kind := include "ax0n.autoscaler" (dict "root" $root "values" .values) -}}
+{{- $stats := include "ax0n.redis.userSecret" (dict "root" $root "role" "stats") -}}
 {{- $secret := include "ax0n.redis.secretName" $root -}}
 {{- if eq $kind "keda" }}
-{{- if $secret }}
+{{- if or $stats $secret }}
 ---
 apiVersion: keda.sh/v1alpha1
 kind: TriggerAuthentication
@@ -250,9 +339,15 @@ metadata:
     {{- include "ax0n.labels" $ctx | nindent 4 }}
 spec:
   secretTargetRef:
+    {{- if $stats }}
+    # the stats user: the backlog of the scaled streams (XINFO GROUPS, XPENDING, XLEN), no entry, no write
+    - {parameter: username, name: {{ $stats }}, key: username}
+    - {parameter: password, name: {{ $stats }}, key: password}
+    {{- else }}
     - parameter: password
       name: {{ $secret }}
       key: {{ include "ax0n.redis.secretKey" $root }}
+    {{- end }}
 {{- end }}
 ---
 apiVersion: keda.sh/v1alpha1
@@ -288,7 +383,7 @@ spec:
         stream: {{ $stream | quote }}
         consumerGroup: {{ $.group | quote }}
         {{ $metric }}: {{ index $a.keda $metric | quote }}
-      {{- if $secret }}
+      {{- if or $stats $secret }}
       authenticationRef:
         name: {{ include "ax0n.componentName" $ctx }}-redis
       {{- end }}
@@ -317,9 +412,9 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A ClusterIP Service for an internal ax0n service: (dict "root" $ "name" N "port" P) */}}
+{{/* A ClusterIP Service for an internal ax0n service: (dict "root" $ "name" N "port" P ["pool" pool]) */}}
 {{- define "ax0n.service" -}}
-{{- $ctx := dict "root" .root "name" .name -}}
+{{- $ctx := dict "root" .root "name" .name "pool" .pool -}}
 apiVersion: v1
 kind: Service
 metadata:
@@ -367,4 +462,53 @@ AX0N_RPC_URL): its env entry, volume mount and volume. Include them only when de
     name: {{ .Values.deployment.configMap }}
     items:
       - {key: {{ .Values.deployment.key | quote }}, path: {{ .Values.deployment.key | quote }}}
+{{- end -}}
+
+{{/*
+A served model's weights: (dict "root" $ "model" <models[] entry> "volume" NAME). The volume is mounted read-only
+at /var/lib/ax0n/models/<pool>; weights.pvc mounts the claim (subPath) there, weights.url an emptyDir into which
+the fetch init container unpacks the archive as <mount>/model. "ax0n.weights.dir" is the model directory.
+*/}}
+{{- define "ax0n.weights.mountPath" -}}/var/lib/ax0n/models/{{ include "ax0n.poolName" .model }}{{- end -}}
+{{- define "ax0n.weights.dir" -}}
+{{- include "ax0n.weights.mountPath" . }}{{ if .model.weights.url }}/model{{ end -}}
+{{- end -}}
+{{- define "ax0n.weights.volume" -}}
+- name: {{ .volume }}
+{{- if .model.weights.url }}
+  emptyDir: {}
+{{- else }}
+  persistentVolumeClaim: {claimName: {{ .model.weights.pvc.claimName }}, readOnly: true}
+{{- end }}
+{{- end -}}
+{{- define "ax0n.weights.mount" -}}
+- name: {{ .volume }}
+  mountPath: {{ include "ax0n.weights.mountPath" . }}
+  readOnly: true
+{{- with (and (not .model.weights.url) .model.weights.pvc.subPath) }}
+  subPath: {{ . }}
+{{- end }}
+{{- end -}}
+{{- define "ax0n.weights.fetch" -}}
+{{- if .model.weights.url }}
+- name: fetch-{{ .volume }}
+  image: {{ include "ax0n.image" (dict "root" .root "image" .root.Values.executor.image) }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  args: [fetch-model, {{ .model.weights.url | quote }}, {{ include "ax0n.weights.dir" . | quote }}, --commitment, {{ .model.commitment | quote }}]
+  resources:
+    requests: {cpu: 100m, memory: 256Mi}
+    limits: {memory: 1Gi}
+  securityContext:
+    {{- toYaml .root.Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    - {name: tmp, mountPath: /tmp}
+    - {name: {{ .volume }}, mountPath: {{ include "ax0n.weights.mountPath" . }}}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when the validators' re-executor pool renders: served models, and the validators' caller keys to sign
+their Reexecute calls with; else empty */}}
+{{- define "ax0n.reexecutor.enabled" -}}
+{{- $r := .Values.validator.reexecutor -}}
+{{- if and .Values.validator.enabled $r.enabled .Values.models $r.callerKeys.existingSecret }}true{{ end -}}
 {{- end -}}
