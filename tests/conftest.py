@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ax0n_tools.devnet.cluster import RedisClusterServers
 from ax0n_tools.devnet.redis import RedisServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -43,3 +44,19 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """One Redis Cluster for the session: three masters with a replica each, AOF everysec (a failover test may
+    kill a master: its replica takes over, and the cluster stays usable)."""
+    with RedisClusterServers(replicas=1, node_timeout_ms=2_000, appendonly=True) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["single", "cluster"])
+def mempool_url(request: pytest.FixtureRequest) -> str:
+    """The mempool's URL on one redis-server, then on the session's Redis Cluster."""
+    if request.param == "single":
+        return request.getfixturevalue("redis_url")
+    return request.getfixturevalue("redis_cluster").url

@@ -4,8 +4,9 @@ Every service connects as its own user, so a party that holds one role's passwor
 keys: an executor cannot append to `ax0n:final`, delete the router's nonces and reservations, or write the
 settler's journal (NOPERM). What a role may write it may still write wrongly: consumers verify what they read.
 
-A consumed stream brings its dead-letter stream and the consumer's idempotency markers and error counters
-(`ax0n:done:{stream}:…`, `ax0n:err:{stream}:…`) with it. Commands: everything but the dangerous ones
+A global stream brings its shards (`{stream}:{tag}`, ax0n.mempool.streams); a consumed stream brings its
+dead-letter stream and the consumer's idempotency markers and error counters (`ax0n:done:…`, `ax0n:err:…`, named
+from `slot_name(stream)`) with it. Commands: everything but the dangerous ones
 (`-@dangerous`: FLUSHALL, KEYS, CONFIG, DEBUG, …), and no pub/sub channels.
 
 An executor only consumes the request streams: a Redis 7 selector grants it the commands the consumer runs on
@@ -24,14 +25,24 @@ from ax0n.mempool import streams as s
 ROLES = ("router", "executor", "prover", "validator", "settler", "stats")
 
 
+def _stored(stream: str) -> list[str]:
+    """`stream` (a name or a `prefix*` pattern of tagged names) and, for a name, its shards."""
+    return [stream] if stream.endswith("*") else [stream, f"{stream}:{{*"]
+
+
 def _beside(stream: str) -> list[str]:
-    """The keys a consumer of `stream` (a name or a `prefix*` pattern) writes besides the stream and its outputs:
-    its dead-letter stream, idempotency markers and error counters."""
-    return [s.dead_letter_stream(stream), f"ax0n:done:{stream}:*", f"ax0n:err:{stream}:*"]
+    """The keys a consumer of `stream` writes besides the stream and its outputs: its dead letters, idempotency
+    markers and error counters (a shard's dead letters are its own `{shard}:dead`, within `{stream}:{*`)."""
+    if stream.endswith("*"):  # tagged names: what is named after them starts with them
+        return [f"{stream}{s.DEAD_LETTER_SUFFIX}", f"ax0n:done:{stream}", f"ax0n:err:{stream}"]
+    return [
+        s.dead_letter_stream(stream),
+        *(f"ax0n:{kind}:{name}" for kind in ("done", "err") for name in (f"{{{stream}}}:*", f"{stream}:{{*")),
+    ]
 
 
 def _consumed(stream: str) -> list[str]:
-    return [stream, *_beside(stream)]
+    return [*_stored(stream), *_beside(stream)]
 
 
 # What ax0n.mempool's consumer runs on its input stream, and nothing that appends to it.
@@ -43,16 +54,23 @@ _STATS = [s.HEARTBEAT, s.LATENCY]  # signed heartbeats and certified latency sam
 _REQUESTS = s.REQUESTS_PREFIX + "*"
 _TOKENS = s.TOKENS_PREFIX + "*"
 _SENT = "ax0n:sent:*"  # cross-slot send markers (Redis Cluster)
-_SCALED = [_REQUESTS, s.EXECUTED]  # the streams KEDA scales executors and provers on
+_SCALED = [_REQUESTS, *_stored(s.EXECUTED)]  # the streams KEDA scales executors and provers on (every shard)
 _BACKLOG = ["+xinfo|groups", "+xpending", "+xlen"]  # their backlog, no entry's content
 
 # role -> (read-write patterns, read-only patterns)
 GRANTS: dict[str, tuple[list[str], list[str]]] = {
     "router": ([_REQUESTS, s.ROUTER_KEYS + "*", _TOKENS, *_consumed(s.FINAL)], _STATS),
-    "executor": ([*_beside(_REQUESTS), s.EXECUTED, _TOKENS, s.HEARTBEAT, _SENT], []),
-    "prover": ([*_consumed(s.EXECUTED), s.PROVED, s.FAULTS, _SENT], []),
+    "executor": ([*_beside(_REQUESTS), *_stored(s.EXECUTED), _TOKENS, s.HEARTBEAT, _SENT], []),
+    "prover": ([*_consumed(s.EXECUTED), *_stored(s.PROVED), *_stored(s.FAULTS), _SENT], []),
     "validator": (
-        [*_consumed(s.PROVED), *_consumed(s.ATTESTATIONS), s.FINAL, s.FAULTS, s.LATENCY, _SENT],
+        [
+            *_consumed(s.PROVED),
+            *_consumed(s.ATTESTATIONS),
+            *_stored(s.FINAL),
+            *_stored(s.FAULTS),
+            s.LATENCY,
+            _SENT,
+        ],
         [s.HEARTBEAT],
     ),
     "settler": ([*_consumed(s.FINAL), *_consumed(s.FAULTS), s.SETTLER_JOURNAL + ":*", _SENT], []),

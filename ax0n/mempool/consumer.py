@@ -3,7 +3,7 @@
 A handler returns the messages it wants published; they are appended together with an idempotency
 marker and the acknowledgement in one Lua script, so an entry's effect is committed once or not at all.
 Entries stalled on a dead consumer are reclaimed with XAUTOCLAIM; past `max_deliveries`, and at once
-for malformed entries, they move to `{stream}:dead` with the reason.
+for malformed entries, they move to its dead-letter stream (`dead_letter_stream`) with the reason.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from redis.exceptions import ResponseError
 from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import Entry, M, MalformedEntry
 from ax0n.mempool.pool import RETRYABLE, Mempool, Outbound
-from ax0n.mempool.streams import dead_letter_stream, expiry_s
+from ax0n.mempool.streams import dead_letter_stream, expiry_s, hash_tag, slot_name
 from ax0n.runtime import telemetry
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,6 @@ def _commit_call(stream: str, errors_key: str, chunk: list[_Commit]) -> tuple[li
     return keys, msgpack.packb(batch, use_bin_type=False)
 
 
-def _hash_tag(key: str) -> str:
-    """What Redis Cluster hashes `key` on: the text between its first `{` and the next `}` if not empty, else
-    the whole key."""
-    start = key.find("{")
-    end = key.find("}", start + 1) if start >= 0 else -1
-    return key[start + 1 : end] if end > start + 1 else key
-
-
 class Consumer(Generic[M]):
     """One member of a consumer group, handling `message_type` entries of `stream` with `handler`."""
 
@@ -139,15 +131,18 @@ class Consumer(Generic[M]):
         max_deliveries: int = 5,
         concurrency: int = 1,
         done_ttl_s: int = 7 * 24 * 3600,
+        shard_of: str = "",
     ) -> None:
         self.pool, self.redis = pool, pool.redis
+        self.shard_of = shard_of  # the sharded stream `stream` is a shard of, if any: entries must belong here
         self.stream, self.group, self.name = stream, group, name
         self.message_type, self.handler = message_type, handler
         self.batch, self.block_ms = batch, block_ms
         self.min_idle_ms, self.max_deliveries = min_idle_ms, max_deliveries
         self.done_ttl_s = done_ttl_s
         self.dead_stream = dead_letter_stream(stream)
-        self.errors_key = f"ax0n:err:{stream}:{group}"
+        self._done_prefix = f"ax0n:done:{slot_name(stream)}:{group}:"  # in the stream's slot, tagged or not
+        self.errors_key = f"ax0n:err:{slot_name(stream)}:{group}"
         self._limit = asyncio.Semaphore(concurrency)
         self._commit = self.redis.register_script(COMMIT)
         self._send = self.redis.register_script(SEND)
@@ -166,7 +161,7 @@ class Consumer(Generic[M]):
         self._in_flight: asyncio.Future[None] | None = None  # the last batch's commit, while the next is read
 
     def done_key(self, key: str) -> str:
-        return f"ax0n:done:{self.stream}:{self.group}:{key}"
+        return self._done_prefix + key
 
     def stop(self) -> None:
         """Finish the entries in hand, then return from run(); unread entries stay for other members."""
@@ -194,6 +189,7 @@ class Consumer(Generic[M]):
         while not self.stopping:
             try:
                 if not pending_checked:  # entries this name read before a restart, not yet acked
+                    await self.pool.ready()
                     await self.pool.ensure_group(self.stream, self.group)
                     await self._drain_own_pending()
                     pending_checked = True
@@ -204,11 +200,6 @@ class Consumer(Generic[M]):
                     await self.pool.trim_consumed(self.stream)
                 await self._read_once(">")
                 backoff = 0.05
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._quiesce()
-                pending_checked = False  # stream or group vanished (Redis restarted without persistence)
             except RETRYABLE as exc:
                 await self._quiesce()
                 pending_checked = False  # replies lost with the connection leave entries pending on this name
@@ -216,6 +207,11 @@ class Consumer(Generic[M]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._quiesce()
+                pending_checked = False  # stream or group vanished (Redis restarted without persistence)
 
     async def _keep_claims(self) -> None:
         """While handlers run, reset their entries' idle time every third of min_idle_ms (see KEEP)."""
@@ -306,7 +302,11 @@ class Consumer(Generic[M]):
                 await self._dead_letter(entry_id, fields, reason, deliveries)
                 continue
             try:
-                items.append(wire.decode(self.stream, entry_id, fields, self.message_type, deliveries))
+                item = wire.decode(self.stream, entry_id, fields, self.message_type, deliveries)
+                if self.shard_of and (home := self.pool.stream_for(self.shard_of, item.key)) != self.stream:
+                    # its key's marker lives in its own shard: handled here, a copy would take effect twice
+                    raise MalformedEntry(f"key {item.key!r} belongs to shard {home}")
+                items.append(item)
             except MalformedEntry as exc:
                 await self._dead_letter(entry_id, fields, f"malformed: {exc}", deliveries)
         if not items:
@@ -354,7 +354,10 @@ class Consumer(Generic[M]):
     def _queue_commit(self, item: Entry[M], outputs: Sequence[Outbound]) -> asyncio.Future[None]:
         """Queue the entry's commit (COMMIT: outputs + marker unless already marked, then ack) for this tick's
         batch; outputs are encoded now, in the caller's span, so they carry its trace context."""
-        encoded = [(o.stream, expiry_s(o.stream), self.pool.flat_fields(o.message, o.key)) for o in outputs]
+        route = self.pool.stream_for
+        encoded = [
+            (route(o.stream, o.key), expiry_s(o.stream), self.pool.flat_fields(o.message, o.key)) for o in outputs
+        ]
         self._commits.append((item.id, self.done_key(item.key), encoded))
         if self._committed is None:  # first in this tick: flush once the other handlers have queued theirs
             self._committed = asyncio.get_running_loop().create_future()
@@ -424,7 +427,7 @@ class Consumer(Generic[M]):
         for done_key, outs in entries:
             # in the outputs' slot: hashed on the (lowest) output stream's tag, or on its whole name
             first = min(o[0] for o in outs)
-            marker = f"ax0n:sent:{{{_hash_tag(first)}}}:{done_key}"
+            marker = f"ax0n:sent:{{{hash_tag(first) or first}}}:{done_key}"
             if key_slot(marker.encode()) != key_slot(first.encode()):  # e.g. a name holding an empty "{}"
                 raise ValueError(f"stream name {first!r} cannot be used on Redis Cluster")
             batch.append([at(marker), [[at(stream), ttl, flat] for stream, ttl, flat in outs]])
@@ -461,3 +464,41 @@ class Consumer(Generic[M]):
     async def _update_depth(self) -> None:
         depth = await self.pool.backlog(self.stream, self.group)
         telemetry.MEMPOOL_DEPTH.labels(**self._labels).set(depth)
+
+
+class Sharded(Generic[M]):
+    """Members of `group` on every stream `stream` is stored in (Mempool.streams_of): one Consumer per shard,
+    each with the shard's own group, sharing one concurrency limit. With one shard, that shard's Consumer."""
+
+    def __init__(
+        self,
+        pool: Mempool,
+        stream: str,
+        group: str,
+        name: str,
+        message_type: type[M],
+        handler: Handler[M],
+        *,
+        concurrency: int = 1,
+        **kw: int,
+    ) -> None:
+        self.stream = stream
+        shards = pool.streams_of(stream)
+        of = stream if len(shards) > 1 else ""
+        self.members = [
+            Consumer(pool, s, group, name, message_type, handler, concurrency=concurrency, shard_of=of, **kw)
+            for s in shards
+        ]
+        for member in self.members[1:]:
+            member._limit = self.members[0]._limit
+
+    async def run(self) -> None:
+        await asyncio.gather(*(m.run() for m in self.members))
+
+    def stop(self) -> None:
+        for member in self.members:
+            member.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self.members[0].stopping

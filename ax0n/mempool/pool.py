@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import msgpack
+import redis as redis_sync
 import redis.asyncio as redis
 from google.protobuf.message import Message
 from opentelemetry.trace import SpanKind
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.crc import key_slot
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    ResponseError,
+    SlotNotCoveredError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from ax0n.mempool import entry
-from ax0n.mempool.streams import expiry_s
+from ax0n.mempool.streams import SHARDED, expiry_s, shard_index, shard_streams
 from ax0n.runtime import telemetry
 
 DEFAULT_MAXLEN = 1_000_000  # approximate bound of the dead-letter streams (an operator's window, never consumed)
 DEFAULT_MAX_BACKLOG = 100_000  # unconsumed entries a stream may hold before publishers are refused
 DEFAULT_RETAIN_MS = 10 * 60 * 1000  # consumed entries stay this long (latency samples look them up), then go
-RETRYABLE = (ConnectionError, TimeoutError, OSError)
+# a lost connection, or a Redis Cluster between states (a master failing over, slots moving)
+RETRYABLE = (ConnectionError, TimeoutError, OSError, ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 # Unconsumed entries of a stream: the largest (lag + pending) over its groups, or its length before any group
 # exists. A lag Redis cannot tell (entries deleted past a group's last delivery) is counted, up to `cap`.
@@ -108,7 +119,23 @@ class Outbound:
     key: str
 
 
-CLUSTER_SCHEME = "redis-cluster://"  # a Redis Cluster: any one node's address; the client finds the rest
+# a Redis Cluster: any one node's address; the client finds the rest (rediss-cluster://: over TLS)
+CLUSTER_SCHEMES = {"redis-cluster://": "redis://", "rediss-cluster://": "rediss://"}
+
+
+def _cluster_url(url: str) -> str | None:
+    """`url` as the cluster client takes it, or None when it names a single Redis."""
+    for scheme, plain in CLUSTER_SCHEMES.items():
+        if url.startswith(scheme):
+            return plain + url.removeprefix(scheme)
+    return None
+
+
+def connect_sync(url: str) -> redis_sync.Redis:
+    """A blocking client for `url` (the settler's journal): a cluster client for `redis-cluster://`."""
+    if cluster_url := _cluster_url(url):
+        return cast(redis_sync.Redis, redis_sync.RedisCluster.from_url(cluster_url))
+    return redis_sync.Redis.from_url(url)
 
 
 def connect(url: str, *, retries: int = 8) -> redis.Redis:
@@ -117,16 +144,18 @@ def connect(url: str, *, retries: int = 8) -> redis.Redis:
     `redis-cluster://host:port` connects to a Redis Cluster (a cluster client, typed here as the plain one it
     mirrors); there every atomic script must name keys of one hash slot (docs/mempool.md, Redis Cluster)."""
     retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries)
-    if url.startswith(CLUSTER_SCHEME):
-        cluster = RedisCluster.from_url("redis://" + url.removeprefix(CLUSTER_SCHEME), retry=retry)
-        return cast(redis.Redis, cluster)
+    if cluster_url := _cluster_url(url):
+        return cast(redis.Redis, RedisCluster.from_url(cluster_url, retry=retry))
     return redis.Redis.from_url(
         url, retry=retry, retry_on_error=[ConnectionError, TimeoutError, OSError], health_check_interval=10
     )
 
 
 class Mempool:
-    """Publishes typed messages to Redis streams and creates consumers over them."""
+    """Publishes typed messages to Redis streams and creates consumers over them.
+
+    A stream in `sharded` is split into `shards` streams (ax0n.mempool.streams.shard_streams): an entry goes to
+    the shard of its key; consumers read every shard (consumer.Sharded)."""
 
     def __init__(
         self,
@@ -135,15 +164,44 @@ class Mempool:
         maxlen: int = DEFAULT_MAXLEN,
         max_backlog: int = DEFAULT_MAX_BACKLOG,
         retain_ms: int = DEFAULT_RETAIN_MS,
+        shards: int = 1,
+        sharded: frozenset[str] = SHARDED,
     ) -> None:
+        if shards < 1:
+            raise ValueError(f"shards must be at least 1, not {shards}")
         self.redis = client
+        self.shards, self.sharded = shards, sharded
+        self._shard_names = {s: shard_streams(s, shards) for s in sharded} if shards > 1 else {}
+        self._cluster = isinstance(client, RedisCluster)
+        self._initialized = not self._cluster
+        self._initializing = asyncio.Lock()
         self.maxlen, self.max_backlog, self.retain_ms = maxlen, max_backlog, retain_ms
         self._publish = client.register_script(PUBLISH)
         self._trim = client.register_script(TRIM)
 
     @classmethod
-    def from_url(cls, url: str, **kw: int) -> Mempool:
+    def from_url(cls, url: str, **kw: Any) -> Mempool:
         return cls(connect(url), **kw)
+
+    async def ready(self) -> None:
+        """Load a cluster client's slot map once, before its users' first commands: many first commands at once
+        (a validator's thirty consumers) on a cluster client that initializes lazily can leave some hanging
+        (redis-py 8.1; docs/mempool.md, Redis Cluster). No-op on one Redis."""
+        if self._initialized:
+            return
+        async with self._initializing:
+            if not self._initialized:
+                await cast(RedisCluster, self.redis).initialize()
+                self._initialized = True
+
+    def streams_of(self, stream: str) -> list[str]:
+        """The streams `stream` is stored in: its shards if it is sharded, else itself."""
+        return self._shard_names.get(stream) or [stream]
+
+    def stream_for(self, stream: str, key: str) -> str:
+        """Where an entry of `stream` with idempotency `key` goes: its key's shard, or `stream` itself."""
+        names = self._shard_names.get(stream)
+        return names[shard_index(key, self.shards)] if names else stream
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -162,14 +220,26 @@ class Mempool:
         with telemetry.tracer().start_as_current_span(f"{stream} publish", kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.destination.name", stream)
             span.set_attribute("ax0n.key", key)
-            (entry_id,) = await self._append([(stream, self.flat_fields(message, key))])
+            (entry_id,) = await self._append([(self.stream_for(stream, key), self.flat_fields(message, key))])
         return entry_id
 
     async def publish_many(self, items: Sequence[Outbound]) -> list[str]:
-        """Publish several messages in one script call, all or none (Backpressure if any stream is full)."""
-        return await self._append([(i.stream, self.flat_fields(i.message, i.key)) for i in items])
+        """Publish several messages in one script call, all or none (Backpressure if any stream is full).
+        On Redis Cluster, one call per hash slot the streams fall in: all or none per slot."""
+        routed = [(self.stream_for(i.stream, i.key), self.flat_fields(i.message, i.key)) for i in items]
+        if not self._cluster:
+            return await self._append(routed)
+        per_slot: dict[int, list[int]] = {}
+        for n, (stream, _) in enumerate(routed):
+            per_slot.setdefault(key_slot(stream.encode()), []).append(n)
+        ids = [""] * len(routed)
+        for positions in per_slot.values():
+            for n, entry_id in zip(positions, await self._append([routed[n] for n in positions]), strict=True):
+                ids[n] = entry_id
+        return ids
 
     async def _append(self, items: list[tuple[str, list[bytes]]]) -> list[str]:
+        await self.ready()
         keys: list[str] = []
         index: dict[str, int] = {}
         for stream, _ in items:

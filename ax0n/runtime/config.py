@@ -28,7 +28,16 @@ class ServiceSettings(BaseSettings):
     )
     grpc_port: int = Field(0, description="gRPC port (0: the service's default; tests pass an explicit free port)")
     metrics_port: int = Field(DEFAULT_METRICS_PORT, description="Prometheus /metrics port (-1 disables the endpoint)")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL of the mempool")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL of the mempool; redis-cluster://host:port for a Redis Cluster (any one node)",
+    )
+    mempool_shards: int = Field(
+        1,
+        ge=1,
+        description="streams each global stream (exec, proved, att, final, fault) is split into; every service "
+        "of a mesh must use the same (docs/mempool.md, Redis Cluster)",
+    )
     instance: str = Field("", description="consumer/instance name (default: hostname-pid)")
     otlp_endpoint: str = Field(
         "", description="OTLP/gRPC endpoint for traces, e.g. http://otel-collector:4317 (empty: no export)"

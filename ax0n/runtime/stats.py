@@ -39,7 +39,7 @@ from eth_utils import keccak
 
 from ax0n.mempool import entry as wire
 from ax0n.mempool.entry import MalformedEntry
-from ax0n.mempool.streams import EXECUTED, HEARTBEAT, LATENCY, REQUESTS_PREFIX
+from ax0n.mempool.streams import EXECUTED, HEARTBEAT, LATENCY, REQUESTS_PREFIX, requests_stream
 from ax0n.spec import bls
 from ax0n.spec import receipt as receipts
 from ax0n.spec.request import DOMAIN_NAME, DOMAIN_VERSION, InvalidSignature, _recover_digest
@@ -249,12 +249,12 @@ async def measure_latency(
     executed: str = EXECUTED,
 ) -> types_pb2.LatencySample | None:
     """The latency sample of `item`, a receipt about to be certified VALID, or None when it cannot be measured:
-    no entry ids carried, the request entry (on `{requests_prefix}{cluster}`) does not hold the receipt's request
+    no entry ids carried, the request entry (on `{requests_prefix}{{cluster}}`) does not hold the receipt's request
     id, or the exec entry does not hold this receipt (either trimmed, or the ids are wrong)."""
     receipt = item.receipt
     if not (item.request_entry_id and item.exec_entry_id):
         return None
-    stream = f"{requests_prefix}{receipt.route.cluster_id}"
+    stream = requests_stream(receipt.route.cluster_id, requests_prefix)
     async with client.pipeline(transaction=False) as pipe:
         pipe.xrange(stream, item.request_entry_id, item.request_entry_id)
         pipe.xrange(executed, item.exec_entry_id, item.exec_entry_id)

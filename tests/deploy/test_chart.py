@@ -17,9 +17,10 @@ import kubernetes_validate
 import pytest
 from eth_account import Account
 from eth_utils import keccak, to_bytes
+from redis.asyncio.cluster import RedisCluster
 
 from ax0n.chain.deploy import Manifest as DeploymentManifest
-from ax0n.mempool import acl, streams
+from ax0n.mempool import acl, connect, streams
 from ax0n.runtime import stats, telemetry
 from ax0n.runtime.config import DEFAULT_METRICS_PORT, DEFAULT_PORTS, DEFAULT_ROUTER_HTTP_PORT, ServiceSettings
 
@@ -174,7 +175,7 @@ def test_keda_scales_executors_and_provers_on_the_mempool_streams(render, name: 
     cluster = model.get("cluster", f"default-{model['id']}")
     expected = {
         "executor": (streams.requests_stream(cluster), streams.EXECUTOR_GROUP),
-        "prover": (streams.EXECUTED, streams.PROVER_GROUP),
+        "prover": (streams.EXECUTED, streams.PROVER_GROUP),  # one shard: the stream itself
     }
     redis_url = urlsplit(env(rendered.component("Deployment", "executor"))["AX0N_REDIS_URL"])
     for component, (stream, group) in expected.items():
@@ -348,6 +349,39 @@ def test_external_redis(render) -> None:
         )
 
 
+def test_an_operators_redis_cluster_with_sharded_streams(render) -> None:
+    """externalRedis.cluster: every service gets a cluster URL (ax0n.mempool.connect opens a cluster client), the
+    shard count reaches every pod, and KEDA scales provers on each exec shard with its cluster scaler."""
+    cluster = {"externalRedis": {"cluster": True, "database": 0}, "mempool": {"shards": 3}}
+    values = merged(VALUE_SETS["minimal"], KEDA, cluster)
+    rendered = render(values)
+    ext = values["externalRedis"]
+    config = rendered.get("ConfigMap", f"{RELEASE}-ax0n-env")["data"]
+    assert config["AX0N_MEMPOOL_SHARDS"] == "3"
+    for workload in ax0n_workloads(rendered):
+        url = env(workload)["AX0N_REDIS_URL"]
+        assert urlsplit(url).scheme == "rediss-cluster" and urlsplit(url).hostname == ext["host"]
+        assert isinstance(connect(url.replace("$(AX0N_REDIS_PASSWORD)", "pw")), RedisCluster)
+    expected = {
+        "executor": [streams.requests_stream("default-tiny")],  # the one model's pool
+        "prover": streams.shard_streams(streams.EXECUTED, 3),
+    }
+    for component, names in expected.items():
+        triggers = keda_triggers(rendered, component)
+        assert {t["type"] for t in triggers} == {"redis-cluster-streams"}
+        assert sorted(t["metadata"]["stream"] for t in triggers) == sorted(names * 2)  # lag and pending, each
+        for trigger in triggers:
+            assert trigger["metadata"]["addresses"] == f"{ext['host']}:{ext['port']}"
+            assert "databaseIndex" not in trigger["metadata"]
+        assert len({t["name"] for t in triggers}) == len(triggers)
+
+
+def test_the_charts_shard_tags_are_the_mempools() -> None:
+    text = (CHART / "templates" / "_shards.tpl").read_text()
+    table = json.loads(re.search(r'define "ax0n.shardTags" -}}\n(.*)\n', text).group(1))
+    assert table == {str(n): [streams.shard_tag(i, n) for i in range(n)] for n in range(2, 17)}
+
+
 # ---- validator, settler, redis, collector -----------------------------------------------------------------------
 
 
@@ -474,7 +508,8 @@ def test_notes_tell_how_to_reach_the_router(render) -> None:
     notes = render({}).notes
     assert f"port-forward svc/{RELEASE}-ax0n-router {DEFAULT_PORTS['router']} {DEFAULT_ROUTER_HTTP_PORT}" in notes
     lb = render(VALUE_SETS["gpu"]).notes
-    assert "loadBalancer.ingress" in lb and "scale with KEDA on stream ax0n:req:gpu-a100, group executors" in lb
+    stream = streams.requests_stream("gpu-a100")
+    assert "loadBalancer.ingress" in lb and f"scale with KEDA on stream {stream}, group executors" in lb
 
 
 def test_containers_run_as_non_root_with_read_only_root(render) -> None:
@@ -514,6 +549,12 @@ BAD_VALUES = {
     "deployment ConfigMap not a DNS name": {"deployment": {"configMap": "Ax0n_Deployment"}},
     "deployment key with a slash": {"deployment": {"configMap": "ax0n-deployment", "key": "a/deployment.json"}},
     "router registry file (not a chart value)": {"router": {"registry": {"configMap": "ax0n-registry"}}},
+    "redis cluster with a database": {
+        "redis": {"enabled": False},
+        "externalRedis": {"host": "r", "cluster": True, "database": 1},
+    },
+    "no shards": {"mempool": {"shards": 0}},
+    "more shards than tabled": {"mempool": {"shards": 17}},
     "TLS Secret for an unknown service": {"grpcTLS": {"existingSecrets": {"redis": "my-tls"}}},
     "TLS Secret name not a DNS name": {"grpcTLS": {"existingSecrets": {"router": "My_TLS"}}},
     "Redis user for an unknown role": {"externalRedis": {"userSecrets": {"admin": "ax0n-redis-admin"}}},
@@ -830,7 +871,8 @@ def test_every_service_serves_grpc_over_tls_with_its_own_certificate(render) -> 
     (pod,) = rendered.of("Pod")
     assert {"name": "AX0N_TLS_CA_FILE", "value": "/etc/ax0n/tls/ca.crt"} in pod["spec"]["containers"][0]["env"]
     # existing Secrets (e.g. cert-manager's) replace the generated ones; TLS off renders none
-    mine = render({"grpcTLS": {"existingSecrets": {s: f"cm-{s}" for s in SERVICES}}})
+    servers = [s for s in SERVICES if s != "executor"] + ["executor-tiny"]  # the executor: each model's pool
+    mine = render({**VALUE_SETS["default"], "grpcTLS": {"existingSecrets": {s: f"cm-{s}" for s in servers}}})
     assert not [s for s in mine.of("Secret") if s["metadata"]["name"].endswith(("-tls", "-grpc-ca"))]
     router = mine.component("Deployment", "router")
     assert {v["name"]: v for v in router["spec"]["template"]["spec"]["volumes"]}["grpc-tls"]["secret"][

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from ax0n_tools.devnet.redis import RedisServer
 from redis.exceptions import NoPermissionError, ResponseError
 
-from ax0n.mempool import Consumer, Entry, Mempool, Outbound, acl, streams
+from ax0n.mempool import Consumer, Entry, Mempool, Outbound, Sharded, acl, streams
 from ax0n.v1 import types_pb2
 
 
@@ -49,6 +49,7 @@ async def test_an_executor_cannot_forge_finals_or_touch_nonces_and_the_journal(a
     await admin.set(f"{streams.ROUTER_KEYS}nonce:c1:7", "used")
     executor = as_role("executor")
     await _refused(executor.xadd(streams.FINAL, {"forged": "final"}))  # a forged final: NOPERM
+    await _refused(executor.xadd(streams.shard_streams(streams.FINAL, 3)[1], {"forged": "final"}))  # ... on a shard
     await _refused(executor.delete(f"{streams.ROUTER_KEYS}nonce:c1:7"))  # replay by deleting a used nonce
     await _refused(executor.hset(f"{streams.ROUTER_KEYS}escrow:c1", "r", "0"))  # the router's reservations
     await _refused(executor.set(f"{streams.SETTLER_JOURNAL}:queue", "x"))  # the settler's journal
@@ -72,31 +73,45 @@ async def test_roles_reach_what_they_consume_and_produce(as_role) -> None:
     await _refused(as_role("settler").xadd(streams.requests_stream("c"), {"a": "1"}))
 
 
-async def test_a_role_runs_its_consumer_and_publisher_through_the_scripts(server: RedisServer) -> None:
-    """The prover's own user consumes ax0n:exec and publishes ax0n:proved exactly as the service does."""
-    admin, prover = Mempool.from_url(server.url), Mempool.from_url(server.url_for("prover"))
+@pytest.mark.parametrize("shards", [1, 3])
+async def test_a_role_runs_its_consumer_and_publisher_through_the_scripts(server: RedisServer, shards: int) -> None:
+    """The prover's own user consumes ax0n:exec and publishes ax0n:proved exactly as the service does, on the
+    streams themselves and on their shards (with their markers, error hashes and dead letters)."""
+    admin = Mempool.from_url(server.url, shards=shards)
+    prover = Mempool.from_url(server.url_for("prover"), shards=shards)
+    executor = Mempool.from_url(server.url_for("executor"), shards=shards)
+    tag = f"s{shards}"
     try:
-        await prover.ensure_group(streams.EXECUTED, streams.PROVER_GROUP)
-        item = types_pb2.ExecutedReceipt(output="hello")
-        await Mempool.from_url(server.url_for("executor")).publish(streams.EXECUTED, item, key="k1")
+        for stream in prover.streams_of(streams.EXECUTED):
+            await prover.ensure_group(stream, streams.PROVER_GROUP)
+        for i in range(6):  # over every shard
+            await executor.publish(streams.EXECUTED, types_pb2.ExecutedReceipt(output=f"{tag}-{i}"), key=f"{tag}-{i}")
+        bad = prover.stream_for(streams.EXECUTED, f"{tag}-bad")
+        await admin.redis.xadd(bad, {"type": "not a message"})  # malformed: dead-lettered in the prover's rights
 
         async def handle(entry: Entry[types_pb2.ExecutedReceipt]) -> list[Outbound]:
             return [Outbound(streams.PROVED, types_pb2.ProvedReceipt(output=entry.message.output), entry.key)]
 
-        consumer = Consumer(
+        consumer = Sharded(
             prover, streams.EXECUTED, streams.PROVER_GROUP, "p1", types_pb2.ExecutedReceipt, handle, block_ms=50
         )
         task = asyncio.create_task(consumer.run())
+        proved = admin.streams_of(streams.PROVED)
         async with asyncio.timeout(20):
-            while not await admin.redis.xlen(streams.PROVED):
+            while sum([await admin.redis.xlen(s) for s in proved]) < 6 or not await admin.redis.xlen(
+                streams.dead_letter_stream(bad)
+            ):
                 await asyncio.sleep(0.05)
         consumer.stop()
         await task
-        [(_, fields)] = await admin.redis.xrange(streams.PROVED)
-        assert fields[b"key"] == b"k1"
+        keys = [f[b"key"].decode() for s in proved for _, f in await admin.redis.xrange(s)]
+        assert sorted(keys) == [f"{tag}-{i}" for i in range(6)]
+        if shards > 1:
+            assert sum([bool(await admin.redis.xlen(s)) for s in proved]) > 1  # really spread
     finally:
-        await admin.close()
-        await prover.close()
+        await admin.redis.delete(*admin.streams_of(streams.EXECUTED), *admin.streams_of(streams.PROVED))
+        for pool in (admin, prover, executor):
+            await pool.close()
 
 
 async def test_the_stats_user_reads_the_backlog_the_autoscaler_needs_but_no_request(as_role, server) -> None:

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-async def pool(redis_url: str):
-    pool = Mempool.from_url(redis_url)
+async def pool(mempool_url: str):
+    pool = Mempool.from_url(mempool_url)
     yield pool
     await pool.close()
 
@@ -48,9 +48,9 @@ async def _kill_worker_mid_batch(pool: Mempool, redis_url: str, stream: str, out
     assert pending["pending"] == 15
 
 
-async def test_sigkilled_consumer_entries_reclaimed_and_handled_once(pool: Mempool, redis_url: str) -> None:
+async def test_sigkilled_consumer_entries_reclaimed_and_handled_once(pool: Mempool, mempool_url: str) -> None:
     stream, out = names("kill")
-    await _kill_worker_mid_batch(pool, redis_url, stream, out, 40)
+    await _kill_worker_mid_batch(pool, mempool_url, stream, out, 40)
 
     survivor = consumer(pool, stream, out, "survivor", min_idle_ms=200)
     task = asyncio.create_task(survivor.run())
@@ -63,9 +63,9 @@ async def test_sigkilled_consumer_entries_reclaimed_and_handled_once(pool: Mempo
     assert await pool.redis.xlen(dead_letter_stream(stream)) == 0
 
 
-async def test_past_delivery_limit_reclaimed_entries_are_dead_lettered(pool: Mempool, redis_url: str) -> None:
+async def test_past_delivery_limit_reclaimed_entries_are_dead_lettered(pool: Mempool, mempool_url: str) -> None:
     stream, out = names("limit")
-    await _kill_worker_mid_batch(pool, redis_url, stream, out, 30)
+    await _kill_worker_mid_batch(pool, mempool_url, stream, out, 30)
 
     survivor = consumer(pool, stream, out, "survivor", min_idle_ms=200, max_deliveries=1)
     task = asyncio.create_task(survivor.run())

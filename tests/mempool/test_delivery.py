@@ -6,15 +6,15 @@ import asyncio
 
 import pytest
 
-from ax0n.mempool import Entry, Mempool
+from ax0n.mempool import Entry, Mempool, Sharded
 from ax0n.mempool.streams import dead_letter_stream
 from ax0n.v1 import types_pb2
-from tests.mempool.helpers import chunk, consumer, names, output_keys, wait_for
+from tests.mempool.helpers import chunk, consumer, forward, names, output_keys, wait_for
 
 
 @pytest.fixture
-async def pool(redis_url: str):
-    pool = Mempool.from_url(redis_url)
+async def pool(mempool_url: str):
+    pool = Mempool.from_url(mempool_url)
     yield pool
     await pool.close()
 
@@ -119,6 +119,40 @@ async def test_malformed_entries_are_dead_lettered_and_never_crash(pool: Mempool
     assert await output_keys(pool, out) == ["good"]
 
 
+async def test_an_entry_planted_in_another_shard_is_dead_lettered_not_handled_twice(mempool_url: str) -> None:
+    """A writer appends a copy of a key to a shard the key does not map to (where the key's marker is not): the
+    copy is refused, the key's own entry is handled once; every shard's entries reach the members."""
+    stream, out = names("shards")
+    pool = Mempool.from_url(mempool_url, shards=3, sharded=frozenset({stream, out}))
+    try:
+        shards = pool.streams_of(stream)
+        for s in shards:
+            await pool.ensure_group(s, "g")
+        await pool.publish_many([_outbound(stream, i) for i in range(30)])
+        home = pool.stream_for(stream, "7")
+        planted = next(s for s in shards if s != home)
+        await pool.redis.xadd(planted, pool.fields(chunk(7), "7"))  # the same key, in another shard
+
+        members = [
+            Sharded(pool, stream, "g", f"c{i}", types_pb2.TokenChunk, forward(out), block_ms=50) for i in range(2)
+        ]
+        tasks = [asyncio.create_task(m.run()) for m in members]
+        await wait_for(lambda: _count(pool, dead_letter_stream(planted), 1))
+        await wait_for(lambda: _total(pool, pool.streams_of(out), 30))
+        for s in shards:
+            await wait_for(lambda s=s: _backlog_zero(pool, s))
+        for m in members:
+            m.stop()
+        await asyncio.gather(*tasks)
+
+        keys = [k for s in pool.streams_of(out) for k in await output_keys(pool, s)]
+        assert sorted(keys, key=int) == [str(i) for i in range(30)]
+        [(_, dead)] = await pool.redis.xrange(dead_letter_stream(planted))
+        assert dead[b"dead_reason"].decode() == f"malformed: key '7' belongs to shard {home}"
+    finally:
+        await pool.close()
+
+
 async def test_graceful_stop_finishes_in_flight_entry(pool: Mempool) -> None:
     stream, out = names("stop")
     started = asyncio.Event()
@@ -162,3 +196,7 @@ async def _count(pool: Mempool, stream: str, n: int) -> bool:
 
 async def _backlog_zero(pool: Mempool, stream: str) -> bool:
     return await pool.backlog(stream, "g") == 0
+
+
+async def _total(pool: Mempool, streams: list[str], n: int) -> bool:
+    return sum([await pool.redis.xlen(s) for s in streams]) >= n

@@ -186,7 +186,10 @@ class RouterUnderTest:
 
 
 @pytest.fixture
-async def router(redis_url: str, tmp_path: Path) -> AsyncIterator[RouterUnderTest]:
+async def router(mempool_url: str, tmp_path: Path) -> AsyncIterator[RouterUnderTest]:
+    """The router with executor stand-ins, on one redis-server and on the session's Redis Cluster (where
+    admission reserves in the client's slot and appends in the cluster stream's)."""
+    redis_url = mempool_url
     await Mempool.from_url(redis_url).redis.flushall()
     path = tmp_path / "registry.json"
     path.write_text(json.dumps(registry_doc()))

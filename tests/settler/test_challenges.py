@@ -18,6 +18,7 @@ from ax0n.chain.contracts import Signer
 from ax0n.chain.deploy import Manifest, deploy
 from ax0n.chain.registration import signing_key_proof
 from ax0n.mempool import Mempool
+from ax0n.mempool.streams import dead_letter_stream
 from ax0n.spec import receipt as receipts
 from ax0n.spec.params import DEVNET
 from ax0n.v1 import types_pb2
@@ -126,7 +127,7 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
     await watcher.start()
     try:
         async with asyncio.timeout(60):
-            while await pool.backlog(stream, CHALLENGER_GROUP) or not rclient.xlen(f"{stream}:dead"):
+            while await pool.backlog(stream, CHALLENGER_GROUP) or not rclient.xlen(dead_letter_stream(stream)):
                 await asyncio.sleep(0.1)
     finally:
         await watcher.stop()
@@ -141,7 +142,7 @@ async def test_watcher_slashes_once_and_ends_what_it_cannot_challenge(
         "no_committee": 1,
         "refused": 2,
     }
-    dead = {f[b"key"].decode(): f[b"dead_reason"].decode() for _, f in rclient.xrange(f"{stream}:dead")}
+    dead = {f[b"key"].decode(): f[b"dead_reason"].decode() for _, f in rclient.xrange(dead_letter_stream(stream))}
     assert set(dead) == {"bad-proof", "unsigned"}
     assert "InvalidChallengeProof()" in dead["bad-proof"] and "malformed receipt" in dead["unsigned"]
 
@@ -188,7 +189,7 @@ async def test_unreachable_chain_is_retried_not_dropped(redis_url: str, rclient:
         await pool.close()
     [pending] = rclient.xpending_range(stream, CHALLENGER_GROUP, "-", "+", 10)
     assert pending["times_delivered"] >= 3
-    assert not rclient.xlen(f"{stream}:dead")
+    assert not rclient.xlen(dead_letter_stream(stream))
 
 
 def test_equivocation_evidence_slashes_the_operator_once(anvil: Anvil) -> None:

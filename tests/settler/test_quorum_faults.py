@@ -28,6 +28,7 @@ from web3 import Web3
 
 from ax0n.chain.contracts import Signer
 from ax0n.mempool import Mempool
+from ax0n.mempool.streams import dead_letter_stream
 from ax0n.spec import answers, bls, routing
 from ax0n.spec import certificate as qc
 from ax0n.spec import receipt as receipts
@@ -217,7 +218,7 @@ async def test_quorum_fault_slashes_the_operator_once(
         "no_operator": 0,
         "retry": 0,
     }
-    dead = {f[b"key"].decode(): f[b"dead_reason"].decode() for _, f in rclient.xrange(f"{stream}:dead")}
+    dead = {f[b"key"].decode(): f[b"dead_reason"].decode() for _, f in rclient.xrange(dead_letter_stream(stream))}
     assert set(dead) == {"forged"} and "INVALID_ARGUMENT" in dead["forged"] and "certificate" in dead["forged"]
 
     [event] = settlement.events.QuorumFaultChallenged().get_logs(from_block=0)

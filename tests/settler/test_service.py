@@ -16,6 +16,7 @@ from ax0n_tools.devnet.anvil import Anvil
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ax0n.mempool import Consumer, Mempool, streams
+from ax0n.mempool.streams import dead_letter_stream
 from ax0n.spec.params import DEVNET
 from ax0n.spec.settlement import verify_inclusion
 from ax0n.v1 import settler_pb2, settler_pb2_grpc, types_pb2
@@ -47,12 +48,12 @@ async def test_intake_then_get_settlement(
     component = IntakeComponent(consumer, pool)
     await component.start()
     for _ in range(100):
-        if rclient.xlen(journal.queue) >= 5 and rclient.xlen(f"{stream}:dead") >= 1:
+        if rclient.xlen(journal.queue) >= 5 and rclient.xlen(dead_letter_stream(stream)) >= 1:
             break
         await asyncio.sleep(0.05)
     await component.stop()
     assert rclient.xlen(journal.queue) == 5
-    assert rclient.xlen(f"{stream}:dead") == 1
+    assert rclient.xlen(dead_letter_stream(stream)) == 1
 
     settler = make_settler(d, journal)
     for _ in range(10):

@@ -15,6 +15,7 @@ from eth_account import Account
 
 from ax0n.mempool import Mempool
 from ax0n.mempool import entry as wire
+from ax0n.mempool.streams import requests_stream
 from ax0n.runtime import stats
 from ax0n.runtime.stats import Registration, StatsReader
 from ax0n.spec import bls
@@ -58,7 +59,7 @@ async def test_valid_receipts_give_latency_samples_and_stats(redis_url: str, reg
         request.CopyFrom(item.request)
         if wrong_request:
             request.request_id = hashlib.sha256(b"another request").digest()
-        cluster = streams.requests_prefix + item.receipt.route.cluster_id
+        cluster = requests_stream(item.receipt.route.cluster_id, streams.requests_prefix)
         item.request_entry_id = await _append(pool, cluster, request, request.request_id.hex())
         await asyncio.sleep(0.03)
         done = types_pb2.ExecutedReceipt(receipt=item.receipt, request=item.request, output=item.output)

@@ -159,7 +159,7 @@ class WorkerComponent:
         self._handles: dict[str, Any] = {}
 
     async def start(self) -> None:
-        self._pool = Mempool.from_url(self.settings.redis_url)
+        self._pool = Mempool.from_url(self.settings.redis_url, shards=self.settings.mempool_shards)
         name = service.instance_name(self.settings)
         run = local(self.executor)
         if self.settings.serve:

@@ -8,7 +8,7 @@ import logging
 
 import grpc
 
-from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool, Outbound, streams
+from ax0n.mempool import Entry, MalformedEntry, Mempool, Outbound, Sharded, streams
 from ax0n.runtime import service
 from ax0n.runtime.config import ServiceSettings
 from ax0n.spec.receipt import receipt_hash
@@ -44,7 +44,7 @@ class ExecutedConsumer:
 
     def __init__(self, pool: Mempool, prover: ReceiptProver, name: str, concurrency: int, faults: str = FAULTS) -> None:
         self.prover, self.faults = prover, faults
-        self.consumer = Consumer(
+        self.consumer = Sharded(
             pool,
             streams.EXECUTED,
             streams.PROVER_GROUP,
@@ -105,7 +105,7 @@ def build(settings: ServiceSettings) -> service.ServiceSpec:
     prover_settings = settings if isinstance(settings, ProverSettings) else ProverSettings(**settings.model_dump())
     mlp_art = artifacts.load(artifacts.MLP)
     models = load_models(prover_settings.zk_models, mlp_art)
-    pool = Mempool.from_url(settings.redis_url)
+    pool = Mempool.from_url(settings.redis_url, shards=settings.mempool_shards)
     consumer = ExecutedConsumer(
         pool,
         ReceiptProver(mlp_art, models),

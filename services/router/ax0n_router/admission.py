@@ -3,9 +3,12 @@
 Order: size limits (cheap, before hashing a large prompt) → signature → deadline → model → fee cap
 → route (`check`, no state touched), then `commit`: one Lua script checks the cluster's backlog,
 reserves the fee cap, consumes the nonce and appends the request to its cluster stream, all or
-nothing. A request refused with 429 consumed nothing and can be resent unchanged.
+nothing. A request refused with 429 consumed nothing and can be resent unchanged. On Redis Cluster the
+client's keys and the cluster stream live in different slots: the reservation and nonce go in first, then
+the append, and a refused append undoes both (docs/router.md, Redis Cluster).
 
-Nonces are single-use per client, not sequential: `SET NX ax0n:router:nonce:{client}:{nonce}` with a
+Nonces are single-use per client, not sequential: `SET NX ax0n:router:nonce:{client}:{nonce}` (the client
+as hash tag, beside its reservations `ax0n:router:escrow:{client}`) with a
 TTL past the signed deadline; after that the deadline check refuses the replay. Escrow: each admitted
 request reserves its fee cap until its deadline (the escrow is debited only when its settlement batch
 lands), so a client cannot spend the same escrow twice across concurrent requests; routers share
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 from opentelemetry.trace import SpanKind
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
 from ax0n.mempool import Mempool
@@ -51,17 +55,9 @@ local function stream_backlog(stream, group)
 end
 """
 
-# KEYS: reservations hash, nonce key, request stream
-# ARGV: version, request id, "fee_cap:deadline", nonce ttl, reservations expire-at, maxlen, n stale,
-#       executor group, max backlog, stale..., entry fields...
-# Backlog (lag + pending of the executor group, or the stream length before any executor joined) is
-# checked in the same script as the append, so concurrent routers cannot overshoot the bound.
-COMMIT = (
-    BACKLOG
-    + """
+# Checks and effects on the client's reservations and nonce (KEYS[1], KEYS[2]); ARGV as COMMIT's
+_RESERVE = """
 if (redis.call('HGET', KEYS[1], '_v') or '0') ~= ARGV[1] then return 'retry' end
-local backlog = stream_backlog(KEYS[3], ARGV[8])
-if backlog >= tonumber(ARGV[9]) then return 'busy:' .. backlog end
 if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return 'dup' end
 if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[4]) then return 'nonce' end
 local n = tonumber(ARGV[7])
@@ -70,15 +66,44 @@ redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[1], '_v', 1)
 redis.call('EXPIREAT', KEYS[1], ARGV[5], 'NX')
 redis.call('EXPIREAT', KEYS[1], ARGV[5], 'GT')
-return redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 10 + n))
+"""
+# KEYS: reservations hash, nonce key, request stream
+# ARGV: version, request id, "fee_cap:deadline", nonce ttl, reservations expire-at, maxlen, n stale,
+#       executor group, max backlog, stale..., entry fields...
+# Backlog (lag + pending of the executor group, or the stream length before any executor joined) is
+# checked in the same script as the append, so concurrent routers cannot overshoot the bound.
+COMMIT = (
+    BACKLOG
+    + """
+local backlog = stream_backlog(KEYS[3], ARGV[8])
+if backlog >= tonumber(ARGV[9]) then return 'busy:' .. backlog end
+"""
+    + _RESERVE
+    + "return redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', unpack(ARGV, 10 + n))\n"
+)
+
+# Redis Cluster, where the client's keys and the stream are in different slots: first RESERVE in the client's
+# slot ('ok' or why not; KEYS: reservations hash, nonce key; ARGV: as COMMIT's) ...
+RESERVE = _RESERVE + "return 'ok'\n"
+# ... undone when the append is refused: KEYS: reservations hash, nonce key; ARGV: request id
+UNRESERVE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[1], '_v', 1)
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+# ... then the cluster stream's slot: KEYS: request stream; ARGV: executor group, max backlog, maxlen, fields...
+APPEND = (
+    BACKLOG
+    + """
+local backlog = stream_backlog(KEYS[1], ARGV[1])
+if backlog >= tonumber(ARGV[2]) then return 'busy:' .. backlog end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
 """
 )
 
-# KEYS: old stream, new stream; ARGV: old entry id, executor group, max backlog, maxlen, entry fields...
-# Moves an entry no executor has read yet to another cluster's stream; 'taken' if one already read it.
-REROUTE = (
-    BACKLOG
-    + """
+# 'taken' when the executor group of KEYS[1] has read past ARGV[1] already (ARGV[2]: the group)
+TAKEN = """
 local function not_after(a, b)
   local am, as = string.match(a, '(%d+)-(%d+)')
   local bm, bs = string.match(b, '(%d+)-(%d+)')
@@ -93,12 +118,21 @@ if not groups.err then
     if f['name'] == ARGV[2] and not_after(ARGV[1], f['last-delivered-id']) then return 'taken' end
   end
 end
+"""
+# KEYS: old stream, new stream; ARGV: old entry id, executor group, max backlog, maxlen, entry fields...
+# Moves an entry no executor has read yet to another cluster's stream; 'taken' if one already read it.
+REROUTE = (
+    BACKLOG
+    + TAKEN
+    + """
 local backlog = stream_backlog(KEYS[2], ARGV[2])
 if backlog >= tonumber(ARGV[3]) then return 'busy:' .. backlog end
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 'taken' end
 return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
 """
 )
+# Redis Cluster, the old stream's slot: REROUTE's 'taken' check and XDEL ('ok'); KEYS: old stream; ARGV: as REROUTE's
+UNROUTE = TAKEN + "if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 'taken' end\nreturn 'ok'\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +206,11 @@ class Admission:
         self._index_lock = asyncio.Lock()
         self._commit = self.redis.register_script(COMMIT)
         self._reroute = self.redis.register_script(REROUTE)
+        self._cluster = isinstance(self.redis, RedisCluster)
+        self._reserve = self.redis.register_script(RESERVE)
+        self._unreserve = self.redis.register_script(UNRESERVE)
+        self._append = self.redis.register_script(APPEND)
+        self._unroute = self.redis.register_script(UNROUTE)
         # one commit per client at a time in this process: concurrent ones would only collide on the version
         self._client_locks: weakref.WeakValueDictionary[bytes, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -280,7 +319,10 @@ class Admission:
                 *fields,
             ]
             keys = [key, nonce_key(client, req.nonce), stream]
-            outcome = (await self._commit(keys=keys, args=args)).decode()
+            if self._cluster:
+                outcome = await self._commit_two_slots(keys, args, 10 + len(stale))
+            else:
+                outcome = (await self._commit(keys=keys, args=args)).decode()
             if outcome.startswith("busy:"):
                 raise self._overloaded(decision.cluster_id, int(outcome[5:]))
             if outcome == "nonce":
@@ -289,6 +331,21 @@ class Admission:
                 raise errors.replay(f"request 0x{rid.hex()} was already admitted")
             if outcome != "retry":  # another router changed the reservations meanwhile: re-read
                 return outcome
+
+    async def _commit_two_slots(self, keys: list[str], args: list, fields_at: int) -> str:
+        """COMMIT on Redis Cluster: RESERVE in the client's slot, then APPEND in the stream's; a refused append
+        undoes the reservation and nonce. An append whose outcome is unknown (its reply lost), or a router that
+        dies between the two, leaves them held until the deadline: the request may be in the stream, so neither
+        is freed for a replay (the client, who got no answer, re-signs with a new nonce)."""
+        outcome = (await self._reserve(keys=keys[:2], args=args[: fields_at - 1])).decode()
+        if outcome != "ok":
+            return outcome
+        appended = (
+            await self._append(keys=keys[2:], args=[args[7], args[8], args[5], *args[fields_at - 1 :]])
+        ).decode()
+        if appended.startswith("busy:"):
+            await self._unreserve(keys=keys[:2], args=[args[1]])
+        return appended
 
     async def picked_up(self, cluster: str, entry_id: str) -> bool:
         """True once the cluster's executor group has read the entry (its last-delivered id reached it)."""
@@ -317,13 +374,29 @@ class Admission:
         fields = [part for pair in self.pool.fields(req, rid).items() for part in pair]
         keys = [requests_stream(decision.cluster_id), requests_stream(moved.cluster_id)]
         args = [entry_id, EXECUTOR_GROUP, self.limits.max_backlog, self.pool.maxlen, *fields]
-        outcome = (await self._reroute(keys=keys, args=args)).decode()
+        if self._cluster:
+            outcome = await self._reroute_two_slots(keys, args)
+        else:
+            outcome = (await self._reroute(keys=keys, args=args)).decode()
         if outcome.startswith("busy:"):
             raise self._overloaded(moved.cluster_id, int(outcome[5:]))
         if outcome == "taken":
             req.route.CopyFrom(decision)
             return None
         return moved, outcome
+
+    async def _reroute_two_slots(self, keys: list[str], args: list) -> str:
+        """REROUTE on Redis Cluster: the new stream's backlog first (read), then the old entry's XDEL unless
+        taken (its slot), then the append (the new stream's). Routers rerouting into one stream at once may pass
+        its bound by the requests between their check and append; a router that loses Redis between the delete
+        and the append loses the request (its client's deadline answers it)."""
+        backlog = await self.pool.backlog(keys[1], EXECUTOR_GROUP)
+        if backlog >= self.limits.max_backlog:
+            return f"busy:{backlog}"
+        if (await self._unroute(keys=keys[:1], args=args[:2])).decode() == "taken":
+            return "taken"
+        fields = dict(zip(args[4::2], args[5::2], strict=True))
+        return (await self.redis.xadd(keys[1], fields, maxlen=self.pool.maxlen, approximate=True)).decode()
 
     async def release_escrow(self, req: types_pb2.InferenceRequest) -> None:
         await self.redis.hdel(reservations_key(bytes(req.client)), bytes(req.request_id))
@@ -335,8 +408,8 @@ def _stream_id(entry_id: str) -> tuple[int, int]:
 
 
 def reservations_key(client: bytes) -> str:
-    return f"{ROUTER_KEYS}escrow:{client.hex()}"
+    return f"{ROUTER_KEYS}escrow:{{{client.hex()}}}"
 
 
 def nonce_key(client: bytes, nonce: int) -> str:
-    return f"{ROUTER_KEYS}nonce:{client.hex()}:{nonce}"
+    return f"{ROUTER_KEYS}nonce:{{{client.hex()}}}:{nonce}"

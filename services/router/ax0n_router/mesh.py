@@ -71,17 +71,22 @@ class FinalWatcher:
         self.keep = keep
         self.recent: OrderedDict[bytes, types_pb2.FinalizedReceipt] = OrderedDict()
         self._waiters: dict[bytes, list[asyncio.Future[types_pb2.FinalizedReceipt]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="final-watcher")
-        await self._ready.wait()
+        """One follower per shard of the final stream (Mempool.streams_of); returns once each has its start."""
+        await self.pool.ready()
+        ready = []
+        for stream in self.pool.streams_of(FINAL):
+            ready.append(asyncio.Event())
+            self._tasks.append(asyncio.create_task(self._run(stream, ready[-1]), name=f"final-watcher {stream}"))
+        await asyncio.gather(*(r.wait() for r in ready))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=5)
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
 
     def expect(self, request_id: bytes) -> asyncio.Future[types_pb2.FinalizedReceipt]:
         """A future for the request's final result; register before publishing so none is missed."""
@@ -128,23 +133,24 @@ class FinalWatcher:
             return
         self._deliver(final)
 
-    async def _run(self) -> None:
+    async def _run(self, stream: str, ready: asyncio.Event) -> None:
         last = "$"
         backoff = 0.05
         while True:
             try:
                 if last == "$":  # pin the start position to the stream's current end
-                    info = await self.pool.redis.xinfo_stream(FINAL) if await self.pool.redis.exists(FINAL) else None
+                    redis = self.pool.redis
+                    info = await redis.xinfo_stream(stream) if await redis.exists(stream) else None
                     last = info["last-generated-id"].decode() if info else "0-0"
-                    self._ready.set()
-                reply = await self.pool.redis.xread({FINAL: last}, count=256, block=1_000)
+                    ready.set()
+                reply = await self.pool.redis.xread({stream: last}, count=256, block=1_000)
                 for _, entries in reply or ():
                     for eid, fields in entries:
                         last = eid.decode()
                         await self._consider(last, fields)
                 backoff = 0.05
             except RETRYABLE as exc:
-                self._ready.set()
+                ready.set()
                 log.warning("final watcher: redis unavailable (%s); retrying in %.2fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -166,7 +166,7 @@ def final_check(registry: Registry, deployment: Deployment, params: Params) -> m
 
 def build(settings: RouterSettings) -> service.ServiceSpec:
     registry: Registry = FileRegistry(settings.registry_file) if settings.registry_file else Unconfigured()
-    pool = Mempool.from_url(settings.redis_url)
+    pool = Mempool.from_url(settings.redis_url, shards=settings.mempool_shards)
     components: list[service.Component] = []
     if settings.rpc_url and settings.deployment:
         w3 = Web3(Web3.HTTPProvider(settings.rpc_url))

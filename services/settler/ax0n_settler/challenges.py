@@ -37,7 +37,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from ax0n.chain.challenge import commitment, receipt_words, route_words
-from ax0n.mempool import Consumer, Entry, MalformedEntry, Mempool
+from ax0n.mempool import Entry, MalformedEntry, Mempool, Sharded
 from ax0n.mempool.streams import FAULTS
 from ax0n.spec import receipt as receipts
 from ax0n.v1 import types_pb2
@@ -340,7 +340,7 @@ class ChallengeWatcher:
     ) -> None:
         self.pool, self.make_challenger = pool, make_challenger
         self.challenger: Challenger | None = None
-        self.consumer = Consumer(
+        self.consumer = Sharded(
             pool,
             stream,
             CHALLENGER_GROUP,

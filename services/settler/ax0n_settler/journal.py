@@ -6,7 +6,7 @@
 
 Every transition is one Redis transaction, and a transaction is written to the journal (raw signed bytes,
 hash, nonce) *before* it is broadcast, so a restart at any point finds either nothing sent or the exact
-transaction that may be in flight. Keys (prefix P, default `ax0n:settler`):
+transaction that may be in flight. Keys (prefix P, default `ax0n:settler:{journal}`: one hash tag, one Redis Cluster slot):
 
     P:queue              stream of FinalizedReceipt the intake consumer appended (atomically with its ack)
     P:cursor             id of the last queue entry taken into a batch
@@ -204,7 +204,7 @@ class Journal:
         """
         cursor_key, seq_key = f"{self.p}:cursor", f"{self.p}:next_seq"
         while True:
-            with self.r.pipeline() as pipe:
+            with self.r.pipeline(transaction=True) as pipe:
                 try:
                     pipe.watch(cursor_key, seq_key)
                     entries = self.pending(limit)
@@ -212,7 +212,7 @@ class Journal:
                         return None
                     seq = int(pipe.get(seq_key) or 1)
                     rids = [bytes(q.receipt.receipt.request_id) for q in entries]
-                    hits = pipe.mget([self._receipt(r) for r in rids])
+                    hits = self.r.mget([self._receipt(r) for r in rids])  # one slot; WATCH guards the cursor
                     taken = take(seq, entries, {rid for rid, hit in zip(rids, hits, strict=True) if hit})
                     pipe.multi()
                     pipe.set(cursor_key, entries[-1].id)
@@ -300,7 +300,7 @@ class Journal:
         )
 
     def confirmed(self, seq: int) -> None:
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(self._batch(seq), "state", State.CONFIRMED)
             pipe.zrem(f"{self.p}:open", str(seq))
             pipe.zadd(f"{self.p}:watch", {str(seq): seq})
@@ -308,7 +308,7 @@ class Journal:
 
     def reopen(self, seq: int) -> None:
         """Back to `signed` (transactions forgotten): the nonce went to another transaction, or ours reverted."""
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(
                 self._batch(seq),
                 mapping={"state": State.SIGNED, "txs": "[]", "tx_hash": "", "block": 0, "block_hash": ""},
@@ -320,7 +320,7 @@ class Journal:
     def rebuild(self, seq: int, leaves: list[Leaf], root: int, dropped: list[tuple[Leaf, str]]) -> None:
         """Replace an unsent batch's leaves (back to `built`), rejecting `dropped`; an emptied batch is removed
         and its seq reused. Only for the newest batch, before any transaction of it exists."""
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:
             for leaf, reason in dropped:
                 pipe.delete(self._receipt(leaf.request_id), self._final(leaf.request_id))
                 pipe.xadd(f"{self.p}:rejected", {"request_id": leaf.request_id.hex(), "reason": reason})
@@ -343,7 +343,7 @@ class Journal:
 
     def unmine(self, seq: int) -> None:
         """Back to `sent` (transactions kept, so the same signed bytes go out again): the block was reorged out."""
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:
             pipe.hset(self._batch(seq), mapping={"state": State.SENT, "tx_hash": "", "block": 0, "block_hash": ""})
             pipe.zrem(f"{self.p}:watch", str(seq))
             pipe.zadd(f"{self.p}:open", {str(seq): seq})
@@ -353,7 +353,7 @@ class Journal:
         """Stop watching a confirmed batch (past the reorg horizon); its receipts' certificates are no longer
         needed (the batch committee signed, and the leaves stay for inclusion proofs)."""
         rec = self.get(seq)
-        with self.r.pipeline() as pipe:
+        with self.r.pipeline(transaction=True) as pipe:
             pipe.zrem(f"{self.p}:watch", str(seq))
             for leaf in rec.leaves if rec else ():
                 pipe.delete(self._final(leaf.request_id))

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
-import redis
 from web3 import HTTPProvider, Web3
 
 from ax0n.chain.snapshot import ValidatorSetReader
-from ax0n.mempool import Consumer, Mempool, connect, streams
+from ax0n.mempool import Mempool, Sharded, connect, streams
+from ax0n.mempool.pool import connect_sync
 from ax0n.runtime import service
 from ax0n.spec import answers, finality
 from ax0n.spec.params import PROFILES
@@ -55,7 +55,7 @@ class SettlerServicer(settler_pb2_grpc.SettlerServicer):
 
 
 class IntakeComponent:
-    def __init__(self, consumer: Consumer[types_pb2.FinalizedReceipt], pool: Mempool) -> None:
+    def __init__(self, consumer: Sharded[types_pb2.FinalizedReceipt], pool: Mempool) -> None:
         self.consumer, self.pool = consumer, pool
         self._task: asyncio.Task[None] | None = None
 
@@ -147,12 +147,12 @@ def final_check(s: SettlerSettings) -> intake.FinalCheck:
 
 def build(settings: service.ServiceSettings) -> service.ServiceSpec:
     s = settings if isinstance(settings, SettlerSettings) else SettlerSettings(**settings.model_dump())
-    journal = Journal(redis.Redis.from_url(s.redis_url), s.journal_prefix)
+    journal = Journal(connect_sync(s.redis_url), s.journal_prefix)
     components: list[service.Component] = []
     loop = SettlementLoop(s, journal) if s.rpc_url else None
     if loop:  # without a chain there is nothing to settle, and no validator set to check finals against
-        pool = Mempool(connect(s.redis_url))
-        consumer = Consumer(
+        pool = Mempool(connect(s.redis_url), shards=s.mempool_shards)
+        consumer = Sharded(
             pool,
             streams.FINAL,
             streams.SETTLER_GROUP,
@@ -164,7 +164,7 @@ def build(settings: service.ServiceSettings) -> service.ServiceSpec:
         components.append(loop)
         components.append(
             ChallengeWatcher(
-                Mempool(connect(s.redis_url)),
+                Mempool(connect(s.redis_url), shards=s.mempool_shards),
                 lambda: Challenger(settlement_chain(s), validator_committee(s)),
                 service.instance_name(s),
                 stream=s.faults_stream,

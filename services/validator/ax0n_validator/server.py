@@ -242,7 +242,7 @@ def build(settings: ValidatorSettings) -> service.ServiceSpec:
         components.append(chain)
         snapshots = chain
     if snapshots is not None:
-        pool = Mempool.from_url(settings.redis_url)
+        pool = Mempool.from_url(settings.redis_url, shards=settings.mempool_shards)
         quorums = Quorums(snapshots.validator_set, PROFILES[settings.profile])
         instance = service.instance_name(settings)
         if keys:

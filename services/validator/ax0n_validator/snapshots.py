@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from web3 import Web3
 
 from ax0n.chain.deploy import Manifest
+from ax0n.mempool import connect
 from ax0n.runtime.snapshots import Follower, SnapshotBuilder
 from ax0n.runtime.stats import StatsParams
 from ax0n_validator.registry import RegistrySnapshot, SnapshotSource, from_chain
@@ -51,7 +52,7 @@ class ChainSnapshots(SnapshotSource):
         self.w3 = Web3(Web3.HTTPProvider(rpc_url))
         self._built: OrderedDict[int, RegistrySnapshot] = OrderedDict()
         self._lock = threading.Lock()
-        self._client = redis.Redis.from_url(redis_url)  # the service loop's; on-demand builds open their own
+        self._client = connect(redis_url)  # the service loop's; on-demand builds open their own
         follow = self._builder(self._client)
         self.follower = Follower(self.w3, interval, self._have, lambda block: self._build(follow, block), poll_s=poll_s)
 
@@ -82,7 +83,7 @@ class ChainSnapshots(SnapshotSource):
         return _run_in_thread(self._build_once(block))
 
     async def _build_once(self, block: int) -> RegistrySnapshot:
-        client = redis.Redis.from_url(self.redis_url)
+        client = connect(self.redis_url)
         try:
             return await self._build(self._builder(client), block)
         finally:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from redis.exceptions import ResponseError
 
-from ax0n.mempool import Consumer, Entry, Mempool, Outbound
+from ax0n.mempool import Entry, Mempool, Outbound, Sharded
 from ax0n.mempool import streams as names
 from ax0n.mempool.pool import RETRYABLE
 from ax0n.mempool.streams import ATTESTATIONS, FAULTS
 from ax0n.runtime import stats
 from ax0n.spec import bls
+from ax0n.spec.receipt import receipt_hash
 from ax0n.v1 import types_pb2
 from ax0n_validator.aggregator import MAX_OPEN, Aggregator
 from ax0n_validator.client import ValidatorClient
@@ -41,7 +42,7 @@ class Streams:
     faults: str = FAULTS
     latency: str = names.LATENCY
     executed: str = names.EXECUTED  # where latency samples look up the exec entry
-    requests_prefix: str = names.REQUESTS_PREFIX  # ... and the request entry, on {prefix}{cluster}
+    requests_prefix: str = names.REQUESTS_PREFIX  # ... and the request entry, on {prefix}{{cluster}}
 
 
 def attestation_key(att: types_pb2.Attestation) -> str:
@@ -50,7 +51,7 @@ def attestation_key(att: types_pb2.Attestation) -> str:
 
 
 class _Worker:
-    def __init__(self, consumers: list[Consumer]) -> None:
+    def __init__(self, consumers: list[Sharded]) -> None:
         self.consumers = consumers
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -71,8 +72,8 @@ class Attester(_Worker):
         group = f"attester:{instance}"
         super().__init__(
             [
-                Consumer(pool, streams.proved, group, instance, types_pb2.ProvedReceipt, self._on_proved, **_READ),
-                Consumer(pool, streams.attestations, group, instance, types_pb2.Attestation, self._on_att, **_READ),
+                Sharded(pool, streams.proved, group, instance, types_pb2.ProvedReceipt, self._on_proved, **_READ),
+                Sharded(pool, streams.attestations, group, instance, types_pb2.Attestation, self._on_att, **_READ),
             ]
         )
 
@@ -105,8 +106,8 @@ class AggregatorWorker(_Worker):
         group = f"aggregator:{instance}"
         super().__init__(
             [
-                Consumer(pool, streams.proved, group, instance, types_pb2.ProvedReceipt, self._on_proved, **_READ),
-                Consumer(pool, streams.attestations, group, instance, types_pb2.Attestation, self._on_att, **_READ),
+                Sharded(pool, streams.proved, group, instance, types_pb2.ProvedReceipt, self._on_proved, **_READ),
+                Sharded(pool, streams.attestations, group, instance, types_pb2.Attestation, self._on_att, **_READ),
             ]
         )
 
@@ -130,7 +131,9 @@ class AggregatorWorker(_Worker):
             return []
         redis, s = self.pool.redis, self.streams
         try:  # the certificate is published either way: this entry is not handled again once certified
-            sample = await stats.measure_latency(redis, item, requests_prefix=s.requests_prefix, executed=s.executed)
+            # the executor keys its exec entries by receipt hash: that key's shard holds the entry
+            executed = self.pool.stream_for(s.executed, receipt_hash(item.receipt).hex())
+            sample = await stats.measure_latency(redis, item, requests_prefix=s.requests_prefix, executed=executed)
             if sample is None:
                 return []
             # retention on write, reckoned from the exec entry's Redis-assigned time

@@ -95,6 +95,8 @@ class Devnet:
         otlp_endpoint: str = "",
         executors: int = 1,
         reexecutor: bool = False,
+        redis_cluster_url: str = "",
+        mempool_shards: int = 1,
         images: dict[str, str] | None = None,
     ) -> None:
         self.progress = progress
@@ -105,6 +107,9 @@ class Devnet:
         # validator operator with a GPU pool runs it (its --reexecutor-target)
         self.reexecutor = reexecutor
         self.otlp_endpoint = otlp_endpoint  # every service exports its spans here when set
+        # a Redis Cluster the caller runs (redis-cluster://), instead of the devnet's own redis-server with per-role
+        # users; every service splits the global streams into `mempool_shards`
+        self.redis_cluster_url, self.mempool_shards = redis_cluster_url, mempool_shards
         # service -> container image to run it from (podman, host network; ax0n_tools.images); else this venv
         self.images = images or {}
         self.dir = state_dir or STATE_DIR
@@ -123,7 +128,8 @@ class Devnet:
             try:
                 bar.set_postfix_str("redis-server")
                 # each service connects as its own least-privilege user (ax0n.mempool.acl)
-                self.redis = self.stack.enter_context(RedisServer(aof=True, roles=acl.ROLES))
+                if not self.redis_cluster_url:
+                    self.redis = self.stack.enter_context(RedisServer(aof=True, roles=acl.ROLES))
                 bar.update()
                 bar.set_postfix_str("anvil")
                 chain = self.stack.enter_context(Anvil())  # automine while provisioning
@@ -141,7 +147,8 @@ class Devnet:
                     log.unlink(missing_ok=True)
                     if self.otlp_endpoint:
                         args += ["--otlp-endpoint", self.otlp_endpoint]
-                    url = self.redis.url_for(ROLE.get(name, "stats"))
+                    url = self.redis.url_for(ROLE.get(name, "stats")) if self.redis else self.redis_cluster_url
+                    args += ["--mempool-shards", str(self.mempool_shards)]
                     image = self.images.get("validator" if name == REEXECUTOR else name, "")
                     svc = ServiceProcess(name, url, "--profile", "devnet", *args, env=env, log=log, image=image)
                     self.stack.callback(svc.terminate)
@@ -155,7 +162,7 @@ class Devnet:
                 self.stack.close()
                 raise
         self.state = DevnetState(
-            redis_url=self.redis.url,
+            redis_url=self.redis.url if self.redis else self.redis_cluster_url,
             rpc_url=chain.rpc_url,
             chain_id=chain.chain_id,
             services={n: {"grpc": s.grpc_port, "metrics": s.metrics_port} for n, s in self.services.items()},

@@ -81,6 +81,17 @@ app.kubernetes.io/part-of: ax0n
 {{- if .Values.redis.enabled }}0{{ else }}{{ .Values.externalRedis.database }}{{ end -}}
 {{- end -}}
 
+{{/* "true" when the services use an operator's Redis Cluster (externalRedis.cluster) */}}
+{{- define "ax0n.redis.cluster" -}}
+{{- and (not .Values.redis.enabled) .Values.externalRedis.cluster -}}
+{{- end -}}
+
+{{/* The mempool URL's scheme (ax0n.mempool.connect): redis, rediss, redis-cluster or rediss-cluster */}}
+{{- define "ax0n.redis.scheme" -}}
+{{- ternary "rediss" "redis" (eq (include "ax0n.redis.tls" .) "true") -}}
+{{- if eq (include "ax0n.redis.cluster" .) "true" }}-cluster{{ end -}}
+{{- end -}}
+
 {{- define "ax0n.redis.tls" -}}
 {{- and (not .Values.redis.enabled) .Values.externalRedis.tls -}}
 {{- end -}}
@@ -134,7 +145,7 @@ connects with the shared password above. */}}
 {{- $root := .root -}}
 {{- $user := include "ax0n.redis.userSecret" (dict "root" $root "role" .name) -}}
 {{- $secret := include "ax0n.redis.secretName" $root -}}
-{{- $scheme := ternary "rediss" "redis" (eq (include "ax0n.redis.tls" $root) "true") -}}
+{{- $scheme := include "ax0n.redis.scheme" $root -}}
 {{- $address := printf "%s:%s/%s" (include "ax0n.redis.host" $root) (include "ax0n.redis.port" $root) (include "ax0n.redis.database" $root) -}}
 - name: AX0N_HOST
   value: "0.0.0.0"
@@ -300,8 +311,8 @@ checksum/env: {{ include (print .root.Template.BasePath "/configmap-env.yaml") .
 {{- end -}}
 
 {{/* Stream and consumer-group names: must equal ax0n/mempool/streams.py (the chart tests compare). */}}
-{{- define "ax0n.stream.requests" -}}ax0n:req:{{ . }}{{- end -}}
-{{- define "ax0n.stream.executed" -}}ax0n:exec{{- end -}}
+{{- define "ax0n.stream.requests" -}}{{ printf "ax0n:req:{%s}" . }}{{- end -}}
+{{- define "ax0n.stream.executed" -}}{{ include "ax0n.shardStreams" (dict "root" . "stream" "ax0n:exec") }}{{- end -}}
 {{- define "ax0n.group.executors" -}}executors{{- end -}}
 {{- define "ax0n.group.provers" -}}provers{{- end -}}
 
@@ -355,20 +366,28 @@ spec:
   minReplicaCount: {{ $a.minReplicas }}
   maxReplicaCount: {{ $a.maxReplicas }}
   triggers:
+    {{- $cluster := include "ax0n.redis.cluster" $root | eq "true" }}
+    {{- $streams := splitList "," $.stream }}
+    {{- range $i, $stream := $streams }}
     {{- range $metric := list "lagCount" "pendingEntriesCount" }}
-    - type: redis-streams
-      name: {{ $metric | kebabcase }}
+    - type: {{ ternary "redis-cluster-streams" "redis-streams" $cluster }}
+      name: {{ $metric | kebabcase }}{{ if gt (len $streams) 1 }}-{{ $i }}{{ end }}
       metadata:
+        {{- if $cluster }}
+        addresses: {{ printf "%s:%s" (include "ax0n.redis.host" $root) (include "ax0n.redis.port" $root) | quote }}
+        {{- else }}
         address: {{ printf "%s:%s" (include "ax0n.redis.host" $root) (include "ax0n.redis.port" $root) | quote }}
         databaseIndex: {{ include "ax0n.redis.database" $root | quote }}
+        {{- end }}
         enableTLS: {{ include "ax0n.redis.tls" $root | quote }}
-        stream: {{ $.stream | quote }}
+        stream: {{ $stream | quote }}
         consumerGroup: {{ $.group | quote }}
         {{ $metric }}: {{ index $a.keda $metric | quote }}
       {{- if or $stats $secret }}
       authenticationRef:
         name: {{ include "ax0n.componentName" $ctx }}-redis
       {{- end }}
+    {{- end }}
     {{- end }}
 {{- else if eq $kind "hpa" }}
 ---
