@@ -75,7 +75,7 @@ def test_wheels_carry_package_data_and_no_checkout_paths(venv: Path) -> None:
                          text=True, check=True, env=clean_env(), cwd=venv)  # fmt: skip
     found = json.loads(out.stdout)
     assert all(str(venv) in found[k] for k in ("core", "proto", "circuits_dir")) and found["abi"] > 10, found
-    assert found["circuits"] == ["batch.circom", "common.circom", "mlp.circom"]  # what a setup compiles
+    assert found["circuits"] == ["batch.circom", "common.circom", "mlp.circom", "mlp_public.circom"]  # what a setup compiles
     assert str(REPO) not in out.stdout
 
 
